@@ -1,0 +1,31 @@
+# oa_warnings: the flags every target of ours builds with. Link it PRIVATE into each project target.
+add_library(oa_warnings INTERFACE)
+target_compile_options(oa_warnings INTERFACE -Wall -Wextra -Werror)
+
+if(OA_SANITIZE)
+  add_compile_options(-fsanitize=${OA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${OA_SANITIZE})
+endif()
+
+# oa_add_test(NAME SOURCES... LIBS ...): one GoogleTest binary, each TEST registered with CTest.
+function(oa_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} oa_test_fakes GTest::gtest GTest::gmock GTest::gtest_main oa_warnings)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS "${T_LABELS}")
+  foreach(label IN LISTS T_LABELS)
+    set_property(GLOBAL APPEND PROPERTY OA_TESTS_LABELLED_${label} ${name})
+  endforeach()
+endfunction()
+
+# oa_add_label_targets(): one target per label, oa_label_<label>, that builds every test binary carrying it, so that
+# the sanitizer builds compile only what they run. Call once, after every test was added.
+function(oa_add_label_targets)
+  foreach(label unit tsan integration e2e)
+    get_property(bins GLOBAL PROPERTY OA_TESTS_LABELLED_${label})
+    add_custom_target(oa_label_${label})
+    if(bins)
+      add_dependencies(oa_label_${label} ${bins})
+    endif()
+  endforeach()
+endfunction()

@@ -1,0 +1,41 @@
+// Options of the resilience components, as the config file gives them (shared/DESIGN.md "Configuration"). Plain
+// data with the documented defaults; agent/config.* parses and validates them, the components only read them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace oa {
+
+using Millis = std::chrono::milliseconds;
+
+struct CircuitBreakerOptions {
+  int failure_threshold = 5;         // consecutive failures that trip it
+  int failure_rate_threshold = 50;   // percent, over `window`, once `minimum_calls` were seen
+  Millis window{30'000};
+  int minimum_calls = 20;
+  Millis open_timeout{30'000};       // first open period; grows on repeated trips
+  Millis max_open_timeout{300'000};
+  int half_open_max_calls = 1;
+};
+
+struct DecisionCacheOptions {
+  std::size_t max_entries = 100'000;
+  Millis allow_ttl{300'000};
+  Millis deny_ttl{30'000};
+  Millis stale_ttl{1'800'000};
+  // Which request fields form the key. Known names: username, groupname, vhost, ip_real, ... (see cache_key.h).
+  std::vector<std::string> key_fields{"username", "groupname", "vhost", "ip_real"};
+};
+
+enum class FailMode { kOpen, kClose, kStale };
+enum class StaleFallback { kClose, kOpen };
+
+struct FailModeOptions {
+  FailMode fail_mode = FailMode::kStale;
+  StaleFallback stale_fallback = StaleFallback::kClose;
+};
+
+}  // namespace oa
