@@ -1,0 +1,36 @@
+// Options of the management gRPC server (`management:`) and of how the agent reaches ocserv (`ocserv:`).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace oa {
+
+enum class ManagementRole { kViewer, kOperator, kAdmin };
+
+struct ManagementClient {
+  std::string identity;  // certificate SAN (URI or DNS) or, failing those, CN
+  ManagementRole role = ManagementRole::kViewer;
+};
+
+struct ManagementOptions {
+  bool enabled = true;
+  std::string listen = "0.0.0.0:9443";
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca;
+  std::vector<ManagementClient> clients{{"portal.example.net", ManagementRole::kAdmin}};
+  bool reflection = false;
+  bool allow_main_config_update = false;  // UpdateConfig(MAIN) is refused unless true
+};
+
+struct OcservOptions {
+  std::string occtl_path = "/usr/bin/occtl";
+  std::string occtl_socket = "/run/ocserv/occtl.socket";
+  std::string config_per_user_dir = "/etc/ocserv/config-per-user";
+  std::string config_per_group_dir = "/etc/ocserv/config-per-group";
+  std::chrono::milliseconds command_timeout_max{30000};
+};
+
+}  // namespace oa
