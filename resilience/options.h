@@ -39,3 +39,35 @@ struct FailModeOptions {
 };
 
 }  // namespace oa
+
+#include <optional>
+#include <string_view>
+
+namespace oa {
+
+// The accepted spellings (shared/DESIGN.md "Fail modes"); anything else is nullopt, which config reports as an error.
+inline std::optional<FailMode> ParseFailMode(std::string_view s) {
+  if (s == "fail-open" || s == "open") return FailMode::kOpen;
+  if (s == "fail-close" || s == "fail-closed" || s == "close") return FailMode::kClose;
+  if (s == "fail-stale" || s == "stale") return FailMode::kStale;
+  return std::nullopt;
+}
+
+inline std::optional<StaleFallback> ParseStaleFallback(std::string_view s) {
+  if (s == "close") return StaleFallback::kClose;
+  if (s == "open") return StaleFallback::kOpen;
+  return std::nullopt;
+}
+
+constexpr std::string_view to_string(FailMode m) {
+  switch (m) {
+    case FailMode::kOpen: return "fail-open";
+    case FailMode::kClose: return "fail-close";
+    case FailMode::kStale: return "fail-stale";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view to_string(StaleFallback f) { return f == StaleFallback::kOpen ? "open" : "close"; }
+
+}  // namespace oa
