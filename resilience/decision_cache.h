@@ -1,0 +1,112 @@
+// DecisionCache: remembers the portal's recent Allow/Deny verdicts so that repeated connects are answered without a
+// portal call, and so that the fail-stale mode has a previous verdict to fall back on (shared/DESIGN.md "Decision
+// cache").
+//
+//   - Keyed by CacheKey (cache_key.h). An entry keeps the full key bytes; a lookup compares them, so a hash
+//     collision is a miss, never someone else's verdict.
+//   - Bounded by max_entries: the cache is split into shards (up to kMaxShards, by the key's top hash bits), each an
+//     LRU with an intrusive list, a chained hash index and a slab of compact entries; get, put and evict are O(1).
+//     Capacity is split exactly between shards, so the total never exceeds max_entries; the LRU order is per
+//     shard (the victim is the least recently used entry of the key's shard).
+//   - Fresh TTL: allow_ttl / deny_ttl, or the portal's TTL when it sent one (0 = do not cache, and drop any entry
+//     for the key); each fresh TTL gets +-10 % jitter so that entries made together do not expire together.
+//   - Stale: after its fresh TTL an entry stays for stale_ttl more (stale_until = fresh_until + stale_ttl). GetFresh
+//     never returns it; GetStale does. Past stale_until an entry is gone (counted as an expiration).
+//   - Only verdicts can be stored (Put takes a Verdict): an Error is never cached.
+//   - Invalidation by exact username, exact group, or all, counting what it removed. A user/group invalidation
+//     scans the whole cache (O(max_entries), an operator action), shard by shard.
+//
+// Thread-safety: every method may be called from any thread. Each shard has its own mutex, held for the few
+// hundred nanoseconds of one operation; lookups of different shards never contend. Statistics are kept per shard
+// and summed by stats().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resilience/cache_key.h"
+#include "resilience/clock.h"
+#include "resilience/decision.h"
+#include "resilience/options.h"
+
+namespace oa {
+
+struct CachedDecision {
+  Verdict verdict = Verdict::kDeny;
+  std::string reason;  // the portal's deny reason, as cached
+  bool fresh = false;  // false: past its fresh TTL (only GetStale returns such an entry)
+  Clock::MonoTime fresh_until{};
+  Clock::MonoTime stale_until{};
+};
+
+struct DecisionCacheStats {
+  std::uint64_t hits = 0;          // GetFresh answered
+  std::uint64_t misses = 0;        // GetFresh found nothing fresh
+  std::uint64_t stale_hits = 0;    // GetStale answered
+  std::uint64_t stale_misses = 0;  // GetStale found nothing
+  std::uint64_t coalesced = 0;     // RecordCoalesced() calls (the authorizer's single-flight followers)
+  std::uint64_t insertions = 0;    // Put stored a verdict (new key or replaced)
+  std::uint64_t evictions = 0;     // live entries pushed out to make room
+  std::uint64_t expirations = 0;   // entries removed because their stale window ended
+  std::uint64_t size = 0;          // entries held now
+};
+
+class DecisionCache {
+ public:
+  static constexpr double kTtlJitter = 0.10;
+  static constexpr std::size_t kMaxShards = 64;
+  static constexpr std::size_t kMaxReasonBytes = 1024;  // longer portal reasons are truncated in the cache
+
+  // `clock` must outlive the cache. jitter_seed 0 = seed from std::random_device.
+  DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed = 0);
+  ~DecisionCache();
+  DecisionCache(const DecisionCache&) = delete;
+  DecisionCache& operator=(const DecisionCache&) = delete;
+
+  // A verdict still within its fresh TTL (and marks it recently used), or nullopt.
+  std::optional<CachedDecision> GetFresh(const CacheKey& key);
+  // For the fail-stale path only (portal failed or breaker open): any verdict still within its stale window —
+  // expired ones (fresh == false) and, should one have been stored meanwhile, fresh ones. Counts stale_hits.
+  std::optional<CachedDecision> GetStale(const CacheKey& key);
+
+  // Stores the portal's verdict. portal_ttl: the TTL the portal sent, if any; 0 means "do not cache" and removes
+  // any entry held for the key. username/groupname are kept for InvalidateUser/InvalidateGroup.
+  void Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
+           std::string_view reason, std::optional<Millis> portal_ttl = std::nullopt);
+
+  bool Erase(const CacheKey& key);
+  std::size_t InvalidateUser(std::string_view username);    // exact match: "bob" leaves "bobby"
+  std::size_t InvalidateGroup(std::string_view groupname);  // exact match
+  std::size_t InvalidateAll();
+
+  // The authorizer calls this for each request answered by another request's portal call (single-flight).
+  void RecordCoalesced() { coalesced_.fetch_add(1, std::memory_order_relaxed); }
+
+  DecisionCacheStats stats() const;
+  std::size_t size() const;
+  std::size_t capacity() const { return options_.max_entries; }
+  std::size_t shard_count() const { return shard_count_; }
+
+ private:
+  struct Shard;
+  struct Entry;
+  Shard& ShardFor(std::uint64_t hash) const;
+  template <class Pred>
+  std::size_t RemoveIf(Pred pred);
+
+  const DecisionCacheOptions options_;
+  const Clock& clock_;
+  std::size_t shard_count_ = 1;
+  int shard_shift_ = 64;  // shard = hash >> shard_shift_ (0 when one shard)
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<std::uint64_t> coalesced_{0};
+};
+
+}  // namespace oa
