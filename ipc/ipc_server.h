@@ -1,0 +1,55 @@
+// IpcServer: the agent's side of the helper socket (shared/DESIGN.md "IPC"). One event-loop thread (epoll) serves
+// every connection: accept, SO_PEERCRED check against ipc.allowed_uids, read one framed HelperRequest within
+// ipc.read_timeout, ask the Authorizer (connect) or acknowledge at once and hand to the SessionEventSink
+// (host-update / disconnect), write the reply without blocking anyone else, close. Bad input of every kind is cut
+// off with a counter (ipc_server_counters.h) and a rate-limited warning.
+//
+// Thread-safety: Start/Stop/destructor from one controlling thread; counters() and Poke() from any thread. The
+// authorizer's `done` may be called from any thread (see ipc/authorizer.h).
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "ipc/authorizer.h"
+#include "ipc/ipc_server_counters.h"
+#include "ipc/server_options.h"
+#include "resilience/clock.h"
+
+namespace oa {
+
+// Knobs that are not configuration: tests and benchmarks only.
+struct IpcServerTuning {
+  int send_buffer_bytes = 0;  // SO_SNDBUF of accepted sockets; 0 = the kernel's default
+};
+
+class IpcServer {
+ public:
+  // `authorizer`, `events` (may be null: events are then only counted) and `clock` must outlive the server.
+  IpcServer(IpcServerOptions options, Authorizer& authorizer, SessionEventSink* events, const Clock& clock,
+            IpcServerTuning tuning = {});
+  ~IpcServer();  // Stop(0) if still running
+  IpcServer(const IpcServer&) = delete;
+  IpcServer& operator=(const IpcServer&) = delete;
+
+  // Creates the socket directory (0755) if missing, refuses to start if a live agent answers on socket_path
+  // (FailedPrecondition), replaces a stale socket file, binds with socket_mode, starts the loop thread.
+  absl::Status Start();
+
+  // Stops accepting (and removes the socket file if it is still ours), lets connections in flight finish for up to
+  // `grace` (real time, not the injected clock: this is process shutdown), then closes the rest. Idempotent.
+  void Stop(std::chrono::milliseconds grace);
+
+  IpcServerCounters::Snapshot counters() const;
+  // Connections currently open.
+  std::size_t open_connections() const;
+  // Makes the loop re-check its deadlines now: for tests that advance a FakeClock.
+  void Poke();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace oa
