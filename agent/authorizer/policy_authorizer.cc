@@ -1,0 +1,202 @@
+#include "agent/authorizer/policy_authorizer.h"
+
+#include <atomic>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "agent/authorizer/audit_log.h"
+#include "agent/authorizer/request_mapping.h"
+#include "resilience/call_result.h"
+#include "resilience/fail_mode.h"
+
+namespace oa {
+
+// One request waiting for its answer. Answered exactly once: by its flight's result or by its own deadline,
+// whichever comes first.
+struct PolicyAuthorizer::Waiter {
+  std::shared_ptr<const IpcRequest> request;
+  Done done;
+  Clock::MonoTime start;
+  Clock::MonoTime deadline;
+  bool leader = false;
+  std::atomic<bool> answered{false};
+};
+
+// One portal call and everyone waiting for it. `waiters` and `finished` are guarded by flights_mu_.
+struct PolicyAuthorizer::Flight {
+  CacheKey key;
+  std::vector<std::shared_ptr<Waiter>> waiters;
+  bool finished = false;
+};
+
+PolicyAuthorizer::PolicyAuthorizer(Deps deps, CacheKeyBuilder key_builder, AuthorizerSettings settings)
+    : deps_(deps), key_builder_(std::move(key_builder)), settings_(std::move(settings)), counters_(deps.counters) {}
+
+void PolicyAuthorizer::SetFailMode(FailModeOptions fail_mode) {
+  std::lock_guard lock(settings_mu_);
+  settings_.fail_mode = fail_mode;
+}
+
+void PolicyAuthorizer::UpdateSettings(AuthorizerSettings settings) {
+  std::lock_guard lock(settings_mu_);
+  settings_ = std::move(settings);
+}
+
+AuthorizerSettings PolicyAuthorizer::settings() const {
+  std::lock_guard lock(settings_mu_);
+  return settings_;
+}
+
+std::size_t PolicyAuthorizer::flights_in_progress() const {
+  std::lock_guard lock(flights_mu_);
+  return flights_.size();
+}
+
+void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Clock::MonoTime deadline, Done done) {
+  const Clock::MonoTime start = deps_.clock.now();
+  CacheKey key = key_builder_.Build(KeyFieldValuesOf(*request));
+
+  if (auto hit = deps_.cache.GetFresh(key)) {
+    Waiter w{request, std::move(done), start, deadline, false, {}};
+    Answer(w, Decision{hit->verdict, DecisionSource::kCache, hit->reason});
+    return;
+  }
+
+  auto waiter = std::make_shared<Waiter>();
+  waiter->request = std::move(request);
+  waiter->done = std::move(done);
+  waiter->start = start;
+  waiter->deadline = deadline;
+
+  std::shared_ptr<Flight> flight;
+  {
+    std::lock_guard lock(flights_mu_);
+    auto& slot = flights_[key.bytes()];
+    if (!slot) {
+      slot = std::make_shared<Flight>();
+      slot->key = std::move(key);
+      waiter->leader = true;
+    }
+    slot->waiters.push_back(waiter);
+    flight = slot;
+  }
+
+  deps_.scheduler.RunAt(deadline, [this, waiter, flight] { OnWaiterDeadline(waiter, flight); });
+  if (waiter->leader) AskPortal(flight, waiter);
+}
+
+void PolicyAuthorizer::AskPortal(const std::shared_ptr<Flight>& flight, const std::shared_ptr<Waiter>& leader) {
+  const AuthorizerSettings s = settings();
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(leader->deadline - deps_.clock.now());
+  if (left <= std::chrono::milliseconds(0)) {
+    AuthorizerCounters::Bump(counters_.no_time_for_portal);
+    FailFlight(flight, "no time left to ask the portal");
+    return;
+  }
+
+  BreakerPermit permit = deps_.breaker.TryAcquire();
+  if (!permit) {
+    AuthorizerCounters::Bump(counters_.breaker_rejected);
+    FailFlight(flight, to_string(permit.rejection()));
+    return;
+  }
+
+  AuthorizerCounters::Bump(counters_.portal_calls);
+  // BreakerPermit is move-only and std::function needs a copyable callable: share it.
+  auto shared_permit = std::make_shared<BreakerPermit>(std::move(permit));
+  deps_.portal.CheckPolicy(PolicyQueryOf(*leader->request, s.agent_id, deps_.clock.wall_now()),
+                           std::min(s.portal_timeout, left),
+                           [this, flight, shared_permit](PolicyAnswer answer) {
+                             deps_.breaker.Record(*shared_permit, ClassifyCall(answer.outcome, answer.error.code()));
+                             OnPortalAnswer(flight, std::move(answer));
+                           });
+}
+
+std::vector<std::shared_ptr<PolicyAuthorizer::Waiter>> PolicyAuthorizer::TakeWaiters(
+    const std::shared_ptr<Flight>& flight) {
+  std::lock_guard lock(flights_mu_);
+  flight->finished = true;
+  auto it = flights_.find(flight->key.bytes());
+  if (it != flights_.end() && it->second == flight) flights_.erase(it);
+  return std::move(flight->waiters);
+}
+
+void PolicyAuthorizer::OnPortalAnswer(const std::shared_ptr<Flight>& flight, PolicyAnswer answer) {
+  if (answer.outcome == PortalOutcome::kError) {
+    AuthorizerCounters::Bump(counters_.portal_error);
+    // The leader is the first waiter; it is only read here, and waiters never leave the vector before TakeWaiters.
+    std::shared_ptr<Waiter> leader;
+    {
+      std::lock_guard lock(flights_mu_);
+      if (!flight->waiters.empty()) leader = flight->waiters.front();
+    }
+    const std::string code(absl::StatusCodeToString(answer.error.code()));
+    // Debian's absl has its own string_view type, not std::string_view.
+    const auto message = answer.error.message();
+    if (leader) LogPortalError(*leader->request, code, std::string_view(message.data(), message.size()));
+    FailFlight(flight, "portal error: " + code);
+    return;
+  }
+
+  const Verdict verdict = answer.outcome == PortalOutcome::kAllow ? Verdict::kAllow : Verdict::kDeny;
+  AuthorizerCounters::Bump(verdict == Verdict::kAllow ? counters_.portal_allow : counters_.portal_deny);
+  const std::string reason = verdict == Verdict::kDeny ? answer.deny_reason : std::string();
+
+  auto waiters = TakeWaiters(flight);
+  if (!waiters.empty()) {
+    // Stored before anyone is answered, so a request arriving now finds it (or joins no flight and asks again).
+    const IpcRequest& r = *waiters.front()->request;
+    std::optional<Millis> ttl;
+    if (answer.cache_ttl) ttl = std::chrono::duration_cast<Millis>(*answer.cache_ttl);
+    deps_.cache.Put(flight->key, r.username, r.groupname, verdict, reason, ttl);
+  }
+  for (auto& w : waiters) {
+    if (!w->leader) deps_.cache.RecordCoalesced();
+    Answer(*w, Decision{verdict, w->leader ? DecisionSource::kPortal : DecisionSource::kCoalesced, reason});
+  }
+}
+
+void PolicyAuthorizer::FailFlight(const std::shared_ptr<Flight>& flight, std::string_view why) {
+  auto waiters = TakeWaiters(flight);
+  bool any_unanswered = false;
+  for (auto& w : waiters) any_unanswered |= !w->answered.load();
+  if (!any_unanswered) return;
+  const Decision d = FailModeDecision(flight->key, why);
+  for (auto& w : waiters) Answer(*w, d);
+}
+
+void PolicyAuthorizer::OnWaiterDeadline(const std::shared_ptr<Waiter>& waiter, const std::shared_ptr<Flight>& flight) {
+  if (waiter->answered.load()) return;
+  AuthorizerCounters::Bump(counters_.deadline_answers);
+  Answer(*waiter, FailModeDecision(flight->key, "decision deadline reached before the portal answered"));
+}
+
+Decision PolicyAuthorizer::FailModeDecision(const CacheKey& key, std::string_view why) {
+  const FailModeOptions mode = settings().fail_mode;
+  // The stale entry is looked up only here: on an Error, and only in fail-stale mode — never while the portal is
+  // answering.
+  std::optional<CachedDecision> stale;
+  if (mode.fail_mode == FailMode::kStale) stale = deps_.cache.GetStale(key);
+  Decision d = DecideOnError(mode, stale);
+  if (d.reason.empty()) {
+    d.reason = std::string(why);
+  } else if (d.source != DecisionSource::kStale) {
+    d.reason = std::string(why) + "; " + d.reason;
+  }
+  return d;
+}
+
+void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
+  if (w.answered.exchange(true)) return;
+  counters_.CountAnswer(decision.source, decision.verdict);
+  if (decision.verdict == Verdict::kAllow && deps_.sessions != nullptr) {
+    const IpcRequest& r = *w.request;
+    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, decision.source,
+                                        deps_.clock.wall_now()});
+  }
+  LogDecision(*w.request, decision, deps_.clock.now() - w.start);
+  auto done = std::move(w.done);
+  done(IpcReply::FromDecision(std::move(decision)));
+}
+
+}  // namespace oa

@@ -1,0 +1,57 @@
+#include "agent/authorizer/request_mapping.h"
+
+namespace oa {
+
+KeyFieldValues KeyFieldValuesOf(const IpcRequest& r) {
+  KeyFieldValues v;
+  v[KeyField::kUsername] = r.username;
+  v[KeyField::kGroupname] = r.groupname;
+  v[KeyField::kVhost] = r.vhost;
+  v[KeyField::kIpReal] = r.ip_real;
+  v[KeyField::kIpRealLocal] = r.ip_real_local;
+  v[KeyField::kDevice] = r.device;
+  v[KeyField::kUserAgent] = r.user_agent;
+  v[KeyField::kHostname] = r.hostname;
+  v[KeyField::kDeviceType] = r.device_type;
+  v[KeyField::kDevicePlatform] = r.device_platform;
+  return v;
+}
+
+PolicyQuery PolicyQueryOf(const IpcRequest& r, std::string_view agent_id, Clock::WallTime now) {
+  PolicyQuery q;
+  q.username = r.username;
+  q.groupname = r.groupname;
+  q.client_ip = r.ip_real;
+  q.vpn_ip = r.ip_remote;
+  q.session_id = r.id;
+  q.device = r.device;
+  q.request_time = now;
+  q.vhost = r.vhost;
+  q.user_agent = r.user_agent;
+  q.hostname = r.hostname;
+  q.remote_hostname = r.remote_hostname;
+  q.device_type = r.device_type;
+  q.device_platform = r.device_platform;
+  q.ip_real_local = r.ip_real_local;
+  q.ip_local = r.ip_local;
+  q.ipv6_local = r.ipv6_local;
+  q.ipv6_remote = r.ipv6_remote;
+  q.ipv6_prefix = r.ipv6_prefix;
+  q.agent_id = std::string(agent_id);
+  q.request_id = r.request_id;
+  q.ocserv_routes = r.routes;
+  q.ocserv_routes4 = r.routes4;
+  q.ocserv_routes6 = r.routes6;
+  q.ocserv_no_routes = r.no_routes;
+  q.ocserv_no_routes4 = r.no_routes4;
+  q.ocserv_no_routes6 = r.no_routes6;
+  q.ocserv_dns = r.dns;
+  q.ocserv_dns4 = r.dns4;
+  q.ocserv_dns6 = r.dns6;
+  q.ocserv_restrict_to_routes = r.restrict_to_routes;
+  q.ocserv_allow_ports = r.allow_ports;
+  q.ocserv_deny_ports = r.deny_ports;
+  return q;
+}
+
+}  // namespace oa

@@ -1,0 +1,19 @@
+// How a helper request (ipc/ipc_types.h) becomes the decision cache's key fields and the portal's CheckPolicy query.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string_view>
+
+#include "agent/portal/portal_client.h"
+#include "ipc/ipc_types.h"
+#include "resilience/cache_key.h"
+
+namespace oa {
+
+// Views into `request`: it must outlive the result.
+KeyFieldValues KeyFieldValuesOf(const IpcRequest& request);
+
+// Every field the anchor protocol has, plus the rest of what ocserv gave the helper.
+PolicyQuery PolicyQueryOf(const IpcRequest& request, std::string_view agent_id, Clock::WallTime now);
+
+}  // namespace oa
