@@ -78,10 +78,19 @@ void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c
                       FormatDuration(cache.allow_ttl), ") or deny_ttl (", FormatDuration(cache.deny_ttl), ")"));
   }
 
-  CheckReadableFile(base_dir, "portal.ca_file", &c->portal.ca_file, diag);
-  CheckReadableFile(base_dir, "portal.cert_file", &c->portal.cert_file, diag);
-  CheckReadableFile(base_dir, "portal.key_file", &c->portal.key_file, diag);
-  if (c->management.enabled) {
+  // A whole missing section is one problem, not one per required key in it.
+  if (!diag->Has("portal")) {
+    Fail(diag, "portal", "section is required: address, ca_file, cert_file and key_file (mTLS to the portal)");
+  } else {
+    CheckReadableFile(base_dir, "portal.ca_file", &c->portal.ca_file, diag);
+    CheckReadableFile(base_dir, "portal.cert_file", &c->portal.cert_file, diag);
+    CheckReadableFile(base_dir, "portal.key_file", &c->portal.key_file, diag);
+  }
+  if (c->management.enabled && !diag->Has("management")) {
+    Fail(diag, "management",
+         "is enabled by default and then needs cert_file, key_file, client_ca and clients; give them or set "
+         "management.enabled: false");
+  } else if (c->management.enabled) {
     CheckReadableFile(base_dir, "management.cert_file", &c->management.cert_file, diag);
     CheckReadableFile(base_dir, "management.key_file", &c->management.key_file, diag);
     CheckReadableFile(base_dir, "management.client_ca", &c->management.client_ca, diag);

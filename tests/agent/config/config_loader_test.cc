@@ -187,6 +187,12 @@ TEST(ConfigLoaderTest, UnreadableCertificateFileIsAnError) {
   EXPECT_THAT(r.errors[0].message, HasSubstr("Permission denied"));
 }
 
+TEST(ConfigLoaderTest, AMissingRequiredSectionIsOneProblem) {
+  ConfigDir dir;
+  auto r = dir.Load("logging:\n  level: info\n");
+  EXPECT_THAT(Keys(r), ElementsAre("portal", "management"));
+}
+
 TEST(ConfigLoaderTest, ManagementFilesAreCheckedOnlyWhenEnabled) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"management", "  enabled: false\n  cert_file: nowhere.pem\n"}}));
