@@ -37,6 +37,7 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text_vi
     else if (unit == "s") scale = 1000;
     else if (unit == "m") scale = 60'000;
     else if (unit == "h") scale = 3'600'000;
+    else if (unit.find_first_of(" \t") != std::string::npos) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration: no spaces", hint));
     else if (unit.empty()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' lacks a unit", hint));
     else return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit '", unit, "'", hint));
     if (value > kMaxMillis / scale || total + value * scale > kMaxMillis) {
