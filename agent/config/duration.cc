@@ -10,6 +10,15 @@ namespace {
 // Longest accepted: 10 years. Keeps every sum far from overflowing int64 milliseconds.
 constexpr std::int64_t kMaxMillis = std::int64_t{10} * 365 * 24 * 3600 * 1000;
 
+// Milliseconds per unit; 0 for anything that is not a unit.
+std::int64_t UnitMillis(const std::string& unit) {
+  if (unit == "ms") return 1;
+  if (unit == "s") return 1000;
+  if (unit == "m") return 60'000;
+  if (unit == "h") return 3'600'000;
+  return 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text_view) {
@@ -32,14 +41,14 @@ absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text_vi
     std::size_t unit_start = i;
     while (i < text.size() && (text[i] < '0' || text[i] > '9')) ++i;
     std::string unit = text.substr(unit_start, i - unit_start);
-    std::int64_t scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit.find_first_of(" \t") != std::string::npos) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration: no spaces", hint));
-    else if (unit.empty()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' lacks a unit", hint));
-    else return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit '", unit, "'", hint));
+    const std::int64_t scale = UnitMillis(unit);
+    if (scale == 0) {
+      if (unit.empty()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' lacks a unit", hint));
+      if (unit.find_first_of(" \t") != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a duration: no spaces", hint));
+      }
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit '", unit, "'", hint));
+    }
     if (value > kMaxMillis / scale || total + value * scale > kMaxMillis) {
       return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too long a duration"));
     }
