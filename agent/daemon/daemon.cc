@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,13 @@
 
 namespace oa {
 namespace {
+
+// Counted so that STATUS= (and later the metrics) show how reloads went.
+struct DaemonStats {
+  std::atomic<std::uint64_t> reloads_applied{0};
+  std::atomic<std::uint64_t> reloads_rejected{0};  // SIGHUP with an invalid file: the old config stays
+  std::atomic<std::uint64_t> service_reload_errors{0};
+};
 
 class Daemon {
  public:

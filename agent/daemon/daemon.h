@@ -4,17 +4,9 @@
 // Thread-safety: Run() on the main thread, once.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
 #include <string>
 
 namespace oa {
-
-struct DaemonStats {
-  std::atomic<std::uint64_t> reloads_applied{0};
-  std::atomic<std::uint64_t> reloads_rejected{0};  // SIGHUP with an invalid file: the old config stays
-  std::atomic<std::uint64_t> service_reload_errors{0};
-};
 
 // Returns the process exit code: 0 after a graceful stop, 1 when the config is invalid or a service failed to
 // start, 2 on an internal setup failure.
