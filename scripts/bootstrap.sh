@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   openssl iproute2 procps
+  rpm                           # rpmbuild, for the RPM package (cpack -G RPM)
   ocserv openconnect gnutls-bin
 )
 

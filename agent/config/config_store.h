@@ -1,0 +1,34 @@
+// Holds the running configuration. Components call Current() when they need settings and keep the returned
+// shared_ptr for as long as they use it: a reload swaps in a whole new Config atomically (never a half-updated one)
+// while readers of the old one finish undisturbed. `generation` counts successful loads (1 = the first).
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "agent/config/config.h"
+
+namespace oa {
+
+class ConfigStore {
+ public:
+  explicit ConfigStore(std::shared_ptr<const Config> initial);
+
+  std::shared_ptr<const Config> Current() const;
+  std::uint64_t generation() const;
+
+  // Makes `next` the running config and returns its generation. `next` must be non-null (a rejected reload never
+  // reaches the store).
+  std::uint64_t Replace(std::shared_ptr<const Config> next);
+
+ private:
+  // A mutex rather than std::atomic<std::shared_ptr>: reads are rare (once per reload per component, or per
+  // request at most) and this keeps ThreadSanitizer able to reason about it.
+  mutable std::mutex mu_;
+  std::shared_ptr<const Config> current_;
+  std::uint64_t generation_ = 1;
+};
+
+}  // namespace oa

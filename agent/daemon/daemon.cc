@@ -1,0 +1,126 @@
+#include "agent/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/config/config_loader.h"
+#include "agent/config/config_store.h"
+#include "agent/config/duration.h"
+#include "agent/daemon/command_line.h"
+#include "agent/daemon/lifecycle.h"
+#include "agent/daemon/logging.h"
+#include "agent/daemon/services.h"
+#include "agent/daemon/signals.h"
+#include "agent/daemon/systemd_notify.h"
+
+namespace oa {
+namespace {
+
+// Counted so that STATUS= (and later the metrics) show how reloads went.
+struct DaemonStats {
+  std::atomic<std::uint64_t> reloads_applied{0};
+  std::atomic<std::uint64_t> reloads_rejected{0};  // SIGHUP with an invalid file: the old config stays
+  std::atomic<std::uint64_t> service_reload_errors{0};
+};
+
+class Daemon {
+ public:
+  explicit Daemon(std::string path) : path_(std::move(path)) {}
+  int Run();
+
+ private:
+  void Reload();
+  std::string ReadyStatus() const;
+
+  const std::string path_;
+  SystemdNotifier notifier_;
+  DaemonStats stats_;
+  std::unique_ptr<ConfigStore> store_;
+};
+
+std::string Daemon::ReadyStatus() const {
+  auto config = store_->Current();
+  return absl::StrCat("ready; agent id ", config->agent.id, "; config generation ", store_->generation(), " from ",
+                      path_, "; reloads applied ", stats_.reloads_applied.load(), ", rejected ",
+                      stats_.reloads_rejected.load());
+}
+
+int Daemon::Run() {
+  InitBootstrapLogging();
+  // Before anything can start a thread: every thread must inherit the blocked signal mask.
+  auto signals = SignalListener::Create();
+  if (!signals.ok()) {
+    spdlog::critical("{}", std::string(signals.status().message()));
+    return 2;
+  }
+
+  ConfigLoadResult loaded = LoadConfigFile(path_);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) spdlog::error("{}: {}", path_, FormatConfigError(e));
+    spdlog::critical("not starting: {} problem(s) in {} (ocserv-agent --check-config -c {} lists them)",
+                     loaded.errors.size(), path_, path_);
+    notifier_.Status(absl::StrCat("failed: invalid configuration ", path_));
+    return 1;
+  }
+  ConfigureLogging(loaded.config->logging);
+  store_ = std::make_unique<ConfigStore>(loaded.config);
+  spdlog::info("{} starting: agent id {}, config {}", VersionText(), loaded.config->agent.id, path_);
+
+  Lifecycle lifecycle(SystemClock::instance());
+  for (auto& service : BuildServices(*store_)) lifecycle.Add(std::move(service));
+  if (absl::Status st = lifecycle.StartAll(*store_->Current()); !st.ok()) {
+    spdlog::critical("not starting: {}", std::string(st.message()));
+    notifier_.Status(absl::StrCat("failed: ", std::string(st.message())));
+    return 1;
+  }
+  notifier_.Ready(ReadyStatus());
+  spdlog::info("ready ({} service(s) running)", lifecycle.running());
+
+  for (;;) {
+    SignalEvent event = (*signals)->Wait(std::chrono::milliseconds(-1));
+    if (event == SignalEvent::kTerminate) break;
+    if (event == SignalEvent::kReload) {
+      Reload();
+      for (const auto& st : lifecycle.ReloadAll(*store_->Current())) {
+        stats_.service_reload_errors.fetch_add(1);
+        spdlog::warn("reload: {}", std::string(st.message()));
+      }
+      notifier_.Ready(ReadyStatus());
+    }
+  }
+
+  const auto grace = store_->Current()->agent.shutdown_grace;
+  notifier_.Stopping();
+  spdlog::info("stopping (grace {})", FormatDuration(grace));
+  lifecycle.StopAll(grace);
+  spdlog::info("stopped");
+  return 0;
+}
+
+// Swaps in the new config only when the whole file is valid; otherwise every problem is logged and nothing changes.
+void Daemon::Reload() {
+  notifier_.Reloading();
+  spdlog::info("SIGHUP: reloading {}", path_);
+  ConfigLoadResult loaded = LoadConfigFile(path_);
+  if (!loaded.ok()) {
+    stats_.reloads_rejected.fetch_add(1);
+    for (const auto& e : loaded.errors) spdlog::error("reload rejected: {}: {}", path_, FormatConfigError(e));
+    spdlog::warn("reload rejected: {} problem(s) in {}; still running config generation {}", loaded.errors.size(),
+                 path_, store_->generation());
+    return;
+  }
+  ConfigureLogging(loaded.config->logging);
+  std::uint64_t generation = store_->Replace(loaded.config);
+  stats_.reloads_applied.fetch_add(1);
+  spdlog::info("reloaded {}: config generation {}, agent id {}", path_, generation, loaded.config->agent.id);
+}
+
+}  // namespace
+
+int RunDaemon(const std::string& config_path) { return Daemon(config_path).Run(); }
+
+}  // namespace oa

@@ -1,0 +1,86 @@
+#include "agent/daemon/logging.h"
+
+#include <memory>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace oa {
+namespace {
+
+// %* in the JSON pattern: the message with JSON string escaping (spdlog's %v writes it raw, and a user name or a
+// portal reason may contain quotes, backslashes or control characters).
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
+            dest.append(esc, esc + sizeof esc);
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+};
+
+spdlog::level::level_enum ToSpdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::kTrace: return spdlog::level::trace;
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kCritical: return spdlog::level::critical;
+    case LogLevel::kOff: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  if (format == LogFormat::kJson) {
+    f->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%*"})");
+  } else {
+    f->set_pattern("%Y-%m-%d %H:%M:%S.%e %l: %v");
+  }
+  return f;
+}
+
+std::shared_ptr<spdlog::logger> EnsureLogger() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = std::make_shared<spdlog::logger>("ocserv-agent", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    spdlog::set_default_logger(l);
+    return l;
+  }();
+  return logger;
+}
+
+}  // namespace
+
+void InitBootstrapLogging() {
+  auto logger = EnsureLogger();
+  logger->set_formatter(MakeFormatter(LogFormat::kText));
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+}
+
+void ConfigureLogging(const LoggingOptions& options) {
+  auto logger = EnsureLogger();
+  logger->set_formatter(MakeFormatter(options.format));
+  logger->set_level(ToSpdlog(options.level));
+}
+
+}  // namespace oa

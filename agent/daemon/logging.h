@@ -1,0 +1,16 @@
+// Sets up the process's default spdlog logger: stderr (journald adds its own metadata under systemd), as text or as
+// one JSON object per line, at the configured level. Components log through spdlog's default logger from .cc files.
+// Thread-safety: call from the main thread (startup and reload); logging itself is thread-safe.
+#pragma once
+
+#include "agent/config/config.h"
+
+namespace oa {
+
+// Before the config is read: text at info, so that config problems are reported somewhere readable.
+void InitBootstrapLogging();
+
+// Applies `options`; on reload a changed level or format takes effect at once.
+void ConfigureLogging(const LoggingOptions& options);
+
+}  // namespace oa

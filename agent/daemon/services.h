@@ -1,0 +1,16 @@
+// The daemon's services, in start order. This is the one place where components are wired into the daemon: each
+// later component (IPC server, authorizer, portal client, management server, metrics) adds its Service here, after
+// the ones it depends on.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "agent/config/config_store.h"
+#include "agent/daemon/service.h"
+
+namespace oa {
+
+std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store);
+
+}  // namespace oa
