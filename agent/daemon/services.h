@@ -11,6 +11,14 @@
 
 namespace oa {
 
+class DecisionPath;
+
+// Filled when the decision-path service starts; the services started after it (management, metrics) read it.
+struct DecisionPathHandle {
+  std::unique_ptr<DecisionPath> path;
+  ~DecisionPathHandle();
+};
+
 std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store);
 
 }  // namespace oa

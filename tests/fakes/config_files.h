@@ -3,7 +3,10 @@
 // output instead), and a YAML builder where a test replaces whole sections of an otherwise valid config.
 #pragma once
 
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "temp_dir.h"
@@ -19,6 +22,26 @@ inline void WritePlaceholderPki(const TempDir& dir) {
   for (const char* f : kExamplePkiFiles) {
     dir.WriteFile(f, "-----BEGIN PLACEHOLDER-----\nnot a real certificate\n-----END PLACEHOLDER-----\n");
   }
+}
+
+// Real certificates at the example's paths, for tests that start the daemon (its portal client loads them):
+// scripts/dev-pki.sh makes a throwaway PKI once under `cache_dir` and its files are copied in. `source_dir` is the
+// repository root. Returns false (the test should fail) if the script failed.
+inline bool WriteDevPki(const TempDir& dir, const std::string& source_dir, const std::string& cache_dir) {
+  const std::string cmd = source_dir + "/scripts/dev-pki.sh '" + cache_dir + "' >/dev/null";
+  if (std::system(cmd.c_str()) != 0) return false;
+  const std::pair<const char*, const char*> copies[] = {
+      {"ca.pem", "pki/portal-ca.pem"},           {"agent-client.pem", "pki/agent-client.pem"},
+      {"agent-client.key", "pki/agent-client.key"}, {"management.pem", "pki/management.pem"},
+      {"management.key", "pki/management.key"},  {"ca.pem", "pki/management-client-ca.pem"}};
+  for (const auto& [from, to] : copies) {
+    std::ifstream in(cache_dir + "/" + from, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream content;
+    content << in.rdbuf();
+    dir.WriteFile(to, content.str());
+  }
+  return true;
 }
 
 // A valid config (with WritePlaceholderPki beside it). `sections` replaces or adds top-level sections by name; the

@@ -40,7 +40,8 @@ std::string DaemonConfig(const TempDir& dir, const std::string& id, const std::s
 
 class DaemonProcessTest : public ::testing::Test {
  protected:
-  DaemonProcessTest() { WritePlaceholderPki(dir_); }
+  // The daemon starts its portal client, which loads the certificates: they must be real ones.
+  DaemonProcessTest() { EXPECT_TRUE(WriteDevPki(dir_, OA_SOURCE_DIR, OA_TEST_PKI_CACHE)); }
 
   std::optional<int> Run(std::vector<std::string> args, std::string* out, std::string* err) {
     args.insert(args.begin(), OA_AGENT_BINARY);

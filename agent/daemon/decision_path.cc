@@ -1,0 +1,106 @@
+#include "agent/daemon/decision_path.h"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/authorizer/session_events.h"
+#include "agent/portal/grpc_portal_client.h"
+
+namespace oa {
+namespace {
+
+AuthorizerSettings SettingsOf(const Config& c) {
+  AuthorizerSettings s;
+  s.portal_timeout = c.portal.timeout;
+  s.agent_id = c.agent.id;
+  s.fail_mode = c.resilience.fail;
+  return s;
+}
+
+// Every breaker transition is a log line: opening is what an operator must see at once.
+void LogTransition(const BreakerTransition& t) {
+  const auto level = t.to == BreakerState::kOpen ? spdlog::level::warn : spdlog::level::info;
+  spdlog::log(level, "circuit breaker {} -> {} ({}), generation {}{}", to_string(t.from), to_string(t.to), t.reason,
+              t.generation,
+              t.to == BreakerState::kOpen && t.open_for.count() > 0
+                  ? fmt::format(", open for {} ms", t.open_for.count())
+                  : std::string());
+}
+
+}  // namespace
+
+DecisionPath::DecisionPath(const Config& config, const Clock& clock) : clock_(clock), started_with_(config) {}
+
+DecisionPath::~DecisionPath() { Stop(clock_.now()); }
+
+absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config& config, const Clock& clock) {
+  auto key_builder = CacheKeyBuilder::Create(config.resilience.cache.key_fields);
+  if (!key_builder.ok()) return key_builder.status();
+  auto portal = MakeGrpcPortalClient(config.portal, clock);
+  if (!portal.ok()) return portal.status();
+
+  std::unique_ptr<DecisionPath> p(new DecisionPath(config, clock));
+  p->portal_ = std::move(*portal);
+  p->breaker_ = std::make_unique<CircuitBreaker>(config.resilience.circuit_breaker, clock, &LogTransition);
+  p->cache_ = std::make_unique<DecisionCache>(config.resilience.cache, clock);
+  p->timer_ = std::make_unique<TimerThread>();
+  p->authorizer_ = std::make_unique<PolicyAuthorizer>(
+      PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_},
+      std::move(*key_builder), SettingsOf(config));
+  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_);
+  p->ipc_ = std::make_unique<IpcServer>(config.ipc, *p->authorizer_, p->session_events_.get(), clock);
+  return p;
+}
+
+absl::Status DecisionPath::Start() {
+  if (ipc_started_) return absl::OkStatus();
+  absl::Status s = ipc_->Start();
+  if (!s.ok()) return s;
+  ipc_started_ = true;
+  spdlog::info("decision path ready: socket {}, portal {}, fail mode {} (stale fallback {})",
+               started_with_.ipc.socket_path, started_with_.portal.address,
+               to_string(started_with_.resilience.fail.fail_mode),
+               to_string(started_with_.resilience.fail.stale_fallback));
+  return absl::OkStatus();
+}
+
+void DecisionPath::Stop(Clock::MonoTime deadline) {
+  if (!ipc_) return;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.now()));
+  };
+  // The IPC server first: it drains the requests in flight (their answers come from the portal, cache or fail mode
+  // within the decision timeout); then the portal client finishes what is left; then nothing can schedule a timer.
+  if (ipc_started_) ipc_->Stop(left());
+  ipc_started_ = false;
+  if (portal_) portal_->Shutdown(left());
+  timer_->Stop();
+}
+
+void DecisionPath::Reload(const Config& c) {
+  authorizer_->UpdateSettings(SettingsOf(c));
+  breaker_->UpdateOptions(c.resilience.circuit_breaker);
+  const auto& was = started_with_;
+  auto needs_restart = [](const char* what) {
+    spdlog::warn("config reload: {} changed; it takes effect after a restart", what);
+  };
+  if (c.ipc.socket_path != was.ipc.socket_path || c.ipc.socket_mode != was.ipc.socket_mode ||
+      c.ipc.allowed_uids != was.ipc.allowed_uids || c.ipc.max_connections != was.ipc.max_connections ||
+      c.ipc.max_frame_bytes != was.ipc.max_frame_bytes || c.ipc.read_timeout != was.ipc.read_timeout ||
+      c.ipc.decision_timeout != was.ipc.decision_timeout) {
+    needs_restart("ipc");
+  }
+  if (c.portal.address != was.portal.address || c.portal.ca_file != was.portal.ca_file ||
+      c.portal.cert_file != was.portal.cert_file || c.portal.key_file != was.portal.key_file ||
+      c.portal.server_name != was.portal.server_name || c.portal.keepalive_time != was.portal.keepalive_time) {
+    needs_restart("portal connection settings");
+  }
+  const auto& cc = c.resilience.cache;
+  const auto& wc = was.resilience.cache;
+  if (cc.max_entries != wc.max_entries || cc.allow_ttl != wc.allow_ttl || cc.deny_ttl != wc.deny_ttl ||
+      cc.stale_ttl != wc.stale_ttl || cc.key_fields != wc.key_fields) {
+    needs_restart("resilience.cache");
+  }
+}
+
+}  // namespace oa

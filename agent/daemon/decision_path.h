@@ -1,0 +1,65 @@
+// DecisionPath: every object on the connect path, built from one Config and owned together — the portal client,
+// the circuit breaker, the decision cache, the deadline timer, the authorizer, the session registry and the IPC
+// server that feeds them (shared/DESIGN.md "Request flow"). The daemon runs it as one Service (services.cc); the
+// management API and the metrics endpoint read and steer it through the accessors.
+//
+// Start order: portal client, breaker, cache, timer, authorizer, then the IPC server last (helpers are accepted
+// only once everything behind it is ready). Stop runs in reverse: the IPC server drains in-flight requests, the
+// portal client finishes or cancels its calls (their answers still reach the authorizer), then the timer stops.
+//
+// Thread-safety: Create/Start/Stop/Reload from the daemon's main thread; the accessors' objects are thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "agent/authorizer/authorizer_counters.h"
+#include "agent/authorizer/policy_authorizer.h"
+#include "agent/authorizer/session_registry.h"
+#include "agent/authorizer/timer_thread.h"
+#include "agent/config/config.h"
+#include "ipc/ipc_server.h"
+#include "resilience/circuit_breaker.h"
+#include "resilience/decision_cache.h"
+
+namespace oa {
+
+class DecisionPath {
+ public:
+  // Builds everything but does not listen yet. Fails (naming what) on unreadable certificates, bad key fields.
+  static absl::StatusOr<std::unique_ptr<DecisionPath>> Create(const Config& config, const Clock& clock);
+  ~DecisionPath();
+
+  // Starts the IPC server: from now on helpers are answered.
+  absl::Status Start();
+  void Stop(Clock::MonoTime deadline);
+  // Applies what may change at run time (fail mode, portal timeout, breaker thresholds); logs what needs a restart.
+  void Reload(const Config& config);
+
+  PolicyAuthorizer& authorizer() { return *authorizer_; }
+  DecisionCache& cache() { return *cache_; }
+  CircuitBreaker& breaker() { return *breaker_; }
+  PortalClient& portal() { return *portal_; }
+  IpcServer& ipc() { return *ipc_; }
+  SessionRegistry& sessions() { return sessions_; }
+  const AuthorizerCounters& counters() const { return counters_; }
+  bool ipc_listening() const { return ipc_started_; }
+
+ private:
+  explicit DecisionPath(const Config& config, const Clock& clock);
+
+  const Clock& clock_;
+  Config started_with_;  // to tell what a reload may change
+  AuthorizerCounters counters_;
+  SessionRegistry sessions_;
+  std::unique_ptr<PortalClient> portal_;
+  std::unique_ptr<CircuitBreaker> breaker_;
+  std::unique_ptr<DecisionCache> cache_;
+  std::unique_ptr<TimerThread> timer_;
+  std::unique_ptr<PolicyAuthorizer> authorizer_;
+  std::unique_ptr<SessionEventSink> session_events_;
+  std::unique_ptr<IpcServer> ipc_;
+  bool ipc_started_ = false;
+};
+
+}  // namespace oa
