@@ -148,6 +148,7 @@ TEST_F(GrpcPortalClientTest, ClientIpReachesThePortal) {
 }
 
 TEST_F(GrpcPortalClientTest, HungPortalEndsAtTheDeadline) {
+  ASSERT_EQ(Ask(*client_, Query("alice")).outcome, PortalOutcome::kAllow);  // connected: the call reaches the sim
   sim_->SetFaults({.latency_ms = 0, .error_rate = 0, .error_code = 14, .hang = true});
   const auto start = std::chrono::steady_clock::now();
   const PolicyAnswer a = Ask(*client_, Query("alice"), 300ms);
@@ -158,9 +159,11 @@ TEST_F(GrpcPortalClientTest, HungPortalEndsAtTheDeadline) {
   EXPECT_LT(elapsed, 300ms + 500ms);  // the deadline plus a margin for a loaded 2-core machine
   EXPECT_EQ(sim_->Stats().hung, 1u);
   EXPECT_EQ(client_->stats().errors, 1u);
+  EXPECT_EQ(client_->stats().allowed, 1u);
 }
 
 TEST_F(GrpcPortalClientTest, SlowPortalEndsAtTheDeadlineAndAFastEnoughOneAnswers) {
+  ASSERT_EQ(Ask(*client_, Query("alice")).outcome, PortalOutcome::kAllow);  // connected: the call reaches the sim
   sim_->SetFaults({.latency_ms = 1000, .error_rate = 0, .error_code = 14, .hang = false});
   const auto start = std::chrono::steady_clock::now();
   const PolicyAnswer slow = Ask(*client_, Query("alice"), 150ms);
