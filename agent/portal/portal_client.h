@@ -10,7 +10,6 @@
 // not hold, around CheckPolicy, a lock that `done` takes. `done` must not block: it runs on gRPC's callback threads.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
