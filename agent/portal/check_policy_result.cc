@@ -1,0 +1,104 @@
+#include "agent/portal/check_policy_result.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace oa {
+namespace {
+
+PolicyAnswer Malformed(std::string why) {
+  PolicyAnswer answer;
+  answer.outcome = PortalOutcome::kError;
+  answer.malformed_reply = true;
+  answer.error = absl::InternalError(absl::StrCat("malformed CheckPolicy reply: ", why));
+  return answer;
+}
+
+template <class Repeated>
+void CopyOut(const Repeated& from, std::vector<std::string>* to) {
+  to->assign(from.begin(), from.end());
+}
+
+template <class Repeated>
+void CopyIn(const std::vector<std::string>& from, Repeated* to) {
+  to->Reserve(static_cast<int>(from.size()));
+  for (const auto& s : from) to->Add(std::string(s));
+}
+
+}  // namespace
+
+PolicyAnswer MapCheckPolicyResult(const grpc::Status& status, const vpn::v1::CheckPolicyResponse& reply) {
+  PolicyAnswer answer;
+  if (!status.ok()) {
+    answer.outcome = PortalOutcome::kError;
+    // grpc::StatusCode and absl::StatusCode share their numbers (both are the canonical gRPC codes).
+    answer.error = absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+    return answer;
+  }
+  if (reply.has_cache_ttl_seconds() && std::chrono::seconds(reply.cache_ttl_seconds()) > kMaxPortalCacheTtl) {
+    return Malformed(absl::StrCat("cache_ttl_seconds ", reply.cache_ttl_seconds(), " exceeds the limit of ",
+                                  kMaxPortalCacheTtl.count()));
+  }
+  if (reply.deny_reason().size() > kMaxDenyReasonBytes) {
+    return Malformed(absl::StrCat("deny_reason of ", reply.deny_reason().size(), " bytes exceeds ",
+                                  kMaxDenyReasonBytes));
+  }
+  const auto items = static_cast<std::size_t>(reply.routes_size()) + static_cast<std::size_t>(reply.dns_servers_size());
+  if (items > kMaxPolicyListItems) {
+    return Malformed(absl::StrCat(items, " routes + dns_servers exceed ", kMaxPolicyListItems));
+  }
+
+  answer.outcome = reply.allowed() ? PortalOutcome::kAllow : PortalOutcome::kDeny;
+  if (!reply.allowed()) answer.deny_reason = reply.deny_reason();
+  if (reply.has_cache_ttl_seconds()) answer.cache_ttl = std::chrono::seconds(reply.cache_ttl_seconds());
+  answer.policy_epoch = reply.policy_epoch();
+  CopyOut(reply.routes(), &answer.routes);
+  CopyOut(reply.dns_servers(), &answer.dns_servers);
+  answer.should_disconnect = reply.should_disconnect();
+  answer.metadata.insert(reply.metadata().begin(), reply.metadata().end());
+  return answer;
+}
+
+void FillCheckPolicyRequest(const PolicyQuery& q, Clock::WallTime now, vpn::v1::CheckPolicyRequest* r) {
+  r->set_username(q.username);
+  r->set_groupname(q.groupname);
+  r->set_client_ip(q.client_ip);
+  r->set_vpn_ip(q.vpn_ip);
+  r->set_session_id(q.session_id);
+  r->set_device(q.device);
+  const Clock::WallTime when = q.request_time == Clock::WallTime{} ? now : q.request_time;
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  if (ns < 0) ns = 0;  // a Timestamp before 1970 has no use here and negative nanos are invalid
+  r->mutable_request_time()->set_seconds(ns / 1'000'000'000);
+  r->mutable_request_time()->set_nanos(static_cast<int>(ns % 1'000'000'000));
+
+  r->set_vhost(q.vhost);
+  r->set_user_agent(q.user_agent);
+  r->set_hostname(q.hostname);
+  r->set_remote_hostname(q.remote_hostname);
+  r->set_device_type(q.device_type);
+  r->set_device_platform(q.device_platform);
+  r->set_ip_real_local(q.ip_real_local);
+  r->set_ip_local(q.ip_local);
+  r->set_ipv6_local(q.ipv6_local);
+  r->set_ipv6_remote(q.ipv6_remote);
+  r->set_ipv6_prefix(q.ipv6_prefix);
+  r->set_agent_id(q.agent_id);
+  r->set_request_id(q.request_id);
+  CopyIn(q.ocserv_routes, r->mutable_ocserv_routes());
+  CopyIn(q.ocserv_routes4, r->mutable_ocserv_routes4());
+  CopyIn(q.ocserv_routes6, r->mutable_ocserv_routes6());
+  CopyIn(q.ocserv_no_routes, r->mutable_ocserv_no_routes());
+  CopyIn(q.ocserv_no_routes4, r->mutable_ocserv_no_routes4());
+  CopyIn(q.ocserv_no_routes6, r->mutable_ocserv_no_routes6());
+  CopyIn(q.ocserv_dns, r->mutable_ocserv_dns());
+  CopyIn(q.ocserv_dns4, r->mutable_ocserv_dns4());
+  CopyIn(q.ocserv_dns6, r->mutable_ocserv_dns6());
+  r->set_ocserv_restrict_to_routes(q.ocserv_restrict_to_routes);
+  CopyIn(q.ocserv_allow_ports, r->mutable_ocserv_allow_ports());
+  CopyIn(q.ocserv_deny_ports, r->mutable_ocserv_deny_ports());
+}
+
+}  // namespace oa

@@ -1,0 +1,191 @@
+// The one mapping from (gRPC status, reply) to Allow / Deny / Error, and the request the client puts on the wire.
+#include "agent/portal/check_policy_result.h"
+
+#include <gtest/gtest.h>
+
+namespace oa {
+namespace {
+
+TEST(CheckPolicyResult, OkAllowedIsAllowWithEverythingCarried) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(true);
+  reply.set_cache_ttl_seconds(60);
+  reply.set_policy_epoch(42);
+  reply.add_routes("10.0.0.0/8");
+  reply.add_dns_servers("10.0.0.53");
+  reply.set_should_disconnect(false);
+  (*reply.mutable_metadata())["k"] = "v";
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+  EXPECT_EQ(a.outcome, PortalOutcome::kAllow);
+  EXPECT_TRUE(a.error.ok());
+  EXPECT_FALSE(a.malformed_reply);
+  ASSERT_TRUE(a.cache_ttl.has_value());
+  EXPECT_EQ(*a.cache_ttl, std::chrono::seconds(60));
+  EXPECT_EQ(a.policy_epoch, 42u);
+  EXPECT_EQ(a.routes, std::vector<std::string>{"10.0.0.0/8"});
+  EXPECT_EQ(a.dns_servers, std::vector<std::string>{"10.0.0.53"});
+  EXPECT_EQ(a.metadata.at("k"), "v");
+}
+
+TEST(CheckPolicyResult, OkNotAllowedIsDenyWithReason) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(false);
+  reply.set_deny_reason("account suspended");
+  reply.set_should_disconnect(true);
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+  EXPECT_EQ(a.outcome, PortalOutcome::kDeny);
+  EXPECT_EQ(a.deny_reason, "account suspended");
+  EXPECT_TRUE(a.should_disconnect);
+  EXPECT_TRUE(a.error.ok());
+}
+
+TEST(CheckPolicyResult, EmptyReplyIsDenyWithoutReasonNotError) {
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, vpn::v1::CheckPolicyResponse());
+  EXPECT_EQ(a.outcome, PortalOutcome::kDeny);
+  EXPECT_EQ(a.deny_reason, "");
+  EXPECT_FALSE(a.cache_ttl.has_value());  // absent: the configured TTL
+  EXPECT_EQ(a.policy_epoch, 0u);
+}
+
+TEST(CheckPolicyResult, TtlZeroIsCarriedAsZeroNotAbsent) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(true);
+  reply.set_cache_ttl_seconds(0);
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+  ASSERT_TRUE(a.cache_ttl.has_value());
+  EXPECT_EQ(*a.cache_ttl, std::chrono::seconds(0));
+}
+
+TEST(CheckPolicyResult, AllowDropsAStrayDenyReason) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(true);
+  reply.set_deny_reason("ignored");
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+  EXPECT_EQ(a.outcome, PortalOutcome::kAllow);
+  EXPECT_EQ(a.deny_reason, "");
+}
+
+TEST(CheckPolicyResult, EveryNonOkStatusIsErrorCarryingItsCode) {
+  vpn::v1::CheckPolicyResponse allowed;
+  allowed.set_allowed(true);  // a reply body never overrides a failed status
+  for (auto code : {grpc::StatusCode::CANCELLED, grpc::StatusCode::UNKNOWN, grpc::StatusCode::INVALID_ARGUMENT,
+                    grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::NOT_FOUND,
+                    grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::UNIMPLEMENTED,
+                    grpc::StatusCode::INTERNAL, grpc::StatusCode::UNAVAILABLE,
+                    grpc::StatusCode::UNAUTHENTICATED}) {
+    const PolicyAnswer a = MapCheckPolicyResult(grpc::Status(code, "boom"), allowed);
+    EXPECT_EQ(a.outcome, PortalOutcome::kError) << code;
+    EXPECT_EQ(static_cast<int>(a.error.code()), static_cast<int>(code));
+    EXPECT_EQ(a.error.message(), "boom");
+    EXPECT_FALSE(a.malformed_reply);
+  }
+}
+
+TEST(CheckPolicyResult, AbsurdTtlIsMalformed) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(true);
+  reply.set_cache_ttl_seconds(static_cast<std::uint32_t>(kMaxPortalCacheTtl.count()));
+  EXPECT_EQ(MapCheckPolicyResult(grpc::Status::OK, reply).outcome, PortalOutcome::kAllow);  // the limit itself is fine
+  reply.set_cache_ttl_seconds(static_cast<std::uint32_t>(kMaxPortalCacheTtl.count()) + 1);
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+  EXPECT_EQ(a.outcome, PortalOutcome::kError);
+  EXPECT_TRUE(a.malformed_reply);
+  EXPECT_EQ(a.error.code(), absl::StatusCode::kInternal);
+}
+
+TEST(CheckPolicyResult, OversizedReasonOrListsAreMalformed) {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_deny_reason(std::string(kMaxDenyReasonBytes + 1, 'x'));
+  EXPECT_TRUE(MapCheckPolicyResult(grpc::Status::OK, reply).malformed_reply);
+
+  vpn::v1::CheckPolicyResponse lists;
+  lists.set_allowed(true);
+  for (std::size_t i = 0; i <= kMaxPolicyListItems; ++i) lists.add_routes("10.0.0.0/8");
+  const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, lists);
+  EXPECT_EQ(a.outcome, PortalOutcome::kError);
+  EXPECT_TRUE(a.malformed_reply);
+}
+
+TEST(FillCheckPolicyRequest, SendsEveryField) {
+  PolicyQuery q;
+  q.username = "alice";
+  q.groupname = "staff";
+  q.client_ip = "198.51.100.7";
+  q.vpn_ip = "10.10.0.2";
+  q.session_id = "4242";
+  q.device = "vpns0";
+  q.vhost = "vpn.example";
+  q.user_agent = "OpenConnect";
+  q.hostname = "laptop";
+  q.remote_hostname = "laptop.example";
+  q.device_type = "linux";
+  q.device_platform = "linux-64";
+  q.ip_real_local = "192.0.2.1";
+  q.ip_local = "10.10.0.1";
+  q.ipv6_local = "fd00::1";
+  q.ipv6_remote = "fd00::2";
+  q.ipv6_prefix = "64";
+  q.agent_id = "agent-1";
+  q.request_id = "req-9";
+  q.ocserv_routes = {"10.0.0.0/8"};
+  q.ocserv_routes4 = {"10.0.0.0/8"};
+  q.ocserv_routes6 = {"fd00::/8"};
+  q.ocserv_no_routes = {"192.168.0.0/16"};
+  q.ocserv_no_routes4 = {"192.168.0.0/16"};
+  q.ocserv_no_routes6 = {"fe80::/10"};
+  q.ocserv_dns = {"10.0.0.53", "fd00::53"};
+  q.ocserv_dns4 = {"10.0.0.53"};
+  q.ocserv_dns6 = {"fd00::53"};
+  q.ocserv_restrict_to_routes = "1";
+  q.ocserv_allow_ports = {"tcp", "443"};
+  q.ocserv_deny_ports = {"udp", "53"};
+  const Clock::WallTime now{std::chrono::seconds(1'790'000'000) + std::chrono::nanoseconds(5)};
+
+  vpn::v1::CheckPolicyRequest r;
+  FillCheckPolicyRequest(q, now, &r);
+  EXPECT_EQ(r.username(), "alice");
+  EXPECT_EQ(r.groupname(), "staff");
+  EXPECT_EQ(r.client_ip(), "198.51.100.7");
+  EXPECT_EQ(r.vpn_ip(), "10.10.0.2");
+  EXPECT_EQ(r.session_id(), "4242");
+  EXPECT_EQ(r.device(), "vpns0");
+  EXPECT_EQ(r.request_time().seconds(), 1'790'000'000);
+  EXPECT_EQ(r.request_time().nanos(), 5);
+  EXPECT_EQ(r.vhost(), "vpn.example");
+  EXPECT_EQ(r.user_agent(), "OpenConnect");
+  EXPECT_EQ(r.hostname(), "laptop");
+  EXPECT_EQ(r.remote_hostname(), "laptop.example");
+  EXPECT_EQ(r.device_type(), "linux");
+  EXPECT_EQ(r.device_platform(), "linux-64");
+  EXPECT_EQ(r.ip_real_local(), "192.0.2.1");
+  EXPECT_EQ(r.ip_local(), "10.10.0.1");
+  EXPECT_EQ(r.ipv6_local(), "fd00::1");
+  EXPECT_EQ(r.ipv6_remote(), "fd00::2");
+  EXPECT_EQ(r.ipv6_prefix(), "64");
+  EXPECT_EQ(r.agent_id(), "agent-1");
+  EXPECT_EQ(r.request_id(), "req-9");
+  EXPECT_EQ(r.ocserv_routes_size(), 1);
+  EXPECT_EQ(r.ocserv_routes6(0), "fd00::/8");
+  EXPECT_EQ(r.ocserv_no_routes4(0), "192.168.0.0/16");
+  EXPECT_EQ(r.ocserv_no_routes6(0), "fe80::/10");
+  EXPECT_EQ(r.ocserv_dns_size(), 2);
+  EXPECT_EQ(r.ocserv_dns4(0), "10.0.0.53");
+  EXPECT_EQ(r.ocserv_dns6(0), "fd00::53");
+  EXPECT_EQ(r.ocserv_restrict_to_routes(), "1");
+  EXPECT_EQ(r.ocserv_allow_ports(1), "443");
+  EXPECT_EQ(r.ocserv_deny_ports(0), "udp");
+  EXPECT_EQ(r.ocserv_routes4(0), "10.0.0.0/8");
+  EXPECT_EQ(r.ocserv_no_routes(0), "192.168.0.0/16");
+}
+
+TEST(FillCheckPolicyRequest, KeepsAnExplicitRequestTime) {
+  PolicyQuery q;
+  q.request_time = Clock::WallTime{std::chrono::seconds(1000)};
+  vpn::v1::CheckPolicyRequest r;
+  FillCheckPolicyRequest(q, Clock::WallTime{std::chrono::seconds(2000)}, &r);
+  EXPECT_EQ(r.request_time().seconds(), 1000);
+}
+
+}  // namespace
+}  // namespace oa
