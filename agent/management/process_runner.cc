@@ -4,7 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,7 +110,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   out_w.reset();
   err_w.reset();
 
-  Fd pidfd(::pidfd_open(pid, 0));
+  // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the raw system call.
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   const auto deadline = clock.now() + limits.timeout;
   ProcessResult result;
   bool out_open = true, err_open = true, exited = false;
