@@ -39,13 +39,8 @@ std::string Slurp(const fs::path& p) {
 
 class ManagementServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    std::string t = (fs::temp_directory_path() / "oa-mgmt-pki-XXXXXX").string();
-    pki_ = ::mkdtemp(t.data());
-    const std::string cmd = std::string(OA_SOURCE_DIR) + "/scripts/dev-pki.sh " + pki_.string() + " >/dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0);
-  }
-  static void TearDownTestSuite() { fs::remove_all(pki_); }
+  // The PKI is made at build time (tests/agent/management/CMakeLists.txt), shared read-only by every test.
+  static void SetUpTestSuite() { ASSERT_TRUE(fs::exists(pki_ / ".complete")) << pki_; }
 
   void SetUp() override {
     std::string t = (fs::temp_directory_path() / "oa-mgmt-XXXXXX").string();
@@ -171,7 +166,7 @@ class ManagementServerTest : public ::testing::Test {
     ASSERT_EQ(::listen(occtl_listener_, 8), 0);
   }
 
-  static inline fs::path pki_;
+  static inline const fs::path pki_{OA_TEST_PKI_DIR};
   fs::path dir_;
   ManagementOptions mopts_;
   OcservOptions oopts_;
