@@ -170,6 +170,10 @@ grpc::Status AgentServiceImpl::StreamLogs(grpc::ServerContext* context, const ag
                                     "only log_source \"agent\" (the agent's own recent logs) is served; read ocserv's "
                                     "and the system's logs from journald"));
   }
+  if (request->follow()) {
+    // A follow can last hours: say when it starts, not only when it ends.
+    spdlog::info("management audit: identity={} rpc={} result=STARTED follow=true", call.identity(), kStreamLogs);
+  }
   std::chrono::system_clock::time_point since{};
   if (request->has_start_time()) {
     since = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(

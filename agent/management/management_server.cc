@@ -22,6 +22,8 @@
 namespace oa {
 namespace {
 
+constexpr int kMaxHandlerThreads = 32;
+
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& key) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(key, " is not set"));
   std::ifstream in(path, std::ios::binary);
@@ -111,6 +113,11 @@ absl::Status ManagementServer::Start() {
   builder.RegisterService(&impl_->agent_service);
   builder.RegisterService(&impl_->control_service);
   builder.SetMaxReceiveMessageSize(1 << 20);
+  // Handlers are synchronous (a command may run for command_timeout_max, a log follow for hours): bound the threads
+  // so that a busy or hostile authenticated client gets RESOURCE_EXHAUSTED instead of exhausting the agent.
+  grpc::ResourceQuota quota("oa-management");
+  quota.SetMaxThreads(kMaxHandlerThreads);
+  builder.SetResourceQuota(quota);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0) {
     impl_->server.reset();
