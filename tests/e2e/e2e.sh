@@ -77,7 +77,11 @@ preflight() {
 stop_system_ocserv() {
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet ocserv 2>/dev/null; then
     log "stopping the ocserv service the Debian package started"
-    systemctl stop ocserv.service ocserv.socket 2>/dev/null || log "could not stop the ocserv service"
+    systemctl stop ocserv.service 2>/dev/null || log "could not stop the ocserv service"
+  elif [ -x /etc/init.d/ocserv ] && /etc/init.d/ocserv status >/dev/null 2>&1; then
+    # No systemd (containers): the package's init script, with its own pid file, is what would have started it.
+    log "stopping the ocserv the Debian package's init script started"
+    /etc/init.d/ocserv stop >/dev/null 2>&1 || log "could not stop the ocserv service"
   fi
 }
 

@@ -54,7 +54,11 @@ s2_denied_rejected() {
   oc_up bob $SC_PORT $SC_OCTET
   expect_result rejected || { oc_down; return 1; }
   log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
-  expect_ocserv_logged_rejection main bob
+  local ok=0 line; line=$(audit_decision bob portal)
+  if [ -n "$line" ]; then log "the portal's deny: $line"
+  else log "the agent's log has no portal decision for bob"; ok=1; fi
+  expect_ocserv_logged_rejection main bob || ok=1
+  return $ok
 }
 
 # timing: the same connect (alice, a cache hit in the agent) with the helper and with /bin/true as connect-script,
@@ -104,6 +108,9 @@ s4_fail_close() {
     oc_try $u $SC_PORT $SC_OCTET
     expect_result rejected || ok=1
   done
+  local line; line=$(audit_decision alice fail_close)
+  if [ -n "$line" ]; then log "rejected by the fail mode: $line"
+  else log "the agent's log has no fail_close decision for alice"; ok=1; fi
   portal_start || return 1
   local t0 tries=0 deadline; t0=$(now_us); deadline=$(deadline_after 15)
   while now_before "$deadline"; do
