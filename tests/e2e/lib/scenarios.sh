@@ -67,13 +67,21 @@ s_timing() {
   ocserv_write_config true $SC_TRUE_PORT $SC_TRUE_OCTET /bin/true "$E2E_HELPER" "$E2E_HELPER" false &&
     ocserv_start true $SC_TRUE_PORT "${HELPER_ENV[@]}" || return 1
   oc_try alice $SC_PORT $SC_OCTET   # warm: alice's decision is cached from here on
+  # Higher priority for everything on the measured path, so that tests running beside this one disturb it less:
+  # every process in the server namespace (ocserv instances, sec-mod, agent, portal: all started by this run; the
+  # helper and the workers inherit it from ocserv) and this shell (openconnect inherits it).
+  # shellcheck disable=SC2046
+  proc_priority -10 $$ $(ip netns pids "$E2E_NS_SRV")
   local ok=0
   oc_measure "$E2E_ROUNDS" alice helper:$SC_PORT:$SC_OCTET bintrue:$SC_TRUE_PORT:$SC_TRUE_OCTET || ok=1
   local overhead
   overhead=$(awk -v h="$MEASURE_P50_helper" -v t="$MEASURE_P50_bintrue" 'BEGIN { printf "%+.2f", h - t }')
   echo "e2e-bench: connect wall time p50 over $E2E_ROUNDS connects each: helper (cache hit) ${MEASURE_P50_helper} ms," \
-    "/bin/true ${MEASURE_P50_bintrue} ms, helper overhead ${overhead} ms"
+    "/bin/true ${MEASURE_P50_bintrue} ms, helper overhead ${overhead} ms (median of paired differences" \
+    "$(awk -v d="$MEASURE_PAIRED_P50" 'BEGIN { printf "%+.2f", -d }') ms)"
   ocserv_stop true
+  # shellcheck disable=SC2046
+  proc_priority 0 $$ $(ip netns pids "$E2E_NS_SRV")
   return $ok
 }
 
