@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --mechanics) E2E_MODE=mechanics ;;
     --scenarios) E2E_MODE=scenarios ;;
-    --not-built) skip "not built yet: ${2:-our binaries} (build them, then re-run CMake so the e2e test gets their paths)" ;;
+    --not-built) skip "not built yet: ${2:-our binaries} (the e2e test picks them up once their CMake targets exist)" ;;
     --helper) E2E_HELPER=${2:?}; shift ;;
     --agent) E2E_AGENT=${2:?}; shift ;;
     --portal-sim) E2E_PORTAL_SIM=${2:?}; shift ;;
@@ -52,7 +52,7 @@ done
 preflight() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, tun devices, ocserv), running as uid $(id -u)"
   local tool missing=()
-  for tool in ip ocserv ocpasswd occtl openconnect certtool ping iptables timeout awk; do
+  for tool in ip nsenter ocserv ocpasswd occtl openconnect certtool ping iptables timeout awk renice; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   [ -x /usr/bin/ocserv-fw ] || missing+=(/usr/bin/ocserv-fw)
@@ -143,6 +143,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 E2E_TMP=$(mktemp -d /tmp/oa-e2e.XXXXXX)
 chmod 755 "$E2E_TMP"
+nap_init "$E2E_TMP"
 # A watchdog keeps the whole run bounded even if something hangs where no step has its own limit; the TERM it sends
 # runs the cleanup above.
 # Its sleep is its own child, stopped with it, so that nothing outlives the run or holds its output open.

@@ -24,7 +24,7 @@ proc_wait_exit() {
   deadline=$(deadline_after "$2")
   while proc_alive "$pid"; do
     now_before "$deadline" || return 1
-    sleep 0.02
+    nap 0.02
   done
   wait "$pid" 2>/dev/null || true   # reap it if it is our child
   return 0
@@ -67,11 +67,29 @@ wait_until() {
   deadline=$(deadline_after "$1"); shift
   until "$@"; do
     now_before "$deadline" || return 1
-    sleep 0.02
+    nap 0.02
   done
+}
+
+# nap SECONDS: sleeps without forking (`read -t` on a FIFO nobody writes), so that the polling loops around a
+# timed connect do not themselves load the CPU they are measuring on. Falls back to sleep before nap_init.
+E2E_NAP_FD=''
+nap_init() {  # nap_init DIR
+  mkfifo "$1/nap.fifo" && exec {E2E_NAP_FD}<>"$1/nap.fifo"
+}
+nap() {
+  if [ -n "$E2E_NAP_FD" ]; then read -r -t "$1" -u "$E2E_NAP_FD" _ || true; else sleep "$1"; fi
 }
 
 # Time in microseconds since the epoch, from bash's own clock (no fork).
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
-deadline_after() { awk -v now="$(now_us)" -v s="$1" 'BEGIN { printf "%.0f\n", now + s * 1000000 }'; }
+# deadline_after SECONDS (whole or with a fraction, e.g. 3 or 0.5): that moment in microseconds. No forks: these run
+# in the loops around timed connects.
+deadline_after() {
+  local whole=${1%%.*} frac=000000
+  [[ $1 == *.* ]] && frac=${1#*.}000000
+  echo $(( $(now_us) + ${whole:-0} * 1000000 + 10#${frac:0:6} ))
+}
+# us_to_ms MICROSECONDS: as milliseconds with three decimals.
+us_to_ms() { local v=$1 sign=''; (( v < 0 )) && { sign=-; v=$(( -v )); }; printf '%s%d.%03d\n' "$sign" $(( v / 1000 )) $(( v % 1000 )); }
 now_before() { [ "$(now_us)" -lt "$1" ]; }

@@ -13,6 +13,7 @@ SC_PORT=4451 SC_OCTET=5          # ocserv "main": all three scripts are the help
 SC_TRUE_PORT=4452 SC_TRUE_OCTET=6   # ocserv "true": /bin/true as connect-script, for the timing only
 SC_FW_PORT=4453 SC_FW_OCTET=7    # ocserv "fw": restrict-user-to-routes, the sh wrapper for every script
 SC_READY=0
+SC_REJECT_MS=1000   # replaced by the time scenario 2's rejection took
 
 sc_setup() {
   comp_setup && portal_start && agent_start fail-stale 5m || return 1
@@ -54,6 +55,7 @@ s2_denied_rejected() {
   oc_up bob $SC_PORT $SC_OCTET
   expect_result rejected || { oc_down; return 1; }
   log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
+  SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's allowance beyond deadlines
   local ok=0 line; line=$(audit_decision bob portal)
   if [ -n "$line" ]; then log "the portal's deny: $line"
   else log "the agent's log has no portal decision for bob"; ok=1; fi
@@ -125,7 +127,7 @@ s4_fail_close() {
     tries=$((tries + 1))
     oc_try alice $SC_PORT $SC_OCTET
     [ "$OC_RESULT" = admitted ] && break
-    sleep 0.5
+    nap 0.5
   done
   if [ "$OC_RESULT" = admitted ]; then
     log "recovery: alice admitted again $(fmt_ms "$(( ($(now_us) - t0) / 1000 ))") after the portal came back ($tries attempts)"
@@ -136,33 +138,43 @@ s4_fail_close() {
 }
 
 # s6: the agent is stopped. Frozen (SIGSTOP: it accepts but never answers), two connects in flight at once are both
-# rejected by the helper's default, each within the helper's deadline (the second is not queued behind the first).
-# Killed (its socket refuses), connects are rejected at once. ocserv keeps serving throughout.
+# rejected by the helper's default when its deadline passes; the second is not queued behind the first (their answers
+# come about as far apart as their starts, not a deadline apart). Killed (its socket refuses), connects are rejected
+# before that deadline. ocserv keeps serving throughout. The allowance beyond the deadline is what a plain rejection
+# costs on this machine now (scenario 2), doubled, plus a second: the check is about the deadline, not machine load.
 s6_agent_stopped() {
-  local ok=0 limit=$((E2E_HELPER_TIMEOUT_MS + 1500)) h1 h2
+  local ok=0 h h1 h2 end1 end2 limit=$((E2E_HELPER_TIMEOUT_MS + 1000 + 2 * SC_REJECT_MS))
   agent_restart fail-stale 5m || return 1
   kill -STOP "$AGENT_PID"
   oc_start alice $SC_PORT $SC_OCTET; h1=$OC_H
-  sleep 0.3
+  nap 0.3
   oc_start dave $SC_PORT $SC_OCTET; h2=$OC_H
   for h in $h1 $h2; do
     oc_wait "$h"
     if expect_result rejected; then
       log "agent frozen: attempt $h rejected after $(fmt_ms "$OC_MS") (helper deadline $E2E_HELPER_TIMEOUT)"
       awk -v v="$OC_MS" -v l="$limit" 'BEGIN { exit !(v <= l) }' ||
-        { log "that is more than the deadline + 1.5 s"; ok=1; }
+        { log "that is more than the deadline + $((limit - E2E_HELPER_TIMEOUT_MS)) ms"; ok=1; }
     else
       oc_down; ok=1
     fi
+    # When this attempt's answer came, in ms since the epoch.
+    local end=$(( OC_T0[h] / 1000 + ${OC_MS%.*} ))
+    if [ "$h" = "$h1" ]; then end1=$end; else end2=$end; fi
   done
-  kill -KILL "$AGENT_PID"; proc_wait_exit "$AGENT_PID" 3; AGENT_PID=
+  log "agent frozen: the two answers came $((end2 - end1)) ms apart, their starts $(( (OC_T0[h2] - OC_T0[h1]) / 1000 )) ms"
+  [ $((end2 - end1)) -lt $((E2E_HELPER_TIMEOUT_MS / 2)) ] ||
+    { log "the second connect waited for the first: ocserv or the helper serialised them"; ok=1; }
+  kill -KILL "$AGENT_PID"; proc_wait_exit "$AGENT_PID" 3; AGENT_PID=''
   for u in alice dave; do
     oc_try $u $SC_PORT $SC_OCTET
     if [ "$OC_RESULT" = rejected ]; then
       log "agent dead: $u rejected after $(fmt_ms "$OC_MS")"
-      awk -v v="$OC_MS" 'BEGIN { exit !(v <= 1500) }' || { log "that is not prompt (> 1.5 s)"; ok=1; }
+      # A refused socket needs no waiting: the answer comes before the deadline a frozen agent costs.
+      awk -v v="$OC_MS" -v l="$E2E_HELPER_TIMEOUT_MS" 'BEGIN { exit !(v < l) }' ||
+        { log "that is not prompt (not under the helper's deadline)"; ok=1; }
     else
-      expect_result rejected; ok=1
+      expect_result rejected; oc_down; ok=1
     fi
   done
   proc_alive "$OCSERV_PID_main" || { log "ocserv died"; return 1; }
