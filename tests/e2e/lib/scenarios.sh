@@ -159,10 +159,11 @@ s6_agent_stopped() {
       oc_down; ok=1
     fi
     # When this attempt's answer came, in ms since the epoch.
-    local end=$(( OC_T0[h] / 1000 + ${OC_MS%.*} ))
+    local t0=${OC_T0[$h]} end   # (an associative array: its subscript is a key, never arithmetic)
+    end=$(( t0 / 1000 + ${OC_MS%.*} ))
     if [ "$h" = "$h1" ]; then end1=$end; else end2=$end; fi
   done
-  log "agent frozen: the two answers came $((end2 - end1)) ms apart, their starts $(( (OC_T0[h2] - OC_T0[h1]) / 1000 )) ms"
+  log "agent frozen: the two answers came $((end2 - end1)) ms apart, their starts $(( (${OC_T0[$h2]} - ${OC_T0[$h1]}) / 1000 )) ms"
   [ $((end2 - end1)) -lt $((E2E_HELPER_TIMEOUT_MS / 2)) ] ||
     { log "the second connect waited for the first: ocserv or the helper serialised them"; ok=1; }
   kill -KILL "$AGENT_PID"; proc_wait_exit "$AGENT_PID" 3; AGENT_PID=''
