@@ -9,7 +9,7 @@ packages=(
   libssl-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  openssl iproute2 procps
+  openssl iproute2 procps iputils-ping iptables
   rpm                           # rpmbuild, for the RPM package (cpack -G RPM)
   ocserv openconnect gnutls-bin
 )

@@ -30,6 +30,7 @@ struct OcservOptions {
   std::string occtl_socket = "/run/ocserv/occtl.socket";
   std::string config_per_user_dir = "/etc/ocserv/config-per-user";
   std::string config_per_group_dir = "/etc/ocserv/config-per-group";
+  std::string main_config_path = "/etc/ocserv/ocserv.conf";  // UpdateConfig(MAIN), only with allow_main_config_update
   std::chrono::milliseconds command_timeout_max{30000};
 };
 

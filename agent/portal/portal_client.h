@@ -10,7 +10,6 @@
 // not hold, around CheckPolicy, a lock that `done` takes. `done` must not block: it runs on gRPC's callback threads.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -106,7 +105,7 @@ class PortalClient {
 
   // Stops taking calls (later calls end at once as kError/UNAVAILABLE), waits up to `grace` for calls in flight,
   // cancels what is left (kError/CANCELLED) and returns once every `done` has returned. Idempotent. The destructor
-  // does the same with no grace.
+  // does the same with no grace. Never call it from a `done` (it would wait for itself).
   virtual void Shutdown(std::chrono::milliseconds grace) = 0;
 
   virtual PortalClientStatsSnapshot stats() const = 0;

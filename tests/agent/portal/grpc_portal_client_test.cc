@@ -148,6 +148,7 @@ TEST_F(GrpcPortalClientTest, ClientIpReachesThePortal) {
 }
 
 TEST_F(GrpcPortalClientTest, HungPortalEndsAtTheDeadline) {
+  ASSERT_EQ(Ask(*client_, Query("alice")).outcome, PortalOutcome::kAllow);  // connected: the call reaches the sim
   sim_->SetFaults({.latency_ms = 0, .error_rate = 0, .error_code = 14, .hang = true});
   const auto start = std::chrono::steady_clock::now();
   const PolicyAnswer a = Ask(*client_, Query("alice"), 300ms);
@@ -155,16 +156,18 @@ TEST_F(GrpcPortalClientTest, HungPortalEndsAtTheDeadline) {
   EXPECT_EQ(a.outcome, PortalOutcome::kError);
   EXPECT_EQ(a.error.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_GE(elapsed, 290ms);
-  EXPECT_LT(elapsed, 300ms + 400ms);  // the deadline plus a margin for a loaded 2-core machine
+  EXPECT_LT(elapsed, 300ms + 500ms);  // the deadline plus a margin for a loaded 2-core machine
   EXPECT_EQ(sim_->Stats().hung, 1u);
   EXPECT_EQ(client_->stats().errors, 1u);
+  EXPECT_EQ(client_->stats().allowed, 1u);
 }
 
 TEST_F(GrpcPortalClientTest, SlowPortalEndsAtTheDeadlineAndAFastEnoughOneAnswers) {
+  ASSERT_EQ(Ask(*client_, Query("alice")).outcome, PortalOutcome::kAllow);  // connected: the call reaches the sim
   sim_->SetFaults({.latency_ms = 1000, .error_rate = 0, .error_code = 14, .hang = false});
   const auto start = std::chrono::steady_clock::now();
   const PolicyAnswer slow = Ask(*client_, Query("alice"), 150ms);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 150ms + 400ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 150ms + 500ms);
   EXPECT_EQ(slow.outcome, PortalOutcome::kError);
   EXPECT_EQ(slow.error.code(), absl::StatusCode::kDeadlineExceeded);
 

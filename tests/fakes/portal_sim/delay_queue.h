@@ -59,8 +59,10 @@ class DelayQueue {
         wake_.wait(lock);
         continue;
       }
-      if (!stopping_ && std::chrono::steady_clock::now() < queue_.top().when) {
-        wake_.wait_until(lock, queue_.top().when);
+      // A copy: wait_until reads its deadline while the lock is released and a Schedule() may move the heap.
+      const Time next = queue_.top().when;
+      if (!stopping_ && std::chrono::steady_clock::now() < next) {
+        wake_.wait_until(lock, next);
         continue;
       }
       auto task = std::move(const_cast<Item&>(queue_.top()).task);

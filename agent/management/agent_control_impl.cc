@@ -1,0 +1,184 @@
+#include "agent/management/agent_control_impl.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "agent/management/occtl_runner.h"
+#include "agent/management/occtl_users_json.h"
+
+namespace oa {
+namespace {
+
+namespace pb = ocserv_agent::v1;
+
+constexpr std::string_view kGetStatus = "/ocserv_agent.v1.AgentControl/GetStatus";
+constexpr std::string_view kInvalidateCache = "/ocserv_agent.v1.AgentControl/InvalidateCache";
+constexpr std::string_view kSetFailMode = "/ocserv_agent.v1.AgentControl/SetFailMode";
+constexpr std::string_view kSetBreaker = "/ocserv_agent.v1.AgentControl/SetBreaker";
+constexpr std::string_view kListSessions = "/ocserv_agent.v1.AgentControl/ListSessions";
+constexpr std::string_view kDisconnectSession = "/ocserv_agent.v1.AgentControl/DisconnectSession";
+
+// Session listing and disconnect are interactive: they should not hang for command_timeout_max.
+constexpr std::chrono::milliseconds kSessionCommandTimeout{10000};
+
+pb::FailMode ToProto(FailMode m) {
+  switch (m) {
+    case FailMode::kOpen: return pb::FAIL_MODE_OPEN;
+    case FailMode::kClose: return pb::FAIL_MODE_CLOSE;
+    case FailMode::kStale: return pb::FAIL_MODE_STALE;
+  }
+  return pb::FAIL_MODE_UNSPECIFIED;
+}
+
+pb::BreakerOverride ToProto(BreakerOverride o) {
+  switch (o) {
+    case BreakerOverride::kAuto: return pb::BREAKER_OVERRIDE_AUTO;
+    case BreakerOverride::kForceOpen: return pb::BREAKER_OVERRIDE_FORCE_OPEN;
+    case BreakerOverride::kForceClosed: return pb::BREAKER_OVERRIDE_FORCE_CLOSED;
+  }
+  return pb::BREAKER_OVERRIDE_UNSPECIFIED;
+}
+
+grpc::Status Invalid(std::string message) { return {grpc::StatusCode::INVALID_ARGUMENT, std::move(message)}; }
+
+}  // namespace
+
+AgentControlImpl::AgentControlImpl(const CallGate& gate, const OcservOptions& ocserv, ControlPlane& control,
+                                   const Clock& clock)
+    : gate_(gate), ocserv_(ocserv), control_(control), clock_(clock) {}
+
+grpc::Status AgentControlImpl::GetStatus(grpc::ServerContext* context, const pb::GetStatusRequest*,
+                                         pb::GetStatusResponse* response) {
+  auto call = gate_.Admit(*context, kGetStatus);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  const StatusSnapshot s = control_.Status();
+  response->set_version(s.version);
+  response->set_agent_id(s.agent_id);
+  response->set_uptime_seconds(static_cast<std::uint64_t>(std::max<long long>(0, s.uptime.count())));
+  response->set_fail_mode(ToProto(s.fail_mode));
+  response->set_fail_mode_name(std::string(to_string(s.fail_mode)));
+  auto* breaker = response->mutable_breaker();
+  breaker->set_state(s.breaker_state);
+  breaker->set_override(ToProto(s.breaker_override));
+  for (const auto& [k, v] : s.breaker_counters) (*breaker->mutable_counters())[k] = v;
+  for (const auto& [k, v] : s.cache_stats) (*response->mutable_cache())[k] = v;
+  for (const auto& [k, v] : s.decisions_by_source) (*response->mutable_decisions_by_source())[k] = v;
+  response->set_ipc_listening(control_.IpcListening());
+  return call.Finish(grpc::Status::OK);
+}
+
+grpc::Status AgentControlImpl::InvalidateCache(grpc::ServerContext* context, const pb::InvalidateCacheRequest* request,
+                                               pb::InvalidateCacheResponse* response) {
+  auto call = gate_.Admit(*context, kInvalidateCache);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  std::size_t removed = 0;
+  std::string detail;
+  switch (request->target_case()) {
+    case pb::InvalidateCacheRequest::kUser:
+      if (request->user().empty()) return call.Finish(Invalid("user is empty"));
+      removed = control_.InvalidateUser(request->user());
+      detail = absl::StrCat("user=", request->user().substr(0, 256));
+      break;
+    case pb::InvalidateCacheRequest::kGroup:
+      if (request->group().empty()) return call.Finish(Invalid("group is empty"));
+      removed = control_.InvalidateGroup(request->group());
+      detail = absl::StrCat("group=", request->group().substr(0, 256));
+      break;
+    case pb::InvalidateCacheRequest::kAll:
+      if (!request->all()) return call.Finish(Invalid("all must be true"));
+      removed = control_.InvalidateAll();
+      detail = "all";
+      break;
+    default: return call.Finish(Invalid("name a user, a group, or all"));
+  }
+  response->set_removed(removed);
+  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " removed=", removed));
+}
+
+grpc::Status AgentControlImpl::SetFailMode(grpc::ServerContext* context, const pb::SetFailModeRequest* request,
+                                           pb::SetFailModeResponse* response) {
+  auto call = gate_.Admit(*context, kSetFailMode);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  FailMode mode;
+  switch (request->fail_mode()) {
+    case pb::FAIL_MODE_OPEN: mode = FailMode::kOpen; break;
+    case pb::FAIL_MODE_CLOSE: mode = FailMode::kClose; break;
+    case pb::FAIL_MODE_STALE: mode = FailMode::kStale; break;
+    default: return call.Finish(Invalid("fail_mode must be OPEN, CLOSE or STALE"));
+  }
+  const FailMode previous = control_.SetFailMode(mode);
+  response->set_previous(ToProto(previous));
+  response->set_current(ToProto(mode));
+  spdlog::warn("management: fail mode changed from {} to {} by {}", to_string(previous), to_string(mode),
+               call.identity());
+  return call.Finish(grpc::Status::OK, absl::StrCat("fail_mode=", std::string(to_string(mode))));
+}
+
+grpc::Status AgentControlImpl::SetBreaker(grpc::ServerContext* context, const pb::SetBreakerRequest* request,
+                                          pb::SetBreakerResponse* response) {
+  auto call = gate_.Admit(*context, kSetBreaker);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  BreakerOverride o;
+  switch (request->override()) {
+    case pb::BREAKER_OVERRIDE_AUTO: o = BreakerOverride::kAuto; break;
+    case pb::BREAKER_OVERRIDE_FORCE_OPEN: o = BreakerOverride::kForceOpen; break;
+    case pb::BREAKER_OVERRIDE_FORCE_CLOSED: o = BreakerOverride::kForceClosed; break;
+    default: return call.Finish(Invalid("override must be AUTO, FORCE_OPEN or FORCE_CLOSED"));
+  }
+  const BreakerOverride previous = control_.SetBreakerOverride(o);
+  response->set_previous(ToProto(previous));
+  response->set_current(ToProto(o));
+  response->set_state(control_.BreakerState());
+  spdlog::warn("management: breaker override changed from {} to {} by {}", to_string(previous), to_string(o),
+               call.identity());
+  return call.Finish(grpc::Status::OK, absl::StrCat("override=", std::string(to_string(o))));
+}
+
+grpc::Status AgentControlImpl::ListSessions(grpc::ServerContext* context, const pb::ListSessionsRequest*,
+                                            pb::ListSessionsResponse* response) {
+  auto call = gate_.Admit(*context, kListSessions);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  auto command = ParseOcctlCommand("show users", {});
+  if (!command.ok()) return call.Finish(ToGrpcStatus(command.status()));
+  gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
+  auto result = RunOcctl(ocserv_, *command, kSessionCommandTimeout, clock_);
+  if (!result.ok()) return call.Finish(ToGrpcStatus(result.status()));
+  if (result->timed_out) {
+    gate_.counters().commands_timed_out.fetch_add(1, std::memory_order_relaxed);
+    return call.Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "occtl show users timed out"));
+  }
+  if (result->exit_code != 0) {
+    return call.Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    absl::StrCat("occtl show users exited with code ", result->exit_code, ": ",
+                                                 result->stderr_text.substr(0, 512))));
+  }
+  if (auto st = ParseOcctlUsersJson(result->stdout_text, response); !st.ok()) return call.Finish(ToGrpcStatus(st));
+  return call.Finish(grpc::Status::OK, absl::StrCat("sessions=", response->sessions_size()));
+}
+
+grpc::Status AgentControlImpl::DisconnectSession(grpc::ServerContext* context,
+                                                 const pb::DisconnectSessionRequest* request,
+                                                 pb::DisconnectSessionResponse* response) {
+  auto call = gate_.Admit(*context, kDisconnectSession);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  absl::StatusOr<OcctlCommand> command = absl::InvalidArgumentError("name a session id or a user");
+  if (request->target_case() == pb::DisconnectSessionRequest::kId) {
+    command = ParseOcctlCommand("disconnect id", {request->id()});
+  } else if (request->target_case() == pb::DisconnectSessionRequest::kUser) {
+    command = ParseOcctlCommand("disconnect user", {request->user()});
+  }
+  if (!command.ok()) return call.Finish(ToGrpcStatus(command.status()));
+  gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
+  auto result = RunOcctl(ocserv_, *command, kSessionCommandTimeout, clock_);
+  if (!result.ok()) return call.Finish(ToGrpcStatus(result.status()));
+  if (result->timed_out) gate_.counters().commands_timed_out.fetch_add(1, std::memory_order_relaxed);
+  response->set_exit_code(result->exit_code);
+  response->set_success(!result->timed_out && result->exit_code == 0);
+  response->set_message(result->stdout_text.empty() ? result->stderr_text : result->stdout_text);
+  return call.Finish(grpc::Status::OK, absl::StrCat(command->Name(), " ", command->params.front(),
+                                                    " exit_code=", result->exit_code));
+}
+
+}  // namespace oa

@@ -1,0 +1,45 @@
+// agent.v1.AgentService as the portal already calls it (wire-compatible): HealthCheck, ExecuteCommand (allow-listed
+// occtl only), UpdateConfig (per-user / per-group files; MAIN only when enabled), StreamLogs (the agent's own log
+// ring). Internal to agent/management (includes gRPC); ManagementServer owns it.
+//
+// Thread-safety: handlers run concurrently on gRPC's threads; all state is immutable or thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "agent/config/management_options.h"
+#include "agent/management/call_gate.h"
+#include "agent/management/health_checks.h"
+#include "agent/management/log_ring.h"
+#include "agent/v1/agent.grpc.pb.h"
+#include "resilience/clock.h"
+
+namespace oa {
+
+class AgentServiceImpl final : public agent::v1::AgentService::Service {
+ public:
+  AgentServiceImpl(const CallGate& gate, const ManagementOptions& management, const OcservOptions& ocserv,
+                   const HealthChecker& health, std::shared_ptr<LogRing> logs, const Clock& clock,
+                   const std::atomic<bool>& stopping);
+
+  grpc::Status ExecuteCommand(grpc::ServerContext* context, const agent::v1::CommandRequest* request,
+                              agent::v1::CommandResponse* response) override;
+  grpc::Status UpdateConfig(grpc::ServerContext* context, const agent::v1::ConfigUpdateRequest* request,
+                            agent::v1::ConfigUpdateResponse* response) override;
+  grpc::Status HealthCheck(grpc::ServerContext* context, const agent::v1::HealthCheckRequest* request,
+                           agent::v1::HealthCheckResponse* response) override;
+  grpc::Status StreamLogs(grpc::ServerContext* context, const agent::v1::LogStreamRequest* request,
+                          grpc::ServerWriter<agent::v1::LogEntry>* writer) override;
+
+ private:
+  const CallGate& gate_;
+  const ManagementOptions& management_;
+  const OcservOptions& ocserv_;
+  const HealthChecker& health_;
+  std::shared_ptr<LogRing> logs_;
+  const Clock& clock_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace oa

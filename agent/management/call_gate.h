@@ -1,0 +1,57 @@
+// CallGate: the first and last thing every management RPC handler does. Admit() reads the caller's verified
+// certificate from the gRPC AuthContext, checks it against the AccessPolicy for this RPC; Finish() writes the audit
+// line (identity, role, RPC, result) and counts the outcome. Internal to agent/management (includes gRPC).
+//
+// Thread-safety: the gate is immutable apart from its atomic counters; one Call object per RPC.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <string_view>
+
+#include "agent/management/access_policy.h"
+#include "agent/management/management_counters.h"
+
+namespace oa {
+
+// The names in the peer's verified certificate: peer_uri / peer_dns / x509_common_name of the AuthContext.
+PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context);
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class CallGate {
+ public:
+  CallGate(const AccessPolicy& policy, ManagementCounters& counters) : policy_(policy), counters_(counters) {}
+
+  class Call {
+   public:
+    bool admitted() const { return refusal_.ok(); }
+    const grpc::Status& refusal() const { return refusal_; }
+    const std::string& identity() const { return identity_; }
+    // Writes the audit line and counts the outcome; returns `status` so that a handler ends with
+    // `return call.Finish(status);`.
+    grpc::Status Finish(grpc::Status status, std::string_view detail = {});
+
+   private:
+    friend class CallGate;
+    Call(ManagementCounters& counters, std::string_view rpc) : counters_(counters), rpc_(rpc) {}
+    ManagementCounters& counters_;
+    std::string_view rpc_;
+    std::string identity_;
+    std::string role_;
+    grpc::Status refusal_;
+  };
+
+  // rpc: the full method name, as in the AccessPolicy table. When !admitted(), the handler returns
+  // call.Finish(call.refusal()).
+  Call Admit(const grpc::ServerContext& context, std::string_view rpc) const;
+
+  ManagementCounters& counters() const { return counters_; }
+
+ private:
+  const AccessPolicy& policy_;
+  ManagementCounters& counters_;
+};
+
+}  // namespace oa

@@ -1,0 +1,67 @@
+// ControlPlane: what the management API needs from the rest of the agent (cache, fail mode, breaker, IPC server),
+// as one narrow interface so that agent/management depends on none of them. The daemon implements it over the real
+// authorizer; tests use tests/fakes/fake_control_plane.h.
+//
+// Thread-safety: implementations must be safe to call from any thread (gRPC handler threads call it concurrently).
+// Every call returns promptly: no call may wait on the portal.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "resilience/options.h"
+
+namespace oa {
+
+// An operator's override of the circuit breaker. kAuto lets it follow its own state machine.
+enum class BreakerOverride { kAuto, kForceOpen, kForceClosed };
+
+constexpr std::string_view to_string(BreakerOverride o) {
+  switch (o) {
+    case BreakerOverride::kAuto: return "auto";
+    case BreakerOverride::kForceOpen: return "force-open";
+    case BreakerOverride::kForceClosed: return "force-closed";
+  }
+  return "unknown";
+}
+
+// A consistent-enough picture of the agent for GetStatus. Counters are name -> value so that a new counter needs no
+// change here (names: see control.proto).
+struct StatusSnapshot {
+  std::string version;
+  std::string agent_id;
+  std::chrono::seconds uptime{0};
+  FailMode fail_mode = FailMode::kStale;
+  std::string breaker_state;  // "closed" | "open" | "half-open"
+  BreakerOverride breaker_override = BreakerOverride::kAuto;
+  std::map<std::string, std::uint64_t> breaker_counters;
+  std::map<std::string, std::uint64_t> cache_stats;
+  std::map<std::string, std::uint64_t> decisions_by_source;
+};
+
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+
+  virtual StatusSnapshot Status() = 0;
+
+  // Cache invalidation by exact user / exact group / everything. Returns how many entries were removed.
+  virtual std::size_t InvalidateUser(std::string_view username) = 0;
+  virtual std::size_t InvalidateGroup(std::string_view groupname) = 0;
+  virtual std::size_t InvalidateAll() = 0;
+
+  // Takes effect on the next decision; returns the previous mode.
+  virtual FailMode SetFailMode(FailMode mode) = 0;
+  // Returns the previous override.
+  virtual BreakerOverride SetBreakerOverride(BreakerOverride override) = 0;
+
+  // For health checks.
+  virtual bool IpcListening() = 0;
+  virtual std::string BreakerState() = 0;
+};
+
+}  // namespace oa

@@ -1,0 +1,61 @@
+#include "agent/management/log_ring.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace oa {
+
+LogRing::LogRing(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
+
+void LogRing::Append(LogRecord record) {
+  {
+    const std::lock_guard lock(mu_);
+    record.seq = next_seq_++;
+    lines_.push_back(std::move(record));
+    while (lines_.size() > capacity_) {
+      lines_.pop_front();
+      ++dropped_;
+    }
+  }
+  cv_.notify_all();
+}
+
+std::vector<LogRecord> LogRing::Since(std::chrono::system_clock::time_point since) const {
+  const std::lock_guard lock(mu_);
+  std::vector<LogRecord> out;
+  for (const auto& r : lines_) {
+    if (r.time >= since) out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<LogRecord> LogRing::AfterLocked(std::uint64_t after_seq) const {
+  std::vector<LogRecord> out;
+  // seq is contiguous inside the deque, so the first wanted line is found by arithmetic.
+  if (lines_.empty() || lines_.back().seq <= after_seq) return out;
+  const std::uint64_t first = lines_.front().seq;
+  const std::size_t skip = after_seq < first ? 0 : static_cast<std::size_t>(after_seq - first + 1);
+  out.assign(lines_.begin() + static_cast<std::ptrdiff_t>(skip), lines_.end());
+  return out;
+}
+
+std::vector<LogRecord> LogRing::After(std::uint64_t after_seq, std::chrono::milliseconds wait) const {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, wait, [&] { return closed_ || (!lines_.empty() && lines_.back().seq > after_seq); });
+  return AfterLocked(after_seq);
+}
+
+void LogRing::Close() {
+  {
+    const std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::uint64_t LogRing::dropped() const {
+  const std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+}  // namespace oa

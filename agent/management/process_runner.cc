@@ -1,0 +1,157 @@
+#include "agent/management/process_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace oa {
+namespace {
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+absl::Status Errno(std::string_view what, int err) {
+  return absl::InternalError(absl::StrCat(std::string(what), ": ", std::strerror(err)));
+}
+
+// The child's whole environment: nothing of the agent's (its config paths, credentials) leaks into occtl.
+constexpr const char* kChildEnv[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", nullptr};
+
+int ToExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Reads what is available on fd into out (up to cap); returns false at EOF or on a hard error.
+bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      const std::size_t room = cap > out.size() ? cap - out.size() : 0;
+      const std::size_t take = std::min(room, static_cast<std::size_t>(n));
+      out.append(buf, take);
+      if (take < static_cast<std::size_t>(n)) truncated = true;
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
+                                         const Clock& clock) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
+    return absl::InvalidArgumentError("program path must be absolute");
+  }
+  std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
+  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
+  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  // The child's ends must block like ordinary stdout/stderr.
+  ::fcntl(out_w.get(), F_SETFL, 0);
+  ::fcntl(err_w.get(), F_SETFL, 0);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own group: the timeout kill reaches grandchildren
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), const_cast<char**>(kChildEnv));
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Errno(absl::StrCat("cannot run ", argv[0]), rc);
+  out_w.reset();
+  err_w.reset();
+
+  // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the raw system call.
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  const auto deadline = clock.now() + limits.timeout;
+  ProcessResult result;
+  bool out_open = true, err_open = true, exited = false;
+  int status = 0;
+
+  while (!exited || out_open || err_open) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.now());
+    if (left.count() <= 0) break;
+    pollfd fds[3];
+    nfds_t n = 0;
+    if (out_open) fds[n++] = {out_r.get(), POLLIN, 0};
+    if (err_open) fds[n++] = {err_r.get(), POLLIN, 0};
+    if (!exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
+    // Without a pidfd (old kernel), wake up now and then to reap.
+    const int wait_ms = pidfd.get() >= 0 ? static_cast<int>(std::min<long long>(left.count(), 1000))
+                                         : static_cast<int>(std::min<long long>(left.count(), 20));
+    const int pr = ::poll(fds, n, wait_ms);
+    if (pr < 0 && errno != EINTR) break;
+    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, result.output_truncated);
+    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, result.output_truncated);
+    if (!exited) {
+      const pid_t w = ::waitpid(pid, &status, WNOHANG);
+      if (w == pid) exited = true;
+    }
+  }
+
+  if (!exited) {
+    // Deadline: kill the whole group, then reap (SIGKILL makes this prompt).
+    result.timed_out = true;
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  } else if (out_open || err_open) {
+    // The program exited but something it started still holds the pipes open past the deadline.
+    result.timed_out = true;
+    ::kill(-pid, SIGKILL);
+  }
+  result.exit_code = ToExitCode(status);
+  return result;
+}
+
+}  // namespace oa

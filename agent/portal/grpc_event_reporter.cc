@@ -1,0 +1,145 @@
+// The gRPC EventReporter (event_reporter.h): vpn.v1.EventService over the portal channel, callback API.
+#include <atomic>
+#include <utility>
+
+#include "agent/portal/event_reporter.h"
+#include "agent/portal/in_flight_calls.h"
+#include "agent/portal/portal_channel.h"
+#include "grpcpp/client_context.h"
+#include "spdlog/spdlog.h"
+#include "vpn/v1/events.grpc.pb.h"
+
+namespace oa {
+namespace {
+
+void SetTimestamp(Clock::WallTime when, Clock::WallTime now, google::protobuf::Timestamp* out) {
+  if (when == Clock::WallTime{}) when = now;
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  if (ns < 0) ns = 0;
+  out->set_seconds(ns / 1'000'000'000);
+  out->set_nanos(static_cast<int>(ns % 1'000'000'000));
+}
+
+class GrpcEventReporter final : public EventReporter {
+ public:
+  GrpcEventReporter(std::shared_ptr<grpc::Channel> channel, const Clock& clock, std::chrono::milliseconds timeout,
+                    std::size_t max_in_flight)
+      : stub_(vpn::v1::EventService::NewStub(std::move(channel))),
+        clock_(clock),
+        timeout_(timeout),
+        max_in_flight_(max_in_flight) {}
+
+  ~GrpcEventReporter() override { Shutdown(std::chrono::milliseconds(0)); }
+
+  void ReportConnect(ConnectEvent e) override {
+    auto call = std::make_unique<Call<vpn::v1::ReportConnectRequest, vpn::v1::ReportConnectResponse>>();
+    if (!Admit("ReportConnect", e.username, &call->context)) return;
+    auto& r = call->request;
+    r.set_username(e.username);
+    r.set_session_id(e.session_id);
+    r.set_client_ip(e.client_ip);
+    r.set_vpn_ip(e.vpn_ip);
+    r.set_device(e.device);
+    SetTimestamp(e.connected_at, clock_.wall_now(), r.mutable_connected_at());
+    r.set_groupname(e.groupname);
+    r.mutable_metadata()->insert(e.metadata.begin(), e.metadata.end());
+    call->what = "ReportConnect";
+    call->username = std::move(e.username);
+    auto* raw = call.release();
+    stub_->async()->ReportConnect(&raw->context, &raw->request, &raw->reply,
+                                  [this, raw](grpc::Status s) { Complete(raw, s); });
+  }
+
+  void ReportDisconnect(DisconnectEvent e) override {
+    auto call = std::make_unique<Call<vpn::v1::ReportDisconnectRequest, vpn::v1::ReportDisconnectResponse>>();
+    if (!Admit("ReportDisconnect", e.username, &call->context)) return;
+    auto& r = call->request;
+    r.set_username(e.username);
+    r.set_session_id(e.session_id);
+    SetTimestamp(e.disconnected_at, clock_.wall_now(), r.mutable_disconnected_at());
+    r.set_reason(static_cast<vpn::v1::DisconnectReason>(e.reason));
+    r.mutable_stats()->set_duration_seconds(e.duration_seconds);
+    r.mutable_stats()->set_bytes_received(e.bytes_received);
+    r.mutable_stats()->set_bytes_sent(e.bytes_sent);
+    r.mutable_metadata()->insert(e.metadata.begin(), e.metadata.end());
+    call->what = "ReportDisconnect";
+    call->username = std::move(e.username);
+    auto* raw = call.release();
+    stub_->async()->ReportDisconnect(&raw->context, &raw->request, &raw->reply,
+                                     [this, raw](grpc::Status s) { Complete(raw, s); });
+  }
+
+  void Shutdown(std::chrono::milliseconds grace) override {
+    if (const std::size_t cancelled = in_flight_.Shutdown(grace); cancelled > 0) {
+      spdlog::warn("portal: cancelled {} session report(s) still in flight at shutdown", cancelled);
+    }
+  }
+
+  EventReporterStatsSnapshot stats() const override {
+    EventReporterStatsSnapshot s;
+    s.sent = sent_.load(std::memory_order_relaxed);
+    s.succeeded = succeeded_.load(std::memory_order_relaxed);
+    s.failed = failed_.load(std::memory_order_relaxed);
+    s.dropped = dropped_.load(std::memory_order_relaxed);
+    s.in_flight = in_flight_.pending();
+    return s;
+  }
+
+ private:
+  template <class Request, class Reply>
+  struct Call {
+    grpc::ClientContext context;
+    Request request;
+    Reply reply;
+    const char* what = "";
+    std::string username;
+  };
+
+  bool Admit(const char* what, const std::string& username, grpc::ClientContext* context) {
+    const auto admit = in_flight_.TryAdd(context, max_in_flight_);
+    if (admit == InFlightCalls::Admit::kAdmitted) {
+      sent_.fetch_add(1, std::memory_order_relaxed);
+      context->set_deadline(std::chrono::system_clock::now() + timeout_);
+      return true;
+    }
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("portal: {} for user '{}' dropped: {}", what, username,
+                 admit == InFlightCalls::Admit::kFull ? "too many reports in flight" : "reporter shut down");
+    return false;
+  }
+
+  template <class C>
+  void Complete(C* raw, const grpc::Status& status) {
+    std::unique_ptr<C> call(raw);
+    in_flight_.Forget(&call->context);
+    if (status.ok() && call->reply.success()) {
+      succeeded_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("portal: {} for user '{}' failed: {}", call->what, call->username,
+                   status.ok() ? "the portal answered success=false: " + call->reply.message()
+                               : status.error_message());
+    }
+    call.reset();
+    in_flight_.Done();
+  }
+
+  std::unique_ptr<vpn::v1::EventService::Stub> stub_;
+  const Clock& clock_;
+  const std::chrono::milliseconds timeout_;
+  const std::size_t max_in_flight_;
+  InFlightCalls in_flight_;
+  std::atomic<std::uint64_t> sent_{0}, succeeded_{0}, failed_{0}, dropped_{0};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventReporter>> MakeGrpcEventReporter(const PortalOptions& options, const Clock& clock,
+                                                                    std::size_t max_in_flight) {
+  auto channel = MakePortalChannel(options);
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<EventReporter>(
+      std::make_unique<GrpcEventReporter>(*std::move(channel), clock, options.timeout, max_in_flight));
+}
+
+}  // namespace oa

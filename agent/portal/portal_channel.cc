@@ -1,0 +1,78 @@
+#include "agent/portal/portal_channel.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/grpc.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace oa {
+namespace {
+
+// How long the channel waits at most between reconnect attempts to a portal that is down. gRPC's default (120 s)
+// would keep failing calls fast long after the portal is back, and the breaker's half-open probes would see a dead
+// channel instead of the portal.
+constexpr int kMaxReconnectBackoffMs = 5000;
+constexpr int kMinReconnectBackoffMs = 500;
+
+absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& path, const char* marker) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("portal.", key, " is required (mutual TLS)"));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("portal.", key, ": cannot read ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("portal.", key, ": error reading ", path));
+  std::string pem = std::move(text).str();
+  if (pem.empty()) return absl::InvalidArgumentError(absl::StrCat("portal.", key, ": ", path, " is empty"));
+  if (pem.find(marker) == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("portal.", key, ": ", path, " holds no PEM ", marker));
+  }
+  return pem;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOptions& options) {
+  if (options.address.empty()) return absl::InvalidArgumentError("portal.address is required");
+  auto ca = ReadPem("ca_file", options.ca_file, "CERTIFICATE");
+  if (!ca.ok()) return ca.status();
+  auto cert = ReadPem("cert_file", options.cert_file, "CERTIFICATE");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem("key_file", options.key_file, "PRIVATE KEY");
+  if (!key.ok()) return key.status();
+
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = *std::move(ca);
+  tls.pem_cert_chain = *std::move(cert);
+  tls.pem_private_key = *std::move(key);
+
+  grpc::ChannelArguments args;
+  if (!options.server_name.empty()) args.SetSslTargetNameOverride(options.server_name);
+  const auto keepalive_ms = static_cast<int>(options.keepalive_time.count());
+  if (keepalive_ms > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+    // A ping unanswered for this long means the portal (or the path to it) is gone: fail calls now rather than at
+    // their deadline, and reconnect.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(std::min<long long>(options.timeout.count(), 20000)));
+    // Keep pinging between connects, which can be minutes apart, so the first call after a quiet spell does not
+    // find a half-dead connection. The portal must allow pings this often (gRPC servers refuse pings more often
+    // than every 5 minutes by default; the client then backs its keepalive off by itself).
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kMinReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kMinReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+
+  auto channel = grpc::CreateCustomChannel(options.address, grpc::SslCredentials(tls), args);
+  if (!channel) return absl::InternalError(absl::StrCat("portal: cannot create a channel to ", options.address));
+  return channel;
+}
+
+}  // namespace oa

@@ -1,0 +1,712 @@
+// The management API over real mTLS on loopback: handshake refusals, identities and roles, occtl allow-listing with
+// a recording occtl double (tests/fakes/fake_occtl.sh), UpdateConfig file handling, health tiers, logs, AgentControl
+// against a FakeControlPlane, reflection, and the negotiated TLS versions.
+#include "agent/management/management_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "agent/v1/agent.grpc.pb.h"
+#include "fake_control_plane.h"
+#include "ocserv_agent/v1/control.grpc.pb.h"
+
+namespace oa {
+namespace {
+
+namespace fs = std::filesystem;
+namespace av1 = agent::v1;
+namespace cv1 = ocserv_agent::v1;
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ManagementServerTest : public ::testing::Test {
+ protected:
+  // The PKI is made at build time (tests/agent/management/CMakeLists.txt), shared read-only by every test.
+  static void SetUpTestSuite() { ASSERT_TRUE(fs::exists(pki_ / ".complete")) << pki_; }
+
+  void SetUp() override {
+    std::string t = (fs::temp_directory_path() / "oa-mgmt-XXXXXX").string();
+    dir_ = ::mkdtemp(t.data());
+    fs::create_directory(dir_ / "per-user");
+    fs::create_directory(dir_ / "per-group");
+    fs::copy_file(OA_FAKE_OCCTL, dir_ / "occtl");
+    fs::permissions(dir_ / "occtl", fs::perms::owner_all);
+    ring_ = std::make_shared<LogRing>(256);
+
+    mopts_.listen = "127.0.0.1:0";
+    mopts_.cert_file = (pki_ / "management.pem").string();
+    mopts_.key_file = (pki_ / "management.key").string();
+    mopts_.client_ca = (pki_ / "ca.pem").string();
+    mopts_.clients = {{"admin.test", ManagementRole::kAdmin},
+                      {"operator.test", ManagementRole::kOperator},
+                      {"viewer.test", ManagementRole::kViewer},
+                      {"cn-only.test", ManagementRole::kViewer}};
+    oopts_.occtl_path = (dir_ / "occtl").string();
+    oopts_.occtl_socket = (dir_ / "occtl.socket").string();
+    oopts_.config_per_user_dir = (dir_ / "per-user").string();
+    oopts_.config_per_group_dir = (dir_ / "per-group").string();
+    oopts_.main_config_path = (dir_ / "ocserv.conf").string();
+    oopts_.command_timeout_max = std::chrono::seconds(30);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Stop(std::chrono::milliseconds(100));
+    server_.reset();
+    if (occtl_listener_ >= 0) ::close(occtl_listener_);
+    fs::remove_all(dir_);
+  }
+
+  void Start() {
+    server_ = std::make_unique<ManagementServer>(mopts_, oopts_, control_, SystemClock::instance(), ring_);
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_GT(server_->port(), 0);
+  }
+
+  // "admin" -> mgmt-admin.pem, "rogue" -> rogue-client.pem (other CA), "" -> no client certificate.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = Slurp(pki_ / "ca.pem");
+    if (!who.empty()) {
+      const std::string base = who == "rogue" ? "rogue-client" : "mgmt-" + who;
+      o.pem_cert_chain = Slurp(pki_ / (base + ".pem"));
+      o.pem_private_key = Slurp(pki_ / (base + ".key"));
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::SslCredentials(o), args);
+  }
+  std::unique_ptr<av1::AgentService::Stub> Agent(const std::string& who) { return av1::AgentService::NewStub(Channel(who)); }
+  std::unique_ptr<cv1::AgentControl::Stub> Control(const std::string& who) {
+    return cv1::AgentControl::NewStub(Channel(who));
+  }
+
+  static void Deadline(grpc::ClientContext& ctx, std::chrono::seconds s = std::chrono::seconds(10)) {
+    ctx.set_deadline(std::chrono::system_clock::now() + s);
+  }
+
+  grpc::Status Health(const std::string& who, int tier, av1::HealthCheckResponse* resp = nullptr) {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    av1::HealthCheckRequest req;
+    req.set_tier(tier);
+    av1::HealthCheckResponse local;
+    return Agent(who)->HealthCheck(&ctx, req, resp ? resp : &local);
+  }
+
+  grpc::Status Exec(const std::string& who, const std::string& type, std::vector<std::string> args,
+                    av1::CommandResponse* resp = nullptr, int timeout_seconds = 0) {
+    grpc::ClientContext ctx;
+    Deadline(ctx, std::chrono::seconds(20));
+    av1::CommandRequest req;
+    req.set_request_id("r1");
+    req.set_command_type(type);
+    for (auto& a : args) req.add_args(a);
+    req.set_timeout_seconds(timeout_seconds);
+    av1::CommandResponse local;
+    return Agent(who)->ExecuteCommand(&ctx, req, resp ? resp : &local);
+  }
+
+  grpc::Status Update(av1::ConfigType type, const std::string& name, const std::string& content,
+                      av1::ConfigUpdateResponse* resp = nullptr, bool validate_only = false, bool backup = true,
+                      const std::string& who = "admin") {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    av1::ConfigUpdateRequest req;
+    req.set_config_type(type);
+    req.set_config_name(name);
+    req.set_config_content(content);
+    req.set_validate_only(validate_only);
+    req.set_create_backup(backup);
+    av1::ConfigUpdateResponse local;
+    return Agent(who)->UpdateConfig(&ctx, req, resp ? resp : &local);
+  }
+
+  // Each recorded occtl invocation as its argv (without argv[0]).
+  std::vector<std::vector<std::string>> OcctlCalls() const {
+    std::vector<std::vector<std::string>> calls;
+    std::ifstream in(dir_ / "occtl.calls");
+    std::vector<std::string> cur;
+    for (std::string line; std::getline(in, line);) {
+      if (line == "----") {
+        calls.push_back(cur);
+        cur.clear();
+      } else {
+        cur.push_back(line);
+      }
+    }
+    return calls;
+  }
+  void OcctlMode(const std::string& mode) { std::ofstream(dir_ / "occtl.mode") << mode; }
+
+  void ListenOnOcctlSocket() {
+    occtl_listener_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", oopts_.occtl_socket.c_str());
+    ASSERT_EQ(::bind(occtl_listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(occtl_listener_, 8), 0);
+  }
+
+  static inline const fs::path pki_{OA_TEST_PKI_DIR};
+  fs::path dir_;
+  ManagementOptions mopts_;
+  OcservOptions oopts_;
+  testing::FakeControlPlane control_;
+  std::shared_ptr<LogRing> ring_;
+  std::unique_ptr<ManagementServer> server_;
+  int occtl_listener_ = -1;
+};
+
+// --- TLS and identity -------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, AdminIsServed) {
+  Start();
+  av1::HealthCheckResponse resp;
+  ASSERT_TRUE(Health("admin", 1, &resp).ok());
+  EXPECT_TRUE(resp.healthy());
+  EXPECT_EQ(resp.checks().at("alive"), "ok");
+  EXPECT_GT(resp.timestamp().seconds(), 0);
+  EXPECT_EQ(server_->counters().ok, 1u);
+}
+
+TEST_F(ManagementServerTest, MissingClientCertificateIsRejectedAtHandshake) {
+  Start();
+  const auto st = Health("", 1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(server_->counters().calls, 0u) << "no RPC may reach a handler";
+}
+
+TEST_F(ManagementServerTest, CertificateFromAnotherCaIsRejectedAtHandshake) {
+  Start();
+  const auto st = Health("rogue", 1);  // SAN admin.test, but signed by the rogue CA
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(server_->counters().calls, 0u);
+}
+
+TEST_F(ManagementServerTest, UnlistedIdentityIsUnauthenticated) {
+  Start();
+  EXPECT_EQ(Health("stranger", 1).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(server_->counters().unauthenticated, 1u);
+}
+
+TEST_F(ManagementServerTest, CommonNameIdentifiesACertificateWithoutSan) {
+  Start();
+  EXPECT_TRUE(Health("cn-only", 1).ok());
+  server_->Stop(std::chrono::milliseconds(100));
+  mopts_.clients = {{"admin.test", ManagementRole::kAdmin}};
+  Start();
+  EXPECT_EQ(Health("cn-only", 1).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ManagementServerTest, ViewerCannotExecuteCommands) {
+  Start();
+  EXPECT_EQ(Exec("viewer", "occtl", {"show", "users"}).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Exec("operator", "occtl", {"show", "users"}).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(OcctlCalls().empty());
+  EXPECT_EQ(server_->counters().permission_denied, 2u);
+}
+
+TEST_F(ManagementServerTest, RolesGateEveryService) {
+  Start();
+  EXPECT_EQ(Update(av1::CONFIG_TYPE_PER_USER, "alice", "dns = 10.0.0.53", nullptr, false, true, "operator")
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::SetFailModeRequest req;
+    req.set_fail_mode(cv1::FAIL_MODE_OPEN);
+    cv1::SetFailModeResponse resp;
+    EXPECT_EQ(Control("viewer")->SetFailMode(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  EXPECT_EQ(control_.fail_mode(), FailMode::kStale);
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::GetStatusResponse resp;
+    EXPECT_TRUE(Control("viewer")->GetStatus(&ctx, {}, &resp).ok());
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "per-user" / "alice"));
+}
+
+// --- ExecuteCommand -----------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, AllowListedCommandRunsWithExactArgv) {
+  Start();
+  av1::CommandResponse resp;
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "status"}, &resp).ok());
+  EXPECT_TRUE(resp.success());
+  EXPECT_EQ(resp.request_id(), "r1");
+  EXPECT_EQ(resp.exit_code(), 0);
+  EXPECT_NE(resp.stdout().find("Status: online"), std::string::npos);
+  ASSERT_TRUE(Exec("admin", "disconnect user", {"alice"}, &resp).ok());
+  const auto calls = OcctlCalls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"-s", oopts_.occtl_socket, "-j", "show", "status"}));
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"-s", oopts_.occtl_socket, "disconnect", "user", "alice"}));
+}
+
+TEST_F(ManagementServerTest, FailingCommandReportsItsExitCodeAndStderr) {
+  Start();
+  OcctlMode("fail");
+  av1::CommandResponse resp;
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "users"}, &resp).ok());
+  EXPECT_FALSE(resp.success());
+  EXPECT_EQ(resp.exit_code(), 3);
+  EXPECT_NE(resp.stderr().find("could not connect"), std::string::npos);
+}
+
+TEST_F(ManagementServerTest, InjectionAttemptsRunNothing) {
+  Start();
+  const std::vector<std::pair<std::string, std::vector<std::string>>> attempts = {
+      {"occtl", {"show", "user", "alice;reboot"}},
+      {"occtl", {"show", "user", "alice|id"}},
+      {"occtl", {"show", "user", "$(id)"}},
+      {"occtl", {"show", "user", "`id`"}},
+      {"occtl", {"show", "user", "alice\nreload"}},
+      {"occtl", {"show", "user", "-j"}},
+      {"occtl", {"-s", "/tmp/other.socket", "show", "users"}},
+      {"occtl", {"show", "user", "../../etc/passwd"}},
+      {"occtl", {"show", "user", std::string(10 * 1024, 'x')}},
+      {"occtl", {"stop", "now"}},
+      {"sh", {"-c", "id"}},
+      {"show users; id", {}},
+  };
+  for (const auto& [type, args] : attempts) {
+    EXPECT_EQ(Exec("admin", type, args).error_code(), grpc::StatusCode::INVALID_ARGUMENT) << type;
+  }
+  EXPECT_TRUE(OcctlCalls().empty()) << "occtl must not have run";
+  EXPECT_EQ(server_->counters().commands_run, 0u);
+  EXPECT_EQ(server_->counters().invalid_argument, attempts.size());
+}
+
+TEST_F(ManagementServerTest, CommandTimeoutKillsOcctl) {
+  Start();
+  OcctlMode("sleep");
+  av1::CommandResponse resp;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "users"}, &resp, /*timeout_seconds=*/1).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  EXPECT_FALSE(resp.success());
+  EXPECT_EQ(resp.exit_code(), 128 + SIGKILL);
+  EXPECT_NE(resp.error_message().find("killed"), std::string::npos);
+  EXPECT_EQ(server_->counters().commands_timed_out, 1u);
+}
+
+TEST_F(ManagementServerTest, RequestedTimeoutIsCappedByConfig) {
+  oopts_.command_timeout_max = std::chrono::milliseconds(500);
+  Start();
+  OcctlMode("sleep");
+  av1::CommandResponse resp;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "users"}, &resp, /*timeout_seconds=*/600).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+  EXPECT_FALSE(resp.success());
+}
+
+// --- UpdateConfig -------------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, BadConfigNamesAndInjectedDirectivesAreRefused) {
+  Start();
+  for (const std::string name : {"../../etc/passwd", "a/b", ".", "..", ""}) {
+    EXPECT_EQ(Update(av1::CONFIG_TYPE_PER_USER, name, "dns = 10.0.0.53").error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << name;
+  }
+  EXPECT_EQ(Update(av1::CONFIG_TYPE_PER_USER, "alice", "route = 10.0.0.0/8\nconnect-script = /tmp/evil").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Update(av1::CONFIG_TYPE_PER_GROUP, "staff", "dns = 10.0.0.53\r\nauth = plain").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Update(av1::CONFIG_TYPE_UNSPECIFIED, "alice", "dns = 10.0.0.53").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(fs::is_empty(dir_ / "per-user"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "per-group"));
+  EXPECT_FALSE(fs::exists("/etc/passwd.tmp"));
+}
+
+TEST_F(ManagementServerTest, ValidateOnlyWritesNothing) {
+  Start();
+  av1::ConfigUpdateResponse resp;
+  ASSERT_TRUE(Update(av1::CONFIG_TYPE_PER_USER, "alice", "dns = 10.0.0.53", &resp, /*validate_only=*/true).ok());
+  EXPECT_TRUE(resp.success());
+  EXPECT_TRUE(fs::is_empty(dir_ / "per-user"));
+}
+
+TEST_F(ManagementServerTest, WritesPerUserAndPerGroupWithBackup) {
+  Start();
+  std::ofstream(dir_ / "per-user" / "alice") << "route = 10.0.0.0/8\n";
+  av1::ConfigUpdateResponse resp;
+  ASSERT_TRUE(Update(av1::CONFIG_TYPE_PER_USER, "alice", "dns = 10.0.0.53\nroute=10.1.0.0/16\n", &resp).ok());
+  EXPECT_TRUE(resp.success());
+  EXPECT_EQ(Slurp(dir_ / "per-user" / "alice"), "dns = 10.0.0.53\nroute = 10.1.0.0/16\n");
+  ASSERT_FALSE(resp.backup_path().empty());
+  EXPECT_EQ(fs::path(resp.backup_path()), fs::canonical(resp.backup_path()));
+  EXPECT_EQ(Slurp(resp.backup_path()), "route = 10.0.0.0/8\n");
+
+  ASSERT_TRUE(Update(av1::CONFIG_TYPE_PER_GROUP, "staff", "max-same-clients = 2", &resp).ok());
+  EXPECT_EQ(Slurp(dir_ / "per-group" / "staff"), "max-same-clients = 2\n");
+  EXPECT_TRUE(resp.backup_path().empty()) << "there was nothing to back up";
+  EXPECT_EQ(server_->counters().config_writes, 2u);
+}
+
+TEST_F(ManagementServerTest, FailedWriteLeavesTheExistingFileIntact) {
+  Start();
+  std::ofstream(dir_ / "per-user" / "alice") << "route = 10.0.0.0/8\n";
+  std::ofstream(dir_ / "per-user" / ".backup") << "a file where the backup directory should be";
+  av1::ConfigUpdateResponse resp;
+  const auto st = Update(av1::CONFIG_TYPE_PER_USER, "alice", "dns = 10.0.0.53", &resp);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(Slurp(dir_ / "per-user" / "alice"), "route = 10.0.0.0/8\n");
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir_ / "per-user")) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{".backup", "alice"})) << "no temp file left behind";
+}
+
+TEST_F(ManagementServerTest, MainConfigIsRefusedUnlessEnabled) {
+  Start();
+  EXPECT_EQ(Update(av1::CONFIG_TYPE_MAIN, "ocserv.conf", "tcp-port = 443").error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_FALSE(fs::exists(dir_ / "ocserv.conf"));
+  server_->Stop(std::chrono::milliseconds(100));
+  mopts_.allow_main_config_update = true;
+  Start();
+  ASSERT_TRUE(Update(av1::CONFIG_TYPE_MAIN, "ignored", "tcp-port = 443").ok());
+  EXPECT_EQ(Slurp(dir_ / "ocserv.conf"), "tcp-port = 443\n");
+}
+
+// --- HealthCheck ----------------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, HealthTiersRunRealChecks) {
+  ListenOnOcctlSocket();
+  Start();
+  av1::HealthCheckResponse resp;
+  ASSERT_TRUE(Health("viewer", 3, &resp).ok());
+  EXPECT_TRUE(resp.healthy()) << resp.status_message();
+  for (const char* c : {"alive", "ipc_socket", "portal_breaker", "occtl_socket", "occtl_show_status",
+                        "config_per_user_dir_writable", "config_per_group_dir_writable"}) {
+    ASSERT_TRUE(resp.checks().contains(c)) << c;
+    EXPECT_EQ(resp.checks().at(c).substr(0, 2), "ok") << c << ": " << resp.checks().at(c);
+  }
+  EXPECT_EQ(OcctlCalls().size(), 1u);
+
+  ASSERT_TRUE(Health("viewer", 1, &resp).ok());
+  EXPECT_EQ(resp.checks().size(), 1u);
+}
+
+TEST_F(ManagementServerTest, HealthReportsWhatFailed) {
+  Start();  // nothing listens on the occtl socket
+  control_.set_ipc_listening(false);
+  control_.set_breaker_state("open");
+  OcctlMode("fail");
+  fs::remove_all(dir_ / "per-group");
+  av1::HealthCheckResponse resp;
+  ASSERT_TRUE(Health("viewer", 3, &resp).ok());
+  EXPECT_FALSE(resp.healthy());
+  EXPECT_EQ(resp.checks().at("alive"), "ok");
+  EXPECT_EQ(resp.checks().at("ipc_socket"), "not listening");
+  EXPECT_EQ(resp.checks().at("portal_breaker"), "open");
+  EXPECT_NE(resp.checks().at("occtl_socket").substr(0, 2), "ok");
+  EXPECT_EQ(resp.checks().at("occtl_show_status"), "exit code 3");
+  EXPECT_EQ(resp.checks().at("config_per_user_dir_writable"), "ok");
+  EXPECT_NE(resp.checks().at("config_per_group_dir_writable"), "ok");
+}
+
+// --- StreamLogs -----------------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, StreamLogsServesTheRingAndFollows) {
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "warning";
+  r.message = "portal breaker opened";
+  ring_->Append(r);
+
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  av1::LogStreamRequest req;
+  req.set_log_source("agent");
+  req.set_follow(true);
+  auto stub = Agent("viewer");
+  auto reader = stub->StreamLogs(&ctx, req);
+  av1::LogEntry e;
+  bool found = false;
+  while (!found && reader->Read(&e)) found = e.message() == "portal breaker opened";
+  ASSERT_TRUE(found);
+  EXPECT_EQ(e.level(), "warning");
+  EXPECT_EQ(e.source(), "agent");
+
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    r.message = "appended while following";
+    ring_->Append(r);
+  });
+  found = false;
+  while (!found && reader->Read(&e)) found = e.message() == "appended while following";
+  later.join();
+  EXPECT_TRUE(found);
+  ctx.TryCancel();
+  reader->Finish();
+}
+
+TEST_F(ManagementServerTest, StreamLogsOtherSourcesAreUnimplemented) {
+  Start();
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  av1::LogStreamRequest req;
+  req.set_log_source("ocserv");
+  auto reader = Agent("viewer")->StreamLogs(&ctx, req);
+  av1::LogEntry e;
+  EXPECT_FALSE(reader->Read(&e));
+  const auto st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(st.error_message().find("agent"), std::string::npos);
+}
+
+// --- AgentControl ---------------------------------------------------------------------------------------------------
+
+TEST_F(ManagementServerTest, GetStatusReportsTheControlPlane) {
+  StatusSnapshot s;
+  s.version = "0.1.0";
+  s.agent_id = "vpn-1";
+  s.uptime = std::chrono::seconds(42);
+  s.breaker_counters = {{"failures", 3}};
+  s.decisions_by_source = {{"portal", 10}, {"fail_close", 2}};
+  control_.set_status(s);
+  control_.AddCacheEntry("alice", "staff");
+  Start();
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  cv1::GetStatusResponse resp;
+  ASSERT_TRUE(Control("viewer")->GetStatus(&ctx, {}, &resp).ok());
+  EXPECT_EQ(resp.version(), "0.1.0");
+  EXPECT_EQ(resp.agent_id(), "vpn-1");
+  EXPECT_EQ(resp.uptime_seconds(), 42u);
+  EXPECT_EQ(resp.fail_mode(), cv1::FAIL_MODE_STALE);
+  EXPECT_EQ(resp.fail_mode_name(), "fail-stale");
+  EXPECT_EQ(resp.breaker().state(), "closed");
+  EXPECT_EQ(resp.breaker().counters().at("failures"), 3u);
+  EXPECT_EQ(resp.cache().at("size"), 1u);
+  EXPECT_EQ(resp.decisions_by_source().at("fail_close"), 2u);
+  EXPECT_TRUE(resp.ipc_listening());
+}
+
+TEST_F(ManagementServerTest, InvalidateCacheAffectsExactlyTheNamedUser) {
+  control_.AddCacheEntry("bob", "staff");
+  control_.AddCacheEntry("bob", "admins");
+  control_.AddCacheEntry("bobby", "staff");
+  control_.AddCacheEntry("alice", "staff");
+  Start();
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  cv1::InvalidateCacheRequest req;
+  req.set_user("bob");
+  cv1::InvalidateCacheResponse resp;
+  ASSERT_TRUE(Control("operator")->InvalidateCache(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.removed(), 2u);
+  EXPECT_EQ(control_.invalidated_users(), std::vector<std::string>{"bob"});
+  EXPECT_TRUE(control_.invalidated_groups().empty());
+  EXPECT_EQ(control_.invalidate_all_calls(), 0);
+  const auto left = control_.entries();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].user, "bobby");
+  EXPECT_EQ(left[1].user, "alice");
+
+  grpc::ClientContext ctx2;
+  Deadline(ctx2);
+  cv1::InvalidateCacheRequest empty;
+  EXPECT_EQ(Control("operator")->InvalidateCache(&ctx2, empty, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ManagementServerTest, SetFailModeTakesEffectOnTheNextDecision) {
+  Start();
+  EXPECT_EQ(control_.DecideWithPortalDown().source, DecisionSource::kFailClose);
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  cv1::SetFailModeRequest req;
+  req.set_fail_mode(cv1::FAIL_MODE_OPEN);
+  cv1::SetFailModeResponse resp;
+  ASSERT_TRUE(Control("operator")->SetFailMode(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.previous(), cv1::FAIL_MODE_STALE);
+  EXPECT_EQ(resp.current(), cv1::FAIL_MODE_OPEN);
+  const Decision next = control_.DecideWithPortalDown();
+  EXPECT_EQ(next.verdict, Verdict::kAllow);
+  EXPECT_EQ(next.source, DecisionSource::kFailOpen);
+
+  grpc::ClientContext ctx2;
+  Deadline(ctx2);
+  req.set_fail_mode(cv1::FAIL_MODE_UNSPECIFIED);
+  EXPECT_EQ(Control("operator")->SetFailMode(&ctx2, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(control_.fail_mode(), FailMode::kOpen);
+}
+
+TEST_F(ManagementServerTest, SetBreakerOverride) {
+  Start();
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  cv1::SetBreakerRequest req;
+  req.set_override(cv1::BREAKER_OVERRIDE_FORCE_OPEN);
+  cv1::SetBreakerResponse resp;
+  ASSERT_TRUE(Control("operator")->SetBreaker(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.previous(), cv1::BREAKER_OVERRIDE_AUTO);
+  EXPECT_EQ(resp.state(), "open");
+  EXPECT_EQ(control_.breaker_override(), BreakerOverride::kForceOpen);
+}
+
+TEST_F(ManagementServerTest, ListAndDisconnectSessionsThroughOcctl) {
+  Start();
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::ListSessionsResponse resp;
+    ASSERT_TRUE(Control("viewer")->ListSessions(&ctx, {}, &resp).ok());
+    ASSERT_EQ(resp.sessions_size(), 2);
+    EXPECT_EQ(resp.sessions(0).id(), "1234");
+    EXPECT_EQ(resp.sessions(0).username(), "alice");
+    EXPECT_EQ(resp.sessions(0).remote_ip(), "198.51.100.7");
+  }
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::DisconnectSessionRequest req;
+    req.set_id("1234");
+    cv1::DisconnectSessionResponse resp;
+    ASSERT_TRUE(Control("operator")->DisconnectSession(&ctx, req, &resp).ok());
+    EXPECT_TRUE(resp.success());
+  }
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::DisconnectSessionRequest req;
+    req.set_user("bob;reboot");
+    cv1::DisconnectSessionResponse resp;
+    EXPECT_EQ(Control("operator")->DisconnectSession(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  const auto calls = OcctlCalls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"-s", oopts_.occtl_socket, "-j", "show", "users"}));
+  EXPECT_EQ(calls[1], (std::vector<std::string>{"-s", oopts_.occtl_socket, "disconnect", "id", "1234"}));
+}
+
+// --- Reflection and TLS versions ------------------------------------------------------------------------------------
+
+// Calls grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with a hand-encoded list_services request
+// (field 7, empty string); returns the status and the raw reply.
+grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel, std::string* reply) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto step = [&](auto&& op) {
+    void* tag;
+    bool ok = false;
+    op();
+    cq.Next(&tag, &ok);
+    return ok;
+  };
+  step([&] { call->StartCall(reinterpret_cast<void*>(1)); });
+  grpc::Slice slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&slice, 1);
+  step([&] { call->Write(request, reinterpret_cast<void*>(2)); });
+  step([&] { call->WritesDone(reinterpret_cast<void*>(3)); });
+  grpc::ByteBuffer response;
+  if (step([&] { call->Read(&response, reinterpret_cast<void*>(4)); })) {
+    std::vector<grpc::Slice> slices;
+    (void)response.Dump(&slices);
+    for (const auto& s : slices) reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  grpc::Status status;
+  step([&] { call->Finish(&status, reinterpret_cast<void*>(5)); });
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_F(ManagementServerTest, ReflectionIsOffByDefault) {
+  Start();
+  std::string reply;
+  EXPECT_EQ(ListServicesByReflection(Channel("admin"), &reply).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ManagementServerTest, ReflectionWhenConfigured) {
+  mopts_.reflection = true;
+  Start();
+  std::string reply;
+  EXPECT_TRUE(ListServicesByReflection(Channel("admin"), &reply).ok());
+  EXPECT_NE(reply.find("agent.v1.AgentService"), std::string::npos);
+  EXPECT_NE(reply.find("ocserv_agent.v1.AgentControl"), std::string::npos);
+}
+
+// A raw OpenSSL client with a valid client certificate, limited to [TLS 1.0, max_version]; returns the negotiated
+// version or 0 when the handshake failed.
+int Handshake(const fs::path& pki, int port, int max_version) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(ctx, 0);  // let the client offer old versions: the server must be the one refusing
+  SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+  SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL_CTX_use_certificate_file(ctx, (pki / "mgmt-admin.pem").c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_use_PrivateKey_file(ctx, (pki / "mgmt-admin.key").c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_load_verify_locations(ctx, (pki / "ca.pem").c_str(), nullptr);
+  SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>("\x02h2"), 3);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int version = 0;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) version = SSL_version(ssl);
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  ERR_clear_error();
+  return version;
+}
+
+TEST_F(ManagementServerTest, TlsOneTwoMinimumOneThreePreferred) {
+  Start();
+  EXPECT_EQ(Handshake(pki_, server_->port(), TLS1_3_VERSION), TLS1_3_VERSION);
+  EXPECT_EQ(Handshake(pki_, server_->port(), TLS1_2_VERSION), TLS1_2_VERSION);
+  EXPECT_EQ(Handshake(pki_, server_->port(), TLS1_1_VERSION), 0);
+  EXPECT_EQ(Handshake(pki_, server_->port(), TLS1_VERSION), 0);
+}
+
+TEST_F(ManagementServerTest, StartReportsMissingFiles) {
+  mopts_.client_ca = (dir_ / "missing-ca.pem").string();
+  ManagementServer server(mopts_, oopts_, control_, SystemClock::instance(), ring_);
+  const auto st = server.Start();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(std::string(st.message()).find("management.client_ca"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace oa
