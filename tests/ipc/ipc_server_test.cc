@@ -171,7 +171,7 @@ TEST_F(IpcServerTest, TruncatedFrame) {
   ASSERT_TRUE(WaitFor([&] { return counters().accepted == 1; }));
   ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return counters().truncated == 1; }));
-  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   ExpectStillServing();
 }
 
@@ -238,7 +238,7 @@ TEST_F(IpcServerTest, PeerThatNeverReadsItsReplyIsCutOffAtTheWriteTimeout) {
   ExpectStillServing();
   Advance(options_.read_timeout + 1ms);
   ASSERT_TRUE(WaitFor([&] { return counters().write_timeout == 1; }));
-  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   ::close(fd);
 }
 
@@ -321,7 +321,7 @@ TEST_F(IpcServerTest, HelperThatLeavesWhileWeDecide) {
   ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
   ::close(fd);  // ocserv killed the helper
   ASSERT_TRUE(WaitFor([&] { return counters().peer_gone == 1; }));
-  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   authorizer_.CompleteAll({Verdict::kAllow, DecisionSource::kPortal, ""});
   ASSERT_TRUE(WaitFor([&] { return counters().late_completions == 1; }));
 }
