@@ -82,8 +82,13 @@ struct Conn {
   std::string in;
   std::string out;
   std::size_t out_off = 0;
+  Clock::MonoTime accepted_at{};
   std::string request_id;
-  std::string username;
+  std::shared_ptr<const IpcRequest> request;  // set once decoded: for the audit line and warnings
+  const std::string& username() const {
+    static const std::string kNone;
+    return request ? request->username : kNone;
+  }
 };
 
 }  // namespace
@@ -207,6 +212,7 @@ struct IpcServer::Impl {
       c.fd = fd;
       c.uid = cred.uid;
       c.pid = cred.pid;
+      c.accepted_at = clock.now();
       open_count.fetch_add(1, std::memory_order_relaxed);
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
       SetDeadline(id, c, clock.now() + options.read_timeout);
@@ -267,7 +273,7 @@ struct IpcServer::Impl {
       return ReplyError(id, c, std::string("malformed request: ") + WireErrorName(e));
     }
     c.request_id = req->request_id;
-    c.username = req->username;
+    c.request = req;
     c.in = std::string();  // the request lives on in *req; free the buffer while the decision is pending
     if (req->version != kIpcVersion) {
       counters.bad_version.fetch_add(1, std::memory_order_relaxed);
@@ -367,7 +373,25 @@ struct IpcServer::Impl {
       if (r.reason.size() > kMaxReasonBytes) r.reason.resize(kMaxReasonBytes);
       SanitizeUtf8(&r.reason);
     }
+    Audit(c, r);
     SendReply(id, c, std::move(r));
+  }
+
+  // One line per connect decision (shared/DESIGN.md "Process"): here, because only the server sees every answer
+  // (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
+  // fail_close) are warnings: an operator filtering on warnings sees every connect that did not get a live verdict.
+  void Audit(const Conn& c, const IpcResponse& r) {
+    const bool degraded =
+        r.source == WireSource::kStale || r.source == WireSource::kFailOpen || r.source == WireSource::kFailClose;
+    const auto level = degraded ? spdlog::level::warn : spdlog::level::info;
+    if (!spdlog::should_log(level) || !c.request) return;
+    const double ms = std::chrono::duration<double, std::milli>(clock.now() - c.accepted_at).count();
+    spdlog::log(level,
+                "decision user={:?} group={:?} ip={} id={} verdict={} source={} latency_ms={:.3f} reason={:?} "
+                "request_id={}",
+                c.request->username, c.request->groupname, c.request->ip_real, c.request->id,
+                r.verdict == WireVerdict::kAllow ? "allow" : r.verdict == WireVerdict::kDeny ? "deny" : "none",
+                SourceName(r.source), ms, r.reason, c.request_id);
   }
 
   // ---- writing ----
@@ -444,7 +468,7 @@ struct IpcServer::Impl {
         case Conn::State::kDeciding: {
           counters.backstop_timeouts.fetch_add(1, std::memory_order_relaxed);
           Warn(kWarnBackstop, "ipc: no decision for request {} (user '{}') in time: denying (fail_close)",
-               c.request_id, c.username);
+               c.request_id, c.username());
           OnDecision(id, IpcReply::FromDecision(
                              Decision{Verdict::kDeny, DecisionSource::kFailClose, "agent decision timeout"}));
           break;
@@ -518,7 +542,7 @@ struct IpcServer::Impl {
             if (ev & (EPOLLHUP | EPOLLERR)) {
               counters.peer_gone.fetch_add(1, std::memory_order_relaxed);
               Warn(kWarnPeerGone, "ipc: helper pid {} left while request {} (user '{}') was being decided", c.pid,
-                   c.request_id, c.username);
+                   c.request_id, c.username());
               CloseConn(tag);
             }
             break;

@@ -2,7 +2,9 @@
 // every connection: accept, SO_PEERCRED check against ipc.allowed_uids, read one framed HelperRequest within
 // ipc.read_timeout, ask the Authorizer (connect) or acknowledge at once and hand to the SessionEventSink
 // (host-update / disconnect), write the reply without blocking anyone else, close. Bad input of every kind is cut
-// off with a counter (ipc_server_counters.h) and a rate-limited warning.
+// off with a counter (ipc_server_counters.h) and a rate-limited warning. The server writes the one audit line per
+// connect decision (info level: request id, user, group, ip, verdict, source, latency from accept to reply), so the
+// authorizer does not need to.
 //
 // Thread-safety: Start/Stop/destructor from one controlling thread; counters() and Poke() from any thread. The
 // authorizer's `done` may be called from any thread (see ipc/authorizer.h).

@@ -4,16 +4,6 @@
 
 namespace oa {
 
-void LogDecision(const IpcRequest& r, const Decision& d, std::chrono::nanoseconds latency) {
-  const bool degraded = d.source == DecisionSource::kStale || d.source == DecisionSource::kFailOpen ||
-                        d.source == DecisionSource::kFailClose;
-  spdlog::log(degraded ? spdlog::level::warn : spdlog::level::info,
-              "decision user={:?} group={:?} ip={} id={} verdict={} source={} latency_ms={:.3f} reason={:?} "
-              "request_id={}",
-              r.username, r.groupname, r.ip_real, r.id, to_string(d.verdict), to_string(d.source),
-              std::chrono::duration<double, std::milli>(latency).count(), d.reason, r.request_id);
-}
-
 void LogSessionEvent(const IpcRequest& r, const std::optional<SessionRecord>& admitted) {
   spdlog::info("session {} id={} user={:?} group={:?} ip={} vpn_ip={} bytes_in={} bytes_out={} duration_s={} "
                "admitted_by={}",

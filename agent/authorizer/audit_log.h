@@ -1,8 +1,8 @@
-// The audit trail: one line per decision and one per session event. Kept apart so that only this file pays for
-// spdlog's formatting templates. Thread-safe (spdlog's default logger).
+// The audit trail of session events and portal failures, apart so that only this file pays for spdlog's formatting
+// templates. (The one line per connect decision is written by the IPC server, ipc/ipc_server.cc, which sees every
+// answer, the backstop's included, and the latency from accept.) Thread-safe (spdlog's default logger).
 #pragma once
 
-#include <chrono>
 #include <optional>
 #include <string_view>
 
@@ -11,10 +11,6 @@
 #include "resilience/decision.h"
 
 namespace oa {
-
-// "decision user=… group=… ip=… id=… verdict=… source=… latency_ms=… reason=… request_id=…". Logged at info for
-// portal / cache / coalesced, at warning for the degraded sources (stale, fail_open, fail_close).
-void LogDecision(const IpcRequest& request, const Decision& decision, std::chrono::nanoseconds latency);
 
 // "session disconnect|host-update id=… user=… bytes_in=… bytes_out=… duration_s=… admitted_by=…".
 void LogSessionEvent(const IpcRequest& request, const std::optional<SessionRecord>& admitted);

@@ -16,7 +16,6 @@ namespace oa {
 struct PolicyAuthorizer::Waiter {
   std::shared_ptr<const IpcRequest> request;
   Done done;
-  Clock::MonoTime start;
   Clock::MonoTime deadline;
   bool leader = false;
   std::atomic<bool> answered{false};
@@ -53,11 +52,10 @@ std::size_t PolicyAuthorizer::flights_in_progress() const {
 }
 
 void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Clock::MonoTime deadline, Done done) {
-  const Clock::MonoTime start = deps_.clock.now();
   CacheKey key = key_builder_.Build(KeyFieldValuesOf(*request));
 
   if (auto hit = deps_.cache.GetFresh(key)) {
-    Waiter w{request, std::move(done), start, deadline, false, {}};
+    Waiter w{request, std::move(done), deadline, false, {}};
     Answer(w, Decision{hit->verdict, DecisionSource::kCache, hit->reason});
     return;
   }
@@ -65,7 +63,6 @@ void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Cloc
   auto waiter = std::make_shared<Waiter>();
   waiter->request = std::move(request);
   waiter->done = std::move(done);
-  waiter->start = start;
   waiter->deadline = deadline;
 
   std::shared_ptr<Flight> flight;
@@ -194,7 +191,6 @@ void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
     deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, decision.source,
                                         deps_.clock.wall_now()});
   }
-  LogDecision(*w.request, decision, deps_.clock.now() - w.start);
   auto done = std::move(w.done);
   done(IpcReply::FromDecision(std::move(decision)));
 }

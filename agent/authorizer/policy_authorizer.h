@@ -9,8 +9,8 @@
 //   every waiting request also has its own deadline: if the portal has not answered by then, that request alone is
 //   answered from the fail mode (counted in deadline_answers), so each answer comes within ipc.decision_timeout.
 //
-// Each answer is counted by source and verdict (AuthorizerCounters) and written as one audit log line (warning for
-// the degraded sources stale / fail_open / fail_close). The fail mode can be changed at run time (management API,
+// Each answer is counted by source and verdict (AuthorizerCounters); the IPC server writes its audit line (warning
+// for the degraded sources stale / fail_open / fail_close). The fail mode can be changed at run time (management API,
 // SIGHUP) and applies from the next decision.
 //
 // Thread-safety: Authorize may be called from any thread (the IPC loop); portal completions and deadline tasks run

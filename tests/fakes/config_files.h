@@ -28,7 +28,9 @@ inline void WritePlaceholderPki(const TempDir& dir) {
 // scripts/dev-pki.sh makes a throwaway PKI once under `cache_dir` and its files are copied in. `source_dir` is the
 // repository root. Returns false (the test should fail) if the script failed.
 inline bool WriteDevPki(const TempDir& dir, const std::string& source_dir, const std::string& cache_dir) {
-  const std::string cmd = source_dir + "/scripts/dev-pki.sh '" + cache_dir + "' >/dev/null";
+  // flock: test binaries run in parallel, and a half-written PKI must never be read.
+  const std::string cmd =
+      "flock '" + cache_dir + ".lock' " + source_dir + "/scripts/dev-pki.sh '" + cache_dir + "' >/dev/null";
   if (std::system(cmd.c_str()) != 0) return false;
   const std::pair<const char*, const char*> copies[] = {
       {"ca.pem", "pki/portal-ca.pem"},           {"agent-client.pem", "pki/agent-client.pem"},
