@@ -5,9 +5,11 @@
 //   - Keyed by CacheKey (cache_key.h). An entry keeps the full key bytes; a lookup compares them, so a hash
 //     collision is a miss, never someone else's verdict.
 //   - Bounded by max_entries: the cache is split into shards (up to kMaxShards, by the key's top hash bits), each an
-//     LRU with an intrusive list, a chained hash index and a slab of compact entries; get, put and evict are O(1).
-//     Capacity is split exactly between shards, so the total never exceeds max_entries; the LRU order is per
-//     shard (the victim is the least recently used entry of the key's shard).
+//     LRU with an intrusive list and a chained hash index; an entry is one heap block (64-byte header, then the
+//     key, username, groupname and reason bytes). Get, put and evict are O(1). The budget is cache-wide (an atomic
+//     count reserved before each insert), so the total never exceeds max_entries and an uneven hash spread wastes
+//     no capacity; when full, the victim is the least recently used entry of the inserting key's shard, so LRU
+//     order is per shard.
 //   - Fresh TTL: allow_ttl / deny_ttl, or the portal's TTL when it sent one (0 = do not cache, and drop any entry
 //     for the key); each fresh TTL gets +-10 % jitter so that entries made together do not expire together.
 //   - Stale: after its fresh TTL an entry stays for stale_ttl more (stale_until = fresh_until + stale_ttl). GetFresh
@@ -63,6 +65,7 @@ class DecisionCache {
   static constexpr double kTtlJitter = 0.10;
   static constexpr std::size_t kMaxShards = 64;
   static constexpr std::size_t kMaxReasonBytes = 1024;  // longer portal reasons are truncated in the cache
+  static constexpr std::size_t kMaxNameBytes = 65535;   // a longer username or groupname is not cached
 
   // `clock` must outlive the cache. jitter_seed 0 = seed from std::random_device.
   DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed = 0);
@@ -95,8 +98,8 @@ class DecisionCache {
   std::size_t shard_count() const { return shard_count_; }
 
  private:
-  struct Shard;
   struct Entry;
+  struct Shard;
   Shard& ShardFor(std::uint64_t hash) const;
   template <class Pred>
   std::size_t RemoveIf(Pred pred);
@@ -106,6 +109,8 @@ class DecisionCache {
   std::size_t shard_count_ = 1;
   int shard_shift_ = 64;  // shard = hash >> shard_shift_ (0 when one shard)
   std::unique_ptr<Shard[]> shards_;
+  // Entries held plus places reserved by Puts in progress; never above max_entries once a Put completes.
+  std::atomic<std::size_t> size_{0};
   std::atomic<std::uint64_t> coalesced_{0};
 };
 
