@@ -186,6 +186,23 @@ void BM_BreakerClosedAdmitRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_BreakerClosedAdmitRecord);
 
+// The same with a clock that costs nothing (a fixed time): the breaker's own logic without the clock read.
+class FixedClock final : public Clock {
+ public:
+  MonoTime now() const override { return MonoTime(std::chrono::seconds(1000)); }
+  WallTime wall_now() const override { return WallTime(std::chrono::seconds(1000)); }
+};
+
+void BM_BreakerClosedAdmitRecord_FixedClock(benchmark::State& state) {
+  static const FixedClock clock;
+  CircuitBreaker breaker(BreakerOptions(), clock);
+  for (auto _ : state) {
+    auto permit = breaker.TryAcquire();
+    breaker.Record(permit, CallResult::kSuccess);
+  }
+}
+BENCHMARK(BM_BreakerClosedAdmitRecord_FixedClock);
+
 // For scale: what one read of the real clock costs (the breaker reads it once per Record).
 void BM_SteadyClockNow(benchmark::State& state) {
   const Clock& clock = SystemClock::instance();

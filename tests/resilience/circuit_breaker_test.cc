@@ -400,6 +400,22 @@ TEST_F(BreakerTest, CountersSnapshot) {
   EXPECT_EQ(c.next_open_timeout, seconds(60));
 }
 
+TEST_F(BreakerTest, SuccessCountSurvivesWindowRolls) {
+  for (int i = 0; i < 5; ++i) Call(CallResult::kSuccess);
+  clock_.advance(seconds(4));  // another window slice
+  for (int i = 0; i < 5; ++i) Call(CallResult::kSuccess);
+  clock_.advance(seconds(60));  // every slice rolled
+  for (int i = 0; i < 12; ++i) Call(CallResult::kSuccess);  // 12 > 10 slices: some slice is reused
+  EXPECT_EQ(breaker_.counters().successes, 22u);
+  breaker_.UpdateOptions(SmallOptions());  // restarts the window
+  Call(CallResult::kSuccess);
+  EXPECT_EQ(breaker_.counters().successes, 23u);
+  Trip();
+  clock_.advance(seconds(30));
+  Call(CallResult::kSuccess);  // a half-open probe
+  EXPECT_EQ(breaker_.counters().successes, 24u);
+}
+
 TEST_F(BreakerTest, UpdateOptionsAppliesNewThresholds) {
   auto o = SmallOptions();
   o.failure_threshold = 1;
