@@ -79,7 +79,10 @@ struct DecisionCache::Entry {
 
 struct alignas(64) DecisionCache::Shard {
   std::mutex mu;
-  std::vector<Entry*> buckets;  // heads of the hash chains; a power of two
+  // Heads of the hash chains; a power of two. Written only under mu; atomic (relaxed, plain moves on x86) so that a
+  // lookup may peek at its bucket before taking the lock, to prefetch the entry.
+  std::unique_ptr<std::atomic<Entry*>[]> buckets;
+  std::size_t bucket_mask = 0;
   Entry* lru_head = nullptr;
   Entry* lru_tail = nullptr;
   std::size_t size = 0;
@@ -87,12 +90,21 @@ struct alignas(64) DecisionCache::Shard {
   std::uint64_t hits = 0, misses = 0, stale_hits = 0, stale_misses = 0, insertions = 0, evictions = 0,
                 expirations = 0;
 
-  Entry*& BucketOf(std::uint64_t hash) { return buckets[hash & (buckets.size() - 1)]; }
+  std::atomic<Entry*>& BucketOf(std::uint64_t hash) { return buckets[hash & bucket_mask]; }
+
+  // Before the lock: start loading the entry the lookup will most likely compare (the head of its chain).
+  void Prefetch(std::uint64_t hash) {
+    const Entry* e = BucketOf(hash).load(std::memory_order_relaxed);
+    if (e != nullptr) {
+      __builtin_prefetch(e);
+      __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);  // the key bytes follow the 64-byte header
+    }
+  }
 
   Entry* Find(const CacheKey& key) {
     const std::uint64_t h = key.hash();
     const std::string_view bytes = key.bytes();
-    for (Entry* e = BucketOf(h); e != nullptr; e = e->chain) {
+    for (Entry* e = BucketOf(h).load(std::memory_order_relaxed); e != nullptr; e = e->chain) {
       if (e->hash == h && e->key_len == bytes.size() && std::memcmp(e->data(), bytes.data(), bytes.size()) == 0) {
         return e;
       }
@@ -120,18 +132,23 @@ struct alignas(64) DecisionCache::Shard {
   }
 
   void Link(Entry* e) {
-    Entry*& head = BucketOf(e->hash);
-    e->chain = head;
-    head = e;
+    std::atomic<Entry*>& head = BucketOf(e->hash);
+    e->chain = head.load(std::memory_order_relaxed);
+    head.store(e, std::memory_order_relaxed);
     LruPushFront(e);
     ++size;
   }
 
   // Unlinks and frees e. The caller adjusts the cache-wide count.
   void Remove(Entry* e) {
-    Entry** link = &BucketOf(e->hash);
-    while (*link != e) link = &(*link)->chain;
-    *link = e->chain;
+    std::atomic<Entry*>& head = BucketOf(e->hash);
+    if (head.load(std::memory_order_relaxed) == e) {
+      head.store(e->chain, std::memory_order_relaxed);
+    } else {
+      Entry* prev = head.load(std::memory_order_relaxed);
+      while (prev->chain != e) prev = prev->chain;
+      prev->chain = e->chain;
+    }
     LruUnlink(e);
     Entry::Destroy(e);
     --size;
@@ -144,7 +161,7 @@ struct alignas(64) DecisionCache::Shard {
       Entry::Destroy(e);
       e = next;
     }
-    std::fill(buckets.begin(), buckets.end(), nullptr);
+    for (std::size_t b = 0; b <= bucket_mask; ++b) buckets[b].store(nullptr, std::memory_order_relaxed);
     lru_head = lru_tail = nullptr;
     size = 0;
     return n;
@@ -169,7 +186,9 @@ DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& c
   const std::size_t per_shard = options_.max_entries / shard_count_ + 1;
   shards_ = std::make_unique<Shard[]>(shard_count_);
   for (std::size_t s = 0; s < shard_count_; ++s) {
-    shards_[s].buckets.assign(CeilPow2(per_shard + per_shard / 4), nullptr);
+    const std::size_t n_buckets = CeilPow2(per_shard + per_shard / 4);
+    shards_[s].buckets = std::make_unique<std::atomic<Entry*>[]>(n_buckets);
+    shards_[s].bucket_mask = n_buckets - 1;
     shards_[s].rng = jitter_seed + s * 0x632be59bd9b4e019ULL;
   }
 }
@@ -184,9 +203,9 @@ DecisionCache::Shard& DecisionCache::ShardFor(std::uint64_t hash) const {
 
 std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
   Shard& shard = ShardFor(key.hash());
-  // Start loading the bucket while the clock is read: on a large cache the bucket is usually a cache miss, and the
-  // clock read (tens of ns under kvm-clock) can hide much of it. The bucket array never moves after construction.
-  __builtin_prefetch(&shard.BucketOf(key.hash()));
+  // Start loading the entry while the clock is read: on a large cache it is usually a cache miss, and the clock
+  // read (tens of ns under kvm-clock) hides part of it.
+  shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
   Entry* e = shard.Find(key);
@@ -211,7 +230,7 @@ std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
 
 std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
   Shard& shard = ShardFor(key.hash());
-  __builtin_prefetch(&shard.BucketOf(key.hash()));
+  shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
   Entry* e = shard.Find(key);

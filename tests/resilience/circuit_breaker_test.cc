@@ -405,7 +405,7 @@ TEST_F(BreakerTest, SuccessCountSurvivesWindowRolls) {
   clock_.advance(seconds(4));  // another window slice
   for (int i = 0; i < 5; ++i) Call(CallResult::kSuccess);
   clock_.advance(seconds(60));  // every slice rolled
-  for (int i = 0; i < 12; ++i) Call(CallResult::kSuccess);  // 12 > 10 slices: some slice is reused
+  for (int i = 0; i < 12; ++i) Call(CallResult::kSuccess);  // rolls a slice that still held old successes
   EXPECT_EQ(breaker_.counters().successes, 22u);
   breaker_.UpdateOptions(SmallOptions());  // restarts the window
   Call(CallResult::kSuccess);
