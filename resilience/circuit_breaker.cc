@@ -80,7 +80,7 @@ BreakerPermit CircuitBreaker::TryAcquire() {
     }
     if (permit.rejection_ == BreakerRejection::kNone) {
       if (state_ == BreakerState::kHalfOpen && override_ == BreakerOverride::kAuto) {
-        if (half_open_admitted_ < options_.half_open_max_calls) {
+        if (half_open_admitted_ < HalfOpenMaxCallsLocked()) {
           ++half_open_admitted_;
           permit.probe_ = true;
           counters_.probes.fetch_add(1, std::memory_order_relaxed);
@@ -159,7 +159,7 @@ void CircuitBreaker::RecordLocked(std::uint64_t generation, bool probe, CallResu
       }
       counters_.successes.fetch_add(1, std::memory_order_relaxed);
       if (state_ == BreakerState::kHalfOpen && probe && automatic) {
-        if (++half_open_successes_ >= options_.half_open_max_calls) {
+        if (++half_open_successes_ >= HalfOpenMaxCallsLocked()) {
           TransitionLocked(BreakerState::kClosed, kReasonProbesSucceeded, Millis{0});
         }
       }

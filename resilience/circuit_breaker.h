@@ -14,7 +14,7 @@
 // result recorded with a permit from an earlier generation is dropped (counted in `stale_results`).
 //
 // The rolling window is kWindowBuckets buckets of window/kWindowBuckets each, so it rolls with that granularity.
-// failure_threshold <= 0 or failure_rate_threshold <= 0 disables that trip rule.
+// failure_threshold <= 0 or failure_rate_threshold <= 0 disables that trip rule; half_open_max_calls <= 0 acts as 1.
 //
 // Thread-safety: every method may be called from any thread. In the closed state TryAcquire takes no lock (one
 // atomic load) and recording a success takes none either (a few atomics and one clock read); failures, probes and
@@ -176,6 +176,8 @@ class CircuitBreaker {
   void PublishFastPathLocked();
   void RecordLocked(std::uint64_t generation, bool probe, CallResult result, Clock::MonoTime now);
   std::int64_t EpochOf(Clock::MonoTime now) const;
+  // At least one probe, or a half-open breaker could never close.
+  int HalfOpenMaxCallsLocked() const { return options_.half_open_max_calls > 0 ? options_.half_open_max_calls : 1; }
   bool TryRecordClosedSuccessUnlocked(std::uint64_t generation, Clock::MonoTime now);
   void DeliverTransitions();
 

@@ -462,3 +462,26 @@ TEST(BreakerDisabledRulesTest, ZeroThresholdsDisableRules) {
 
 }  // namespace
 }  // namespace oa
+
+namespace oa {
+namespace {
+
+TEST(BreakerDisabledRulesTest, ZeroHalfOpenCallsStillAdmitsOneProbe) {
+  FakeClock clock;
+  auto o = SmallOptions();
+  o.half_open_max_calls = 0;
+  CircuitBreaker breaker(o, clock, {}, [] { return 0.5; });
+  for (int i = 0; i < 3; ++i) {
+    auto p = breaker.TryAcquire();
+    breaker.Record(p, CallResult::kFailure);
+  }
+  clock.advance(seconds(30));
+  auto probe = breaker.TryAcquire();
+  ASSERT_TRUE(probe);
+  EXPECT_FALSE(breaker.TryAcquire());
+  breaker.Record(probe, CallResult::kSuccess);
+  EXPECT_EQ(breaker.state(), BreakerState::kClosed);
+}
+
+}  // namespace
+}  // namespace oa
