@@ -306,7 +306,7 @@ bool DecisionCache::Erase(const CacheKey& key) {
 }
 
 template <class Pred>
-std::size_t DecisionCache::RemoveIf(Pred pred) {
+std::size_t DecisionCache::RemoveIf(Pred pred, bool count_as_expired) {
   std::size_t removed = 0;
   for (std::size_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
@@ -314,6 +314,7 @@ std::size_t DecisionCache::RemoveIf(Pred pred) {
     for (Entry* e = shard.lru_head; e != nullptr;) {
       Entry* next = e->next;
       if (pred(*e)) {
+        if (count_as_expired) ++shard.expirations;
         shard.Remove(e);
         size_.fetch_sub(1, std::memory_order_relaxed);
         ++removed;
@@ -330,6 +331,11 @@ std::size_t DecisionCache::InvalidateUser(std::string_view username) {
 
 std::size_t DecisionCache::InvalidateGroup(std::string_view groupname) {
   return RemoveIf([groupname](const Entry& e) { return e.groupname() == groupname; });
+}
+
+std::size_t DecisionCache::PurgeExpired() {
+  const std::int64_t now = Ticks(clock_.now());
+  return RemoveIf([now](const Entry& e) { return now >= e.stale_until; }, /*count_as_expired=*/true);
 }
 
 std::size_t DecisionCache::InvalidateAll() {

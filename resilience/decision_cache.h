@@ -13,7 +13,8 @@
 //   - Fresh TTL: allow_ttl / deny_ttl, or the portal's TTL when it sent one (0 = do not cache, and drop any entry
 //     for the key); each fresh TTL gets +-10 % jitter so that entries made together do not expire together.
 //   - Stale: after its fresh TTL an entry stays for stale_ttl more (stale_until = fresh_until + stale_ttl). GetFresh
-//     never returns it; GetStale does. Past stale_until an entry is gone (counted as an expiration).
+//     never returns it; GetStale does. Past stale_until an entry is never returned; it is removed lazily (when a
+//     lookup finds it, when it is the LRU victim, or by PurgeExpired), counted as an expiration.
 //   - Only verdicts can be stored (Put takes a Verdict): an Error is never cached.
 //   - Invalidation by exact username, exact group, or all, counting what it removed. A user/group invalidation
 //     scans the whole cache (O(max_entries), an operator action), shard by shard.
@@ -88,6 +89,9 @@ class DecisionCache {
   std::size_t InvalidateUser(std::string_view username);    // exact match: "bob" leaves "bobby"
   std::size_t InvalidateGroup(std::string_view groupname);  // exact match
   std::size_t InvalidateAll();
+  // Removes every entry past its stale window (O(max_entries)); returns how many. Optional housekeeping, e.g. once
+  // a minute, so that `size` does not count dead entries.
+  std::size_t PurgeExpired();
 
   // The authorizer calls this for each request answered by another request's portal call (single-flight).
   void RecordCoalesced() { coalesced_.fetch_add(1, std::memory_order_relaxed); }
@@ -102,7 +106,7 @@ class DecisionCache {
   struct Shard;
   Shard& ShardFor(std::uint64_t hash) const;
   template <class Pred>
-  std::size_t RemoveIf(Pred pred);
+  std::size_t RemoveIf(Pred pred, bool count_as_expired = false);
 
   const DecisionCacheOptions options_;
   const Clock& clock_;
