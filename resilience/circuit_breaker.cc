@@ -49,6 +49,7 @@ CircuitBreaker::CircuitBreaker(const CircuitBreakerOptions& options, const Clock
     rng_state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   }
   window_origin_ = clock_.now();
+  ResetWindowLocked();  // sets the slice width; no other thread can see the breaker yet
   next_open_timeout_ = options_.open_timeout;
   fast_.store(1, std::memory_order_release);
 }
@@ -79,7 +80,7 @@ BreakerPermit CircuitBreaker::TryAcquire() {
     }
     if (permit.rejection_ == BreakerRejection::kNone) {
       if (state_ == BreakerState::kHalfOpen && override_ == BreakerOverride::kAuto) {
-        if (half_open_admitted_ < options_.half_open_max_calls) {
+        if (half_open_admitted_ < HalfOpenMaxCallsLocked()) {
           ++half_open_admitted_;
           permit.probe_ = true;
           counters_.probes.fetch_add(1, std::memory_order_relaxed);
@@ -106,6 +107,11 @@ void CircuitBreaker::Record(BreakerPermit& permit, CallResult result) {
   if (permit.breaker_ != this) return;  // rejected, already recorded, or another breaker's permit
   permit.breaker_ = nullptr;
   const auto now = clock_.now();
+  // The common case, a success while closed, needs no lock: it only resets the consecutive count and counts in the
+  // current window slice.
+  if (result == CallResult::kSuccess && !permit.probe_ && TryRecordClosedSuccessUnlocked(permit.generation_, now)) {
+    return;
+  }
   bool deliver = false;
   {
     std::lock_guard lock(mu_);
@@ -113,6 +119,25 @@ void CircuitBreaker::Record(BreakerPermit& permit, CallResult result) {
     deliver = !pending_.empty();
   }
   if (deliver) DeliverTransitions();
+}
+
+bool CircuitBreaker::TryRecordClosedSuccessUnlocked(std::uint64_t generation, Clock::MonoTime now) {
+  const std::uint64_t fast = fast_.load(std::memory_order_acquire);
+  if ((fast & 1) == 0 || (fast >> 1) != generation) return false;  // not closed, or an earlier state: locked path
+  const std::int64_t epoch = EpochOf(now);
+  Bucket& b = buckets_[epoch % kWindowBuckets];
+  if (b.epoch.load(std::memory_order_acquire) != epoch) return false;  // the slice must be rolled: locked path
+  // Also the success counter: counters() adds the buckets to what was retired from them (saves an atomic RMW).
+  b.successes.fetch_add(1, std::memory_order_relaxed);
+  if (consecutive_failures_.load(std::memory_order_relaxed) != 0) {
+    consecutive_failures_.store(0, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+std::int64_t CircuitBreaker::EpochOf(Clock::MonoTime now) const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(now - window_origin_).count() /
+         bucket_width_ns_.load(std::memory_order_relaxed);
 }
 
 void CircuitBreaker::RecordLocked(std::uint64_t generation, bool probe, CallResult result, Clock::MonoTime now) {
@@ -127,12 +152,14 @@ void CircuitBreaker::RecordLocked(std::uint64_t generation, bool probe, CallResu
       if (probe && state_ == BreakerState::kHalfOpen) --half_open_admitted_;  // free the slot for another probe
       return;
     case CallResult::kSuccess:
-      counters_.successes.fetch_add(1, std::memory_order_relaxed);
       if (state_ == BreakerState::kClosed) {
-        consecutive_failures_ = 0;
-        CountInWindowLocked(false, now);
-      } else if (state_ == BreakerState::kHalfOpen && probe && automatic) {
-        if (++half_open_successes_ >= options_.half_open_max_calls) {
+        consecutive_failures_.store(0, std::memory_order_relaxed);
+        CountInWindowLocked(false, now);  // counted as a success through the bucket
+        return;
+      }
+      counters_.successes.fetch_add(1, std::memory_order_relaxed);
+      if (state_ == BreakerState::kHalfOpen && probe && automatic) {
+        if (++half_open_successes_ >= HalfOpenMaxCallsLocked()) {
           TransitionLocked(BreakerState::kClosed, kReasonProbesSucceeded, Millis{0});
         }
       }
@@ -140,10 +167,10 @@ void CircuitBreaker::RecordLocked(std::uint64_t generation, bool probe, CallResu
     case CallResult::kFailure:
       counters_.failures.fetch_add(1, std::memory_order_relaxed);
       if (state_ == BreakerState::kClosed) {
-        ++consecutive_failures_;
+        const int consecutive = consecutive_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
         CountInWindowLocked(true, now);
         if (!automatic) return;  // forced closed: counted, never trips
-        if (options_.failure_threshold > 0 && consecutive_failures_ >= options_.failure_threshold) {
+        if (options_.failure_threshold > 0 && consecutive >= options_.failure_threshold) {
           TripLocked(kReasonConsecutive, now);
         } else if (RateTrippedLocked(now)) {
           TripLocked(kReasonRate, now);
@@ -177,7 +204,7 @@ void CircuitBreaker::TransitionLocked(BreakerState to, std::string_view reason, 
   const BreakerState from = state_;
   state_ = to;
   ++generation_;
-  consecutive_failures_ = 0;
+  consecutive_failures_.store(0, std::memory_order_relaxed);
   half_open_admitted_ = 0;
   half_open_successes_ = 0;
   if (to == BreakerState::kClosed) {
@@ -197,32 +224,37 @@ void CircuitBreaker::PublishFastPathLocked() {
 }
 
 void CircuitBreaker::ResetWindowLocked() {
-  for (auto& b : buckets_) b = Bucket{};
+  bucket_width_ns_.store(
+      std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.window).count() / kWindowBuckets),
+      std::memory_order_relaxed);
+  for (auto& b : buckets_) {
+    b.epoch.store(-1, std::memory_order_relaxed);
+    retired_successes_ += b.successes.exchange(0, std::memory_order_relaxed);
+    b.failures.store(0, std::memory_order_relaxed);
+  }
 }
 
 void CircuitBreaker::CountInWindowLocked(bool failure, Clock::MonoTime now) {
-  const auto width = std::max<std::int64_t>(
-      1, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.window).count() / kWindowBuckets);
-  const std::int64_t epoch = (now - window_origin_).count() / width;
+  const std::int64_t epoch = EpochOf(now);
   Bucket& b = buckets_[epoch % kWindowBuckets];
-  if (b.epoch != epoch) b = Bucket{epoch, 0, 0};
-  if (failure) {
-    ++b.failures;
-  } else {
-    ++b.successes;
+  if (b.epoch.load(std::memory_order_relaxed) != epoch) {
+    retired_successes_ += b.successes.exchange(0, std::memory_order_relaxed);
+    b.failures.store(0, std::memory_order_relaxed);
+    b.epoch.store(epoch, std::memory_order_release);
   }
+  (failure ? b.failures : b.successes).fetch_add(1, std::memory_order_relaxed);
 }
 
 bool CircuitBreaker::RateTrippedLocked(Clock::MonoTime now) const {
   if (options_.failure_rate_threshold <= 0) return false;
-  const auto width = std::max<std::int64_t>(
-      1, std::chrono::duration_cast<std::chrono::nanoseconds>(options_.window).count() / kWindowBuckets);
-  const std::int64_t epoch = (now - window_origin_).count() / width;
+  const std::int64_t epoch = EpochOf(now);
   std::uint64_t successes = 0, failures = 0;
   for (const auto& b : buckets_) {
-    if (b.epoch > epoch - kWindowBuckets && b.epoch <= epoch) {
-      successes += b.successes;
-      failures += b.failures;
+    const std::int64_t e = b.epoch.load(std::memory_order_acquire);
+    if (e > epoch - kWindowBuckets && e <= epoch) {
+      successes += b.successes.load(std::memory_order_relaxed);
+      failures += b.failures.load(std::memory_order_relaxed);
     }
   }
   const std::uint64_t total = successes + failures;
@@ -259,7 +291,7 @@ void CircuitBreaker::UpdateOptions(const CircuitBreakerOptions& options) {
   std::lock_guard lock(mu_);
   options_ = options;
   ResetWindowLocked();
-  consecutive_failures_ = 0;
+  consecutive_failures_.store(0, std::memory_order_relaxed);
   const Millis max_open = std::max(options_.max_open_timeout, options_.open_timeout);
   next_open_timeout_ = std::clamp(next_open_timeout_, options_.open_timeout, max_open);
 }
@@ -279,12 +311,15 @@ BreakerCounters CircuitBreaker::counters() const {
   c.admitted = counters_.admitted.load(std::memory_order_relaxed);
   c.probes = counters_.probes.load(std::memory_order_relaxed);
   c.rejected = counters_.rejected.load(std::memory_order_relaxed);
-  c.successes = counters_.successes.load(std::memory_order_relaxed);
+
   c.failures = counters_.failures.load(std::memory_order_relaxed);
   c.ignored = counters_.ignored.load(std::memory_order_relaxed);
   c.stale_results = counters_.stale_results.load(std::memory_order_relaxed);
   c.trips = counters_.trips.load(std::memory_order_relaxed);
   std::lock_guard lock(mu_);
+  // Closed-state successes live in the window buckets and, once a bucket is rolled, in retired_successes_.
+  c.successes = counters_.successes.load(std::memory_order_relaxed) + retired_successes_;
+  for (const auto& b : buckets_) c.successes += b.successes.load(std::memory_order_relaxed);
   c.current_open_timeout = last_open_for_;
   c.next_open_timeout = next_open_timeout_;
   return c;

@@ -14,10 +14,11 @@
 // result recorded with a permit from an earlier generation is dropped (counted in `stale_results`).
 //
 // The rolling window is kWindowBuckets buckets of window/kWindowBuckets each, so it rolls with that granularity.
-// failure_threshold <= 0 or failure_rate_threshold <= 0 disables that trip rule.
+// failure_threshold <= 0 or failure_rate_threshold <= 0 disables that trip rule; half_open_max_calls <= 0 acts as 1.
 //
 // Thread-safety: every method may be called from any thread. In the closed state TryAcquire takes no lock (one
-// atomic load); Record takes a mutex briefly. The transition callback never runs under the breaker's lock: it runs
+// atomic load) and recording a success takes none either (a few atomics and one clock read); failures, probes and
+// transitions take a mutex briefly. The transition callback never runs under the breaker's lock: it runs
 // on the thread whose call caused the transition, after the state changed, one callback at a time and in
 // transition order. It may call any method of the breaker; keep it short (a log line and a metric).
 #pragma once
@@ -156,10 +157,13 @@ class CircuitBreaker {
 
  private:
   friend class BreakerPermit;
+  // Atomics because a success in the closed state is counted without the lock (see Record); a bucket is rolled to
+  // a new slice only under the lock. A success racing with a roll may land in the neighbouring slice: the window's
+  // counts are exact up to such boundary races.
   struct Bucket {
-    std::int64_t epoch = -1;  // which window slice this bucket currently counts
-    std::uint32_t successes = 0;
-    std::uint32_t failures = 0;
+    std::atomic<std::int64_t> epoch{-1};  // which window slice this bucket currently counts
+    std::atomic<std::uint32_t> successes{0};
+    std::atomic<std::uint32_t> failures{0};
   };
 
   // All *Locked helpers require mu_.
@@ -171,6 +175,10 @@ class CircuitBreaker {
   Millis JitteredLocked(Millis base);
   void PublishFastPathLocked();
   void RecordLocked(std::uint64_t generation, bool probe, CallResult result, Clock::MonoTime now);
+  std::int64_t EpochOf(Clock::MonoTime now) const;
+  // At least one probe, or a half-open breaker could never close.
+  int HalfOpenMaxCallsLocked() const { return options_.half_open_max_calls > 0 ? options_.half_open_max_calls : 1; }
+  bool TryRecordClosedSuccessUnlocked(std::uint64_t generation, Clock::MonoTime now);
   void DeliverTransitions();
 
   const Clock& clock_;
@@ -187,8 +195,10 @@ class CircuitBreaker {
   BreakerState state_ = BreakerState::kClosed;
   BreakerOverride override_ = BreakerOverride::kAuto;
   std::uint64_t generation_ = 0;
-  int consecutive_failures_ = 0;
+  std::atomic<int> consecutive_failures_{0};  // written under mu_, except reset to 0 by a lock-free success
   Bucket buckets_[kWindowBuckets];
+  std::atomic<std::int64_t> bucket_width_ns_{1};  // window / kWindowBuckets; written under mu_
+  std::uint64_t retired_successes_ = 0;           // closed-state successes moved out of rolled buckets
   Clock::MonoTime window_origin_{};
   Clock::MonoTime open_until_{};
   Millis next_open_timeout_{0};

@@ -7,8 +7,6 @@
 namespace oa {
 namespace {
 
-constexpr std::uint32_t kNil = 0xffffffffu;
-
 std::int64_t Ticks(Clock::MonoTime t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
@@ -37,110 +35,136 @@ std::size_t CeilPow2(std::size_t n) {
 
 }  // namespace
 
-// 64 bytes: one cache line. The key, username, groupname and reason share one heap block so that each entry costs
-// a single allocation and the key bytes are stored once.
+// One heap block per entry: this 64-byte header followed by key | username | groupname | reason. A hit touches the
+// bucket slot and this one block (the key bytes sit right after the header), and each entry costs one allocation.
 struct DecisionCache::Entry {
   std::uint64_t hash = 0;
   std::int64_t fresh_until = 0;  // ns on the cache's clock
   std::int64_t stale_until = 0;
-  std::unique_ptr<char[]> blob;  // key | username | groupname | reason
-  std::uint32_t key_len = 0, user_len = 0, group_len = 0, reason_len = 0;
-  std::uint32_t prev = kNil, next = kNil;  // LRU list, head = most recently used
-  std::uint32_t chain = kNil;              // next entry in the same hash bucket, or in the free list
+  Entry* prev = nullptr;  // LRU list, head = most recently used
+  Entry* next = nullptr;
+  Entry* chain = nullptr;  // next entry in the same hash bucket
+  std::uint32_t key_len = 0;
+  std::uint16_t user_len = 0, group_len = 0, reason_len = 0;
   Verdict verdict = Verdict::kDeny;
-  bool live = false;
 
-  std::string_view key() const { return {blob.get(), key_len}; }
-  std::string_view username() const { return {blob.get() + key_len, user_len}; }
-  std::string_view groupname() const { return {blob.get() + key_len + user_len, group_len}; }
-  std::string_view reason() const { return {blob.get() + key_len + user_len + group_len, reason_len}; }
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+  const char* data() const { return reinterpret_cast<const char*>(this + 1); }
+  std::string_view key() const { return {data(), key_len}; }
+  std::string_view username() const { return {data() + key_len, user_len}; }
+  std::string_view groupname() const { return {data() + key_len + user_len, group_len}; }
+  std::string_view reason() const { return {data() + key_len + user_len + group_len, reason_len}; }
+
+  static Entry* Create(std::uint64_t hash, std::string_view key, std::string_view user, std::string_view group,
+                       std::string_view reason) {
+    void* mem = ::operator new(sizeof(Entry) + key.size() + user.size() + group.size() + reason.size());
+    Entry* e = new (mem) Entry;
+    e->hash = hash;
+    e->key_len = static_cast<std::uint32_t>(key.size());
+    e->user_len = static_cast<std::uint16_t>(user.size());
+    e->group_len = static_cast<std::uint16_t>(group.size());
+    e->reason_len = static_cast<std::uint16_t>(reason.size());
+    char* p = e->data();
+    for (std::string_view part : {key, user, group, reason}) {
+      if (!part.empty()) std::memcpy(p, part.data(), part.size());
+      p += part.size();
+    }
+    return e;
+  }
+  static void Destroy(Entry* e) {
+    e->~Entry();
+    ::operator delete(e);
+  }
 };
 
 struct alignas(64) DecisionCache::Shard {
   std::mutex mu;
-  std::size_t capacity = 0;
+  // Heads of the hash chains; a power of two. Written only under mu; atomic (relaxed, plain moves on x86) so that a
+  // lookup may peek at its bucket before taking the lock, to prefetch the entry.
+  std::unique_ptr<std::atomic<Entry*>[]> buckets;
+  std::size_t bucket_mask = 0;
+  Entry* lru_head = nullptr;
+  Entry* lru_tail = nullptr;
   std::size_t size = 0;
-  std::vector<Entry> slots;               // reserved to capacity up front, so it never reallocates
-  std::vector<std::uint32_t> buckets;     // heads of the hash chains
-  std::uint32_t free_head = kNil;
-  std::uint32_t lru_head = kNil, lru_tail = kNil;
   std::uint64_t rng = 0;
   std::uint64_t hits = 0, misses = 0, stale_hits = 0, stale_misses = 0, insertions = 0, evictions = 0,
                 expirations = 0;
 
-  std::size_t BucketOf(std::uint64_t hash) const { return hash & (buckets.size() - 1); }
+  std::atomic<Entry*>& BucketOf(std::uint64_t hash) { return buckets[hash & bucket_mask]; }
 
-  std::uint32_t Find(const CacheKey& key) const {
+  // Before the lock: start loading the entry the lookup will most likely compare (the head of its chain).
+  void Prefetch(std::uint64_t hash) {
+    const Entry* e = BucketOf(hash).load(std::memory_order_relaxed);
+    if (e != nullptr) {
+      __builtin_prefetch(e);
+      __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);  // the key bytes follow the 64-byte header
+    }
+  }
+
+  Entry* Find(const CacheKey& key) {
     const std::uint64_t h = key.hash();
     const std::string_view bytes = key.bytes();
-    for (std::uint32_t i = buckets[BucketOf(h)]; i != kNil; i = slots[i].chain) {
-      const Entry& e = slots[i];
-      if (e.hash == h && e.key_len == bytes.size() && std::memcmp(e.blob.get(), bytes.data(), bytes.size()) == 0) {
-        return i;
+    for (Entry* e = BucketOf(h).load(std::memory_order_relaxed); e != nullptr; e = e->chain) {
+      if (e->hash == h && e->key_len == bytes.size() && std::memcmp(e->data(), bytes.data(), bytes.size()) == 0) {
+        return e;
       }
     }
-    return kNil;
+    return nullptr;
   }
 
-  void LruUnlink(std::uint32_t i) {
-    Entry& e = slots[i];
-    if (e.prev != kNil) slots[e.prev].next = e.next; else lru_head = e.next;
-    if (e.next != kNil) slots[e.next].prev = e.prev; else lru_tail = e.prev;
-    e.prev = e.next = kNil;
+  void LruUnlink(Entry* e) {
+    if (e->prev != nullptr) e->prev->next = e->next; else lru_head = e->next;
+    if (e->next != nullptr) e->next->prev = e->prev; else lru_tail = e->prev;
+    e->prev = e->next = nullptr;
   }
 
-  void LruPushFront(std::uint32_t i) {
-    Entry& e = slots[i];
-    e.prev = kNil;
-    e.next = lru_head;
-    if (lru_head != kNil) slots[lru_head].prev = i; else lru_tail = i;
-    lru_head = i;
+  void LruPushFront(Entry* e) {
+    e->prev = nullptr;
+    e->next = lru_head;
+    if (lru_head != nullptr) lru_head->prev = e; else lru_tail = e;
+    lru_head = e;
   }
 
-  void Touch(std::uint32_t i) {
-    if (lru_head == i) return;
-    LruUnlink(i);
-    LruPushFront(i);
+  void Touch(Entry* e) {
+    if (lru_head == e) return;
+    LruUnlink(e);
+    LruPushFront(e);
   }
 
-  void Remove(std::uint32_t i) {
-    Entry& e = slots[i];
-    std::uint32_t* link = &buckets[BucketOf(e.hash)];
-    while (*link != i) link = &slots[*link].chain;
-    *link = e.chain;
-    LruUnlink(i);
-    e.blob.reset();
-    e.live = false;
-    e.chain = free_head;
-    free_head = i;
+  void Link(Entry* e) {
+    std::atomic<Entry*>& head = BucketOf(e->hash);
+    e->chain = head.load(std::memory_order_relaxed);
+    head.store(e, std::memory_order_relaxed);
+    LruPushFront(e);
+    ++size;
+  }
+
+  // Unlinks and frees e. The caller adjusts the cache-wide count.
+  void Remove(Entry* e) {
+    std::atomic<Entry*>& head = BucketOf(e->hash);
+    if (head.load(std::memory_order_relaxed) == e) {
+      head.store(e->chain, std::memory_order_relaxed);
+    } else {
+      Entry* prev = head.load(std::memory_order_relaxed);
+      while (prev->chain != e) prev = prev->chain;
+      prev->chain = e->chain;
+    }
+    LruUnlink(e);
+    Entry::Destroy(e);
     --size;
   }
 
-  void Clear() {
-    for (auto& e : slots) e.blob.reset();
-    slots.clear();
-    std::fill(buckets.begin(), buckets.end(), kNil);
-    free_head = lru_head = lru_tail = kNil;
+  std::size_t Clear() {
+    const std::size_t n = size;
+    for (Entry* e = lru_head; e != nullptr;) {
+      Entry* next = e->next;
+      Entry::Destroy(e);
+      e = next;
+    }
+    for (std::size_t b = 0; b <= bucket_mask; ++b) buckets[b].store(nullptr, std::memory_order_relaxed);
+    lru_head = lru_tail = nullptr;
     size = 0;
-  }
-
-  // A slot for a new entry: a free one, a never-used one, or the LRU victim (counted as eviction or expiration).
-  std::uint32_t Allocate(std::int64_t now) {
-    if (free_head != kNil) {
-      const std::uint32_t i = free_head;
-      free_head = slots[i].chain;
-      return i;
-    }
-    if (slots.size() < capacity) {
-      slots.emplace_back();
-      return static_cast<std::uint32_t>(slots.size() - 1);
-    }
-    const std::uint32_t victim = lru_tail;
-    if (now >= slots[victim].stale_until) ++expirations; else ++evictions;
-    Remove(victim);
-    const std::uint32_t i = free_head;
-    free_head = slots[i].chain;
-    return i;
+    return n;
   }
 
   double NextUnit() { return static_cast<double>(SplitMix64(rng) >> 11) * 0x1.0p-53; }
@@ -148,6 +172,7 @@ struct alignas(64) DecisionCache::Shard {
 
 DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed)
     : options_(options), clock_(clock) {
+  static_assert(sizeof(Entry) == 64, "the entry header is meant to be one cache line");
   // Enough shards that two threads rarely meet on one lock, but each shard still holds a useful LRU.
   shard_count_ = std::clamp<std::size_t>(FloorPow2(std::max<std::size_t>(options_.max_entries / 64, 1)), 1,
                                          kMaxShards);
@@ -158,146 +183,143 @@ DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& c
     std::random_device rd;
     jitter_seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   }
+  const std::size_t per_shard = options_.max_entries / shard_count_ + 1;
   shards_ = std::make_unique<Shard[]>(shard_count_);
   for (std::size_t s = 0; s < shard_count_; ++s) {
-    Shard& shard = shards_[s];
-    shard.capacity = options_.max_entries / shard_count_ + (s < options_.max_entries % shard_count_ ? 1 : 0);
-    shard.slots.reserve(shard.capacity);
-    shard.buckets.assign(CeilPow2(std::max<std::size_t>(shard.capacity, 1)), kNil);
-    shard.rng = jitter_seed + s * 0x632be59bd9b4e019ULL;
+    const std::size_t n_buckets = CeilPow2(per_shard + per_shard / 4);
+    shards_[s].buckets = std::make_unique<std::atomic<Entry*>[]>(n_buckets);
+    shards_[s].bucket_mask = n_buckets - 1;
+    shards_[s].rng = jitter_seed + s * 0x632be59bd9b4e019ULL;
   }
 }
 
-DecisionCache::~DecisionCache() = default;
+DecisionCache::~DecisionCache() {
+  for (std::size_t s = 0; s < shard_count_; ++s) shards_[s].Clear();
+}
 
 DecisionCache::Shard& DecisionCache::ShardFor(std::uint64_t hash) const {
   return shards_[shard_count_ == 1 ? 0 : hash >> shard_shift_];
 }
 
 std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
-  const std::int64_t now = Ticks(clock_.now());
   Shard& shard = ShardFor(key.hash());
+  // Start loading the entry while the clock is read: on a large cache it is usually a cache miss, and the clock
+  // read (tens of ns under kvm-clock) hides part of it.
+  shard.Prefetch(key.hash());
+  const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  const std::uint32_t i = shard.Find(key);
-  if (i == kNil) {
+  Entry* e = shard.Find(key);
+  if (e == nullptr) {
     ++shard.misses;
     return std::nullopt;
   }
-  const Entry& e = shard.slots[i];
-  if (now >= e.fresh_until) {
-    if (now >= e.stale_until) {
+  if (now >= e->fresh_until) {
+    if (now >= e->stale_until) {
       ++shard.expirations;
-      shard.Remove(i);
+      shard.Remove(e);
+      size_.fetch_sub(1, std::memory_order_relaxed);
     }
     ++shard.misses;
     return std::nullopt;
   }
   ++shard.hits;
-  shard.Touch(i);
-  return CachedDecision{e.verdict, std::string(e.reason()), true, FromTicks(e.fresh_until), FromTicks(e.stale_until)};
+  shard.Touch(e);
+  return CachedDecision{e->verdict, std::string(e->reason()), true, FromTicks(e->fresh_until),
+                        FromTicks(e->stale_until)};
 }
 
 std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
-  const std::int64_t now = Ticks(clock_.now());
   Shard& shard = ShardFor(key.hash());
+  shard.Prefetch(key.hash());
+  const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  const std::uint32_t i = shard.Find(key);
-  if (i == kNil) {
+  Entry* e = shard.Find(key);
+  if (e == nullptr) {
     ++shard.stale_misses;
     return std::nullopt;
   }
-  const Entry& e = shard.slots[i];
-  if (now >= e.stale_until) {
+  if (now >= e->stale_until) {
     ++shard.expirations;
     ++shard.stale_misses;
-    shard.Remove(i);
+    shard.Remove(e);
+    size_.fetch_sub(1, std::memory_order_relaxed);
     return std::nullopt;
   }
   ++shard.stale_hits;
   // Not touched: serving stale during an outage should not keep an entry alive against fresher ones.
-  return CachedDecision{e.verdict, std::string(e.reason()), now < e.fresh_until, FromTicks(e.fresh_until),
-                        FromTicks(e.stale_until)};
+  return CachedDecision{e->verdict, std::string(e->reason()), now < e->fresh_until, FromTicks(e->fresh_until),
+                        FromTicks(e->stale_until)};
 }
 
 void DecisionCache::Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
                         std::string_view reason, std::optional<Millis> portal_ttl) {
+  if (options_.max_entries == 0) return;
   Shard& shard = ShardFor(key.hash());
-  if (shard.capacity == 0) return;
-  const Clock::MonoTime now_time = clock_.now();
-  const std::int64_t now = Ticks(now_time);
+  const std::int64_t now = Ticks(clock_.now());
   const Millis base_ttl = portal_ttl ? *portal_ttl : (verdict == Verdict::kAllow ? options_.allow_ttl
                                                                                    : options_.deny_ttl);
   reason = reason.substr(0, kMaxReasonBytes);
-  const std::string_view bytes = key.bytes();
-
-  // The blob is built outside the lock; only the index update is inside.
-  const std::size_t blob_len = bytes.size() + username.size() + groupname.size() + reason.size();
-  std::unique_ptr<char[]> blob;
-  if (base_ttl > Millis{0}) {
-    blob = std::make_unique_for_overwrite<char[]>(blob_len);
-    char* p = blob.get();
-    for (std::string_view part : {bytes, username, groupname, reason}) {
-      if (!part.empty()) std::memcpy(p, part.data(), part.size());
-      p += part.size();
-    }
-  }
+  const bool store = base_ttl > Millis{0} && username.size() <= kMaxNameBytes && groupname.size() <= kMaxNameBytes;
+  // The entry is built outside the lock; only the index update is inside.
+  Entry* fresh_entry = store ? Entry::Create(key.hash(), key.bytes(), username, groupname, reason) : nullptr;
 
   std::lock_guard lock(shard.mu);
-  std::uint32_t i = shard.Find(key);
-  if (base_ttl <= Millis{0}) {  // "do not cache": and forget what we had, it may no longer hold
-    if (i != kNil) shard.Remove(i);
-    return;
+  if (Entry* old = shard.Find(key); old != nullptr) {  // replaced, or dropped on "do not cache"
+    shard.Remove(old);
+    size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (fresh_entry == nullptr) return;
+
+  // Reserve a place in the cache-wide budget. Over budget, this shard gives up its least recently used entry; an
+  // empty shard in a full cache (rare: the other shards hold everything) drops the new entry instead.
+  if (size_.fetch_add(1, std::memory_order_relaxed) >= options_.max_entries) {
+    Entry* victim = shard.lru_tail;
+    if (victim == nullptr) {
+      size_.fetch_sub(1, std::memory_order_relaxed);
+      Entry::Destroy(fresh_entry);
+      return;
+    }
+    if (now >= victim->stale_until) ++shard.expirations; else ++shard.evictions;
+    shard.Remove(victim);
+    size_.fetch_sub(1, std::memory_order_relaxed);
   }
   const double factor = 1.0 + kTtlJitter * (2.0 * shard.NextUnit() - 1.0);
   const auto ttl_ns = static_cast<std::int64_t>(
       static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(base_ttl).count()) * factor);
-  const auto stale_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::max(options_.stale_ttl, Millis{0})).count();
-  if (i == kNil) {
-    i = shard.Allocate(now);
-    Entry& e = shard.slots[i];
-    e.hash = key.hash();
-    const std::size_t b = shard.BucketOf(e.hash);
-    e.chain = shard.buckets[b];
-    shard.buckets[b] = i;
-    e.live = true;
-    shard.LruPushFront(i);
-    ++shard.size;
-  } else {
-    shard.Touch(i);
-  }
-  Entry& e = shard.slots[i];
-  e.blob = std::move(blob);
-  e.key_len = static_cast<std::uint32_t>(bytes.size());
-  e.user_len = static_cast<std::uint32_t>(username.size());
-  e.group_len = static_cast<std::uint32_t>(groupname.size());
-  e.reason_len = static_cast<std::uint32_t>(reason.size());
-  e.verdict = verdict;
-  e.fresh_until = now + std::max<std::int64_t>(ttl_ns, 1);
-  e.stale_until = e.fresh_until + stale_ns;
+  const auto stale_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(options_.stale_ttl, Millis{0})).count();
+  fresh_entry->verdict = verdict;
+  fresh_entry->fresh_until = now + std::max<std::int64_t>(ttl_ns, 1);
+  fresh_entry->stale_until = fresh_entry->fresh_until + stale_ns;
+  shard.Link(fresh_entry);
   ++shard.insertions;
 }
 
 bool DecisionCache::Erase(const CacheKey& key) {
   Shard& shard = ShardFor(key.hash());
   std::lock_guard lock(shard.mu);
-  const std::uint32_t i = shard.Find(key);
-  if (i == kNil) return false;
-  shard.Remove(i);
+  Entry* e = shard.Find(key);
+  if (e == nullptr) return false;
+  shard.Remove(e);
+  size_.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
 template <class Pred>
-std::size_t DecisionCache::RemoveIf(Pred pred) {
+std::size_t DecisionCache::RemoveIf(Pred pred, bool count_as_expired) {
   std::size_t removed = 0;
   for (std::size_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
     std::lock_guard lock(shard.mu);
-    for (std::uint32_t i = 0; i < shard.slots.size(); ++i) {
-      if (shard.slots[i].live && pred(shard.slots[i])) {
-        shard.Remove(i);
+    for (Entry* e = shard.lru_head; e != nullptr;) {
+      Entry* next = e->next;
+      if (pred(*e)) {
+        if (count_as_expired) ++shard.expirations;
+        shard.Remove(e);
+        size_.fetch_sub(1, std::memory_order_relaxed);
         ++removed;
       }
+      e = next;
     }
   }
   return removed;
@@ -311,13 +333,19 @@ std::size_t DecisionCache::InvalidateGroup(std::string_view groupname) {
   return RemoveIf([groupname](const Entry& e) { return e.groupname() == groupname; });
 }
 
+std::size_t DecisionCache::PurgeExpired() {
+  const std::int64_t now = Ticks(clock_.now());
+  return RemoveIf([now](const Entry& e) { return now >= e.stale_until; }, /*count_as_expired=*/true);
+}
+
 std::size_t DecisionCache::InvalidateAll() {
   std::size_t removed = 0;
   for (std::size_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
     std::lock_guard lock(shard.mu);
-    removed += shard.size;
-    shard.Clear();
+    const std::size_t n = shard.Clear();
+    size_.fetch_sub(n, std::memory_order_relaxed);
+    removed += n;
   }
   return removed;
 }

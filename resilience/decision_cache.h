@@ -5,13 +5,16 @@
 //   - Keyed by CacheKey (cache_key.h). An entry keeps the full key bytes; a lookup compares them, so a hash
 //     collision is a miss, never someone else's verdict.
 //   - Bounded by max_entries: the cache is split into shards (up to kMaxShards, by the key's top hash bits), each an
-//     LRU with an intrusive list, a chained hash index and a slab of compact entries; get, put and evict are O(1).
-//     Capacity is split exactly between shards, so the total never exceeds max_entries; the LRU order is per
-//     shard (the victim is the least recently used entry of the key's shard).
+//     LRU with an intrusive list and a chained hash index; an entry is one heap block (64-byte header, then the
+//     key, username, groupname and reason bytes). Get, put and evict are O(1). The budget is cache-wide (an atomic
+//     count reserved before each insert), so the total never exceeds max_entries and an uneven hash spread wastes
+//     no capacity; when full, the victim is the least recently used entry of the inserting key's shard, so LRU
+//     order is per shard.
 //   - Fresh TTL: allow_ttl / deny_ttl, or the portal's TTL when it sent one (0 = do not cache, and drop any entry
 //     for the key); each fresh TTL gets +-10 % jitter so that entries made together do not expire together.
 //   - Stale: after its fresh TTL an entry stays for stale_ttl more (stale_until = fresh_until + stale_ttl). GetFresh
-//     never returns it; GetStale does. Past stale_until an entry is gone (counted as an expiration).
+//     never returns it; GetStale does. Past stale_until an entry is never returned; it is removed lazily (when a
+//     lookup finds it, when it is the LRU victim, or by PurgeExpired), counted as an expiration.
 //   - Only verdicts can be stored (Put takes a Verdict): an Error is never cached.
 //   - Invalidation by exact username, exact group, or all, counting what it removed. A user/group invalidation
 //     scans the whole cache (O(max_entries), an operator action), shard by shard.
@@ -63,6 +66,7 @@ class DecisionCache {
   static constexpr double kTtlJitter = 0.10;
   static constexpr std::size_t kMaxShards = 64;
   static constexpr std::size_t kMaxReasonBytes = 1024;  // longer portal reasons are truncated in the cache
+  static constexpr std::size_t kMaxNameBytes = 65535;   // a longer username or groupname is not cached
 
   // `clock` must outlive the cache. jitter_seed 0 = seed from std::random_device.
   DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed = 0);
@@ -85,6 +89,9 @@ class DecisionCache {
   std::size_t InvalidateUser(std::string_view username);    // exact match: "bob" leaves "bobby"
   std::size_t InvalidateGroup(std::string_view groupname);  // exact match
   std::size_t InvalidateAll();
+  // Removes every entry past its stale window (O(max_entries)); returns how many. Optional housekeeping, e.g. once
+  // a minute, so that `size` does not count dead entries.
+  std::size_t PurgeExpired();
 
   // The authorizer calls this for each request answered by another request's portal call (single-flight).
   void RecordCoalesced() { coalesced_.fetch_add(1, std::memory_order_relaxed); }
@@ -95,17 +102,19 @@ class DecisionCache {
   std::size_t shard_count() const { return shard_count_; }
 
  private:
-  struct Shard;
   struct Entry;
+  struct Shard;
   Shard& ShardFor(std::uint64_t hash) const;
   template <class Pred>
-  std::size_t RemoveIf(Pred pred);
+  std::size_t RemoveIf(Pred pred, bool count_as_expired = false);
 
   const DecisionCacheOptions options_;
   const Clock& clock_;
   std::size_t shard_count_ = 1;
   int shard_shift_ = 64;  // shard = hash >> shard_shift_ (0 when one shard)
   std::unique_ptr<Shard[]> shards_;
+  // Entries held plus places reserved by Puts in progress; never above max_entries once a Put completes.
+  std::atomic<std::size_t> size_{0};
   std::atomic<std::uint64_t> coalesced_{0};
 };
 

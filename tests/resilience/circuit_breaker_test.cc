@@ -400,6 +400,22 @@ TEST_F(BreakerTest, CountersSnapshot) {
   EXPECT_EQ(c.next_open_timeout, seconds(60));
 }
 
+TEST_F(BreakerTest, SuccessCountSurvivesWindowRolls) {
+  for (int i = 0; i < 5; ++i) Call(CallResult::kSuccess);
+  clock_.advance(seconds(4));  // another window slice
+  for (int i = 0; i < 5; ++i) Call(CallResult::kSuccess);
+  clock_.advance(seconds(60));  // every slice rolled
+  for (int i = 0; i < 12; ++i) Call(CallResult::kSuccess);  // rolls a slice that still held old successes
+  EXPECT_EQ(breaker_.counters().successes, 22u);
+  breaker_.UpdateOptions(SmallOptions());  // restarts the window
+  Call(CallResult::kSuccess);
+  EXPECT_EQ(breaker_.counters().successes, 23u);
+  Trip();
+  clock_.advance(seconds(30));
+  Call(CallResult::kSuccess);  // a half-open probe
+  EXPECT_EQ(breaker_.counters().successes, 24u);
+}
+
 TEST_F(BreakerTest, UpdateOptionsAppliesNewThresholds) {
   auto o = SmallOptions();
   o.failure_threshold = 1;
@@ -441,6 +457,29 @@ TEST(BreakerDisabledRulesTest, ZeroThresholdsDisableRules) {
     auto p = breaker.TryAcquire();
     breaker.Record(p, CallResult::kFailure);
   }
+  EXPECT_EQ(breaker.state(), BreakerState::kClosed);
+}
+
+}  // namespace
+}  // namespace oa
+
+namespace oa {
+namespace {
+
+TEST(BreakerDisabledRulesTest, ZeroHalfOpenCallsStillAdmitsOneProbe) {
+  FakeClock clock;
+  auto o = SmallOptions();
+  o.half_open_max_calls = 0;
+  CircuitBreaker breaker(o, clock, {}, [] { return 0.5; });
+  for (int i = 0; i < 3; ++i) {
+    auto p = breaker.TryAcquire();
+    breaker.Record(p, CallResult::kFailure);
+  }
+  clock.advance(seconds(30));
+  auto probe = breaker.TryAcquire();
+  ASSERT_TRUE(probe);
+  EXPECT_FALSE(breaker.TryAcquire());
+  breaker.Record(probe, CallResult::kSuccess);
   EXPECT_EQ(breaker.state(), BreakerState::kClosed);
 }
 

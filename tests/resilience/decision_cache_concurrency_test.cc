@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <random>
 #include <string>
 #include <thread>
@@ -38,6 +39,13 @@ void Race(KeyHasher hasher, std::size_t max_entries) {
     keys.push_back(builder.Build(v));
   }
 
+  // Prefill, so that readers find entries from the first lookup on.
+  for (int i = 0; i < kUsers; ++i) {
+    cache.Put(keys[i], User(i), i % 2 ? "odd" : "even", VerdictOf(i), ReasonOf(i), std::nullopt);
+  }
+
+  std::latch start(5);  // 2 readers, 2 writers, 1 admin: all race from the same moment
+  std::atomic<int> writers_left{2};
   std::atomic<bool> done{false};
   std::atomic<std::uint64_t> fresh_lookups{0}, stale_lookups{0}, wrong{0};
   auto check = [&](int i, const std::optional<CachedDecision>& d) {
@@ -47,7 +55,8 @@ void Race(KeyHasher hasher, std::size_t max_entries) {
   for (int t = 0; t < 2; ++t) {  // readers
     threads.emplace_back([&, t] {
       std::minstd_rand rng(t + 10);
-      for (int n = 0; n < 20'000; ++n) {
+      start.arrive_and_wait();
+      for (int n = 0; n < 20'000 || writers_left.load() > 0; ++n) {
         const int i = static_cast<int>(rng() % kUsers);
         if (n % 5 == 0) {
           stale_lookups.fetch_add(1);
@@ -62,6 +71,7 @@ void Race(KeyHasher hasher, std::size_t max_entries) {
   for (int t = 0; t < 2; ++t) {  // writers
     threads.emplace_back([&, t] {
       std::minstd_rand rng(t + 20);
+      start.arrive_and_wait();
       for (int n = 0; n < 10'000; ++n) {
         const int i = static_cast<int>(rng() % kUsers);
         const std::string user = User(i);
@@ -69,9 +79,11 @@ void Race(KeyHasher hasher, std::size_t max_entries) {
             n % 17 == 0 ? std::optional<Millis>(Millis{0}) : std::nullopt;  // sometimes "do not cache"
         cache.Put(keys[i], user, i % 2 ? "odd" : "even", VerdictOf(i), ReasonOf(i), ttl);
       }
+      writers_left.fetch_sub(1);
     });
   }
   std::thread admin([&] {
+    start.arrive_and_wait();
     int n = 0;
     while (!done.load()) {
       clock.advance(std::chrono::milliseconds(7));
@@ -90,6 +102,7 @@ void Race(KeyHasher hasher, std::size_t max_entries) {
   admin.join();
 
   EXPECT_EQ(wrong.load(), 0u) << "a lookup returned another key's verdict";
+  EXPECT_GT(cache.stats().hits, 0u) << "the race must include hits to mean anything";
   const auto st = cache.stats();
   EXPECT_EQ(st.hits + st.misses, fresh_lookups.load());
   EXPECT_EQ(st.stale_hits + st.stale_misses, stale_lookups.load());

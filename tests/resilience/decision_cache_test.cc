@@ -280,6 +280,19 @@ TEST_F(CacheTest, InvalidateAllCountsAndTheCacheStaysUsable) {
   EXPECT_EQ(cache_.InvalidateAll(), 1u);
 }
 
+TEST_F(CacheTest, PurgeExpiredRemovesOnlyDeadEntries) {
+  Put("old", Verdict::kAllow);
+  clock_.advance(minutes(40));  // "old" is past its stale window
+  Put("stale", Verdict::kDeny);
+  clock_.advance(minutes(1));  // "stale" is expired but within its stale window
+  Put("fresh", Verdict::kAllow);
+  EXPECT_EQ(cache_.PurgeExpired(), 1u);
+  EXPECT_EQ(cache_.size(), 2u);
+  EXPECT_EQ(cache_.stats().expirations, 1u);
+  EXPECT_TRUE(cache_.GetStale(Key("stale")));
+  EXPECT_TRUE(cache_.GetFresh(Key("fresh")));
+}
+
 TEST_F(CacheTest, LongReasonsAreTruncated) {
   const std::string reason(5000, 'r');
   cache_.Put(Key("alice"), "alice", "staff", Verdict::kDeny, reason, {});
