@@ -22,15 +22,15 @@ comp_setup() {
 }
 
 # portal_write_policy FILE: alice, carol and dave are allowed, bob is denied, anyone else is denied.
-# The format is the reference portal's; adjust here (only here) if it differs when ocserv-portal-sim lands.
+# The reference portal's format (tests/fakes/portal_sim/sim_policy.h); no ttl, so the agent's own TTLs apply.
 portal_write_policy() {
   cat >"$1" <<'YAML'
-default: deny
+default: { allow: false, reason: "e2e: no policy for this user" }
 users:
-  alice: { allowed: true }
-  bob:   { allowed: false, deny_reason: "e2e: bob is not allowed" }
-  carol: { allowed: true }
-  dave:  { allowed: true }
+  alice: { allow: true }
+  bob:   { allow: false, reason: "e2e: bob is not allowed" }
+  carol: { allow: true }
+  dave:  { allow: true }
 YAML
 }
 
@@ -110,17 +110,17 @@ agent_restart() { agent_stop; agent_start "$@"; }
 # is what scenario 6 checks.
 helper_env() {
   HELPER_ENV=(OCSERV_AGENT_SOCKET="$(agent_socket)" OCSERV_AGENT_TIMEOUT="$E2E_HELPER_TIMEOUT"
-              OCSERV_AGENT_AUTH="$E2E_HELPER")
+              OCSERV_AGENT_AUTH_BIN="$E2E_HELPER")
 }
 
 # wrapper_path: the sh wrapper for the ocserv-fw path (ocserv-fw runs `/bin/sh FILE`, so a compiled helper cannot be
-# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH, which
+# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH_BIN, which
 # helper_env sets. Without one, a minimal wrapper with that same contract is generated.
 wrapper_path() {
   if [ -n "$E2E_WRAPPER" ]; then echo "$E2E_WRAPPER"; return; fi
   local w=$E2E_TMP/ocserv-agent-auth.sh
   if [ ! -f "$w" ]; then
-    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
+    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH_BIN:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
     chmod 755 "$w"
     log "no --wrapper given: using a generated one ($w)"
   fi
@@ -128,11 +128,17 @@ wrapper_path() {
 }
 
 # --- the agent's audit log: the only places that know its line format -----------------------------------------------
-# audit_decision USER SOURCE: a decision line for USER naming SOURCE (portal, cache, stale, fail_open, fail_close...).
+# The formats are agent/authorizer/audit_log.cc's:
+#   decision user="alice" group="" ip=10.99.0.2 id=1234 verdict=allow source=portal latency_ms=0.812 reason="" request_id=…
+#   session disconnect id=1234 user="alice" group="" ip=… vpn_ip=… bytes_in=N bytes_out=N duration_s=N admitted_by=…
+# audit_decision USER SOURCE [VERDICT]: the last decision line for USER with that source (portal, cache, stale,
+# fail_open, fail_close, coalesced) and, if given, that verdict (allow, deny).
 audit_decision() {
-  grep -E "\\b$1\\b" "$AGENT_LOG" 2>/dev/null | grep -v -i disconnect | grep -E "\\b$2\\b" | tail -1
+  grep -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 " "$AGENT_LOG" 2>/dev/null | tail -1
 }
-# audit_disconnect USER: a disconnect event for USER that carries byte and duration stats.
+# audit_disconnect USER: the last disconnect event for USER whose byte counts are both non-zero (the session moved
+# traffic) and which carries its duration (whole seconds, may be 0 for a short session).
 audit_disconnect() {
-  grep -E "\\b$1\\b" "$AGENT_LOG" 2>/dev/null | grep -i disconnect | grep -i -E 'bytes' | grep -i -E 'duration' | tail -1
+  grep -E "session disconnect id=[^ ]+ user=\"$1\" .* bytes_in=[1-9][0-9]* bytes_out=[1-9][0-9]* duration_s=[0-9]+ " \
+    "$AGENT_LOG" 2>/dev/null | tail -1
 }
