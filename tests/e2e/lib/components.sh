@@ -93,14 +93,21 @@ agent_start() {
   E2E_AGENT_STARTS=$((E2E_AGENT_STARTS + 1))
   agent_write_config "$dir/config-$E2E_AGENT_STARTS.yaml" "$mode" "$ttl"
   AGENT_LOG=$dir/agent-$E2E_AGENT_STARTS.log AUDIT_FROM=1
-  rm -f "$(agent_socket)"   # a killed agent leaves its socket file: readiness is the new one appearing
+  # A killed agent leaves its socket file behind; it is left there on purpose: the new agent must replace it (as
+  # after a crash under systemd). So readiness is the agent's own "ready" line (agent/daemon/daemon.cc), not the file.
   proc_start AGENT_PID "$AGENT_LOG" ip netns exec "$E2E_NS_SRV" "$E2E_AGENT" -c "$dir/config-$E2E_AGENT_STARTS.yaml"
-  if ! wait_until 10 test -S "$(agent_socket)"; then
-    log "the agent did not create $(agent_socket); its log:"; tail -10 "$AGENT_LOG" | sed 's/^/    /' >&2
+  wait_until 10 agent_ready_or_gone
+  if ! agent_ready; then
+    log "the agent did not come up on $(agent_socket); its log:"; tail -10 "$AGENT_LOG" | sed 's/^/    /' >&2
     return 1
   fi
-  log "agent up (pid $AGENT_PID, $mode, allow_ttl $ttl, log $AGENT_LOG)"
+  local stale=''
+  ! grep -q 'ipc: replaced stale socket file' "$AGENT_LOG" || stale=', replaced the stale socket file'
+  log "agent up (pid $AGENT_PID, $mode, allow_ttl $ttl, log $AGENT_LOG$stale)"
 }
+
+agent_ready() { grep -q ' info: ready (' "$AGENT_LOG" && test -S "$(agent_socket)"; }
+agent_ready_or_gone() { agent_ready || ! proc_alive "$AGENT_PID"; }
 
 agent_stop() { proc_stop "$AGENT_PID" TERM 5; AGENT_PID=; }
 agent_restart() { agent_stop; agent_start "$@"; }
