@@ -11,8 +11,4 @@ void LogSessionEvent(const IpcRequest& r, const std::optional<SessionRecord>& ad
                r.stats_bytes_out, r.stats_duration, admitted ? to_string(admitted->admitted_by) : "unknown");
 }
 
-void LogPortalError(const IpcRequest& leader, std::string_view code, std::string_view message) {
-  spdlog::warn("portal call failed user={:?} code={} message={:?}", leader.username, code, message);
-}
-
 }  // namespace oa

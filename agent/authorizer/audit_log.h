@@ -1,10 +1,9 @@
-// The audit trail of session events and portal failures, apart so that only this file pays for spdlog's formatting
+// The audit trail of session events, apart so that only this file pays for spdlog's formatting
 // templates. (The one line per connect decision is written by the IPC server, ipc/ipc_server.cc, which sees every
 // answer, the backstop's included, and the latency from accept.) Thread-safe (spdlog's default logger).
 #pragma once
 
 #include <optional>
-#include <string_view>
 
 #include "agent/authorizer/session_registry.h"
 #include "ipc/ipc_types.h"
@@ -14,8 +13,5 @@ namespace oa {
 
 // "session disconnect|host-update id=… user=… bytes_in=… bytes_out=… duration_s=… admitted_by=…".
 void LogSessionEvent(const IpcRequest& request, const std::optional<SessionRecord>& admitted);
-
-// A failed portal call (warning): its gRPC code and message.
-void LogPortalError(const IpcRequest& leader, std::string_view code, std::string_view message);
 
 }  // namespace oa

@@ -121,16 +121,8 @@ std::vector<std::shared_ptr<PolicyAuthorizer::Waiter>> PolicyAuthorizer::TakeWai
 void PolicyAuthorizer::OnPortalAnswer(const std::shared_ptr<Flight>& flight, PolicyAnswer answer) {
   if (answer.outcome == PortalOutcome::kError) {
     AuthorizerCounters::Bump(counters_.portal_error);
-    // The leader is the first waiter; it is only read here, and waiters never leave the vector before TakeWaiters.
-    std::shared_ptr<Waiter> leader;
-    {
-      std::lock_guard lock(flights_mu_);
-      if (!flight->waiters.empty()) leader = flight->waiters.front();
-    }
+    // The portal client has logged the failure (user, address, code); the answers' audit lines carry the reason.
     const std::string code(absl::StatusCodeToString(answer.error.code()));
-    // Debian's absl has its own string_view type, not std::string_view.
-    const auto message = answer.error.message();
-    if (leader) LogPortalError(*leader->request, code, std::string_view(message.data(), message.size()));
     FailFlight(flight, "portal error: " + code);
     return;
   }

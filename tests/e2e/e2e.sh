@@ -7,7 +7,7 @@
 #   e2e.sh BINARIES...                  both
 #   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip
 # BINARIES: --helper PATH --agent PATH --portal-sim PATH [--wrapper PATH] [--dev-pki PATH]
-# Other options: --rounds N (timing connects per target, default 20), --keep (keep the temp dir).
+# Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir).
 #
 # Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed).
 # Exits 0 if every check passed, 1 otherwise. It creates only what it removes: two namespaces named after its PID,
@@ -28,7 +28,7 @@ done
 
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
-E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-160}
+E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-150}
 E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -103,16 +103,19 @@ server_vpn_ip() {
 # oc_ping ADDRESS: three pings from the client namespace; succeeds if they all came back.
 oc_ping() { in_cli ping -c 3 -i 0.2 -W 2 -q "$1" >/dev/null 2>&1; }
 
-# oc_measure ROUNDS USER LABEL:PORT:OCTET...: ROUNDS rounds; each round makes one connect per target in turn
-# (interleaved, so that drift on a shared machine hits every target alike). Prints per target the count, p50, p90,
-# min and max of the connect wall time and sets MEASURE_P50_<LABEL>; with two targets also the median of the paired
-# per-round differences (second - first), MEASURE_PAIRED_P50. Fails if any connect was not admitted.
+# oc_measure ROUNDS USER LABEL:PORT:OCTET...: ROUNDS rounds; each round makes one connect per target, in turn
+# (interleaved, so that drift on a shared machine hits every target alike), the order reversed every other round
+# (A B, B A, ...: neither target is always the one that runs right after a teardown). Writes
+# $E2E_TMP/measure-LABEL.ms ("round milliseconds" lines) and summarises them (measure_summary). Fails if any connect
+# was not admitted.
 oc_measure() {
   local rounds=$1 user=$2; shift 2
-  local target label port octet r bad=0 labels=()
+  local target label port octet r i bad=0 labels=() order
   for target in "$@"; do labels+=("${target%%:*}"); : >"$E2E_TMP/measure-${target%%:*}.ms"; done
   for (( r=0; r<rounds; r++ )); do
-    for target in "$@"; do
+    order=()
+    if (( r % 2 == 0 )); then order=("$@"); else for (( i=$#; i>0; i-- )); do order+=("${!i}"); done; fi
+    for target in "${order[@]}"; do
       IFS=: read -r label port octet <<<"$target"
       oc_try "$user" "$port" "$octet"
       if [ "$OC_RESULT" = admitted ]; then
@@ -122,24 +125,31 @@ oc_measure() {
       fi
     done
   done
-  local n p50 p90 min max
-  for label in "${labels[@]}"; do
+  measure_summary "connect wall time" "${labels[@]}"
+  return $bad
+}
+
+# measure_summary WHAT LABEL...: from $E2E_TMP/measure-LABEL.ms, prints per label the count, p50, p90, min and max
+# and sets MEASURE_P50_<LABEL>; with two labels also the median of the paired per-round differences (second - first),
+# MEASURE_PAIRED_P50.
+measure_summary() {
+  local what=$1 label n p50 p90 min max; shift
+  for label in "$@"; do
     read -r n p50 p90 min max < <(awk '{ print $2 }' "$E2E_TMP/measure-$label.ms" | sort -n | awk '
       { v[NR] = $1 }
       END { if (NR == 0) { print "0 0 0 0 0"; exit }
             p50 = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; p90 = v[int(NR * 0.9 + 0.999)]
-            printf "%d %.2f %.2f %.2f %.2f\n", NR, p50, p90, v[1], v[NR] }')
+            printf "%d %.3f %.3f %.3f %.3f\n", NR, p50, p90, v[1], v[NR] }')
     printf -v "MEASURE_P50_$label" '%s' "$p50"
-    log "timing: $label: n=$n connect wall time p50 ${p50} ms, p90 ${p90} ms, min ${min} ms, max ${max} ms"
+    log "timing: $label: n=$n $what p50 ${p50} ms, p90 ${p90} ms, min ${min} ms, max ${max} ms"
   done
   MEASURE_PAIRED_P50=
-  if [ ${#labels[@]} -eq 2 ]; then
+  if [ $# -eq 2 ]; then
     read -r n MEASURE_PAIRED_P50 < <(awk 'NR == FNR { a[$1] = $2; next } ($1 in a) { print $2 - a[$1] }' \
-        "$E2E_TMP/measure-${labels[0]}.ms" "$E2E_TMP/measure-${labels[1]}.ms" | sort -n | awk '
+        "$E2E_TMP/measure-$1.ms" "$E2E_TMP/measure-$2.ms" | sort -n | awk '
       { v[NR] = $1 }
       END { if (NR == 0) { print "0 0"; exit }
-            printf "%d %+.2f\n", NR, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    log "timing: median of $n paired per-round differences (${labels[1]} - ${labels[0]}): $MEASURE_PAIRED_P50 ms"
+            printf "%d %+.3f\n", NR, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    log "timing: median of $n paired per-round differences ($2 - $1): $MEASURE_PAIRED_P50 ms"
   fi
-  return $bad
 }

@@ -22,15 +22,15 @@ comp_setup() {
 }
 
 # portal_write_policy FILE: alice, carol and dave are allowed, bob is denied, anyone else is denied.
-# The format is the reference portal's; adjust here (only here) if it differs when ocserv-portal-sim lands.
+# The reference portal's format (tests/fakes/portal_sim/sim_policy.h); no ttl, so the agent's own TTLs apply.
 portal_write_policy() {
   cat >"$1" <<'YAML'
-default: deny
+default: { allow: false, reason: "e2e: no policy for this user" }
 users:
-  alice: { allowed: true }
-  bob:   { allowed: false, deny_reason: "e2e: bob is not allowed" }
-  carol: { allowed: true }
-  dave:  { allowed: true }
+  alice: { allow: true }
+  bob:   { allow: false, reason: "e2e: bob is not allowed" }
+  carol: { allow: true }
+  dave:  { allow: true }
 YAML
 }
 
@@ -92,15 +92,22 @@ agent_start() {
   local mode=$1 ttl=${2:-5m} dir; dir=$(comp_dir)
   E2E_AGENT_STARTS=$((E2E_AGENT_STARTS + 1))
   agent_write_config "$dir/config-$E2E_AGENT_STARTS.yaml" "$mode" "$ttl"
-  AGENT_LOG=$dir/agent-$E2E_AGENT_STARTS.log
-  rm -f "$(agent_socket)"   # a killed agent leaves its socket file: readiness is the new one appearing
+  AGENT_LOG=$dir/agent-$E2E_AGENT_STARTS.log AUDIT_FROM=1
+  # A killed agent leaves its socket file behind; it is left there on purpose: the new agent must replace it (as
+  # after a crash under systemd). So readiness is the agent's own "ready" line (agent/daemon/daemon.cc), not the file.
   proc_start AGENT_PID "$AGENT_LOG" ip netns exec "$E2E_NS_SRV" "$E2E_AGENT" -c "$dir/config-$E2E_AGENT_STARTS.yaml"
-  if ! wait_until 10 test -S "$(agent_socket)"; then
-    log "the agent did not create $(agent_socket); its log:"; tail -10 "$AGENT_LOG" | sed 's/^/    /' >&2
+  wait_until 10 agent_ready_or_gone
+  if ! agent_ready; then
+    log "the agent did not come up on $(agent_socket); its log:"; tail -10 "$AGENT_LOG" | sed 's/^/    /' >&2
     return 1
   fi
-  log "agent up (pid $AGENT_PID, $mode, allow_ttl $ttl, log $AGENT_LOG)"
+  local stale=''
+  ! grep -q 'ipc: replaced stale socket file' "$AGENT_LOG" || stale=', replaced the stale socket file'
+  log "agent up (pid $AGENT_PID, $mode, allow_ttl $ttl, log $AGENT_LOG$stale)"
 }
+
+agent_ready() { grep -q ' info: ready (' "$AGENT_LOG" && test -S "$(agent_socket)"; }
+agent_ready_or_gone() { agent_ready || ! proc_alive "$AGENT_PID"; }
 
 agent_stop() { proc_stop "$AGENT_PID" TERM 5; AGENT_PID=; }
 agent_restart() { agent_stop; agent_start "$@"; }
@@ -110,17 +117,17 @@ agent_restart() { agent_stop; agent_start "$@"; }
 # is what scenario 6 checks.
 helper_env() {
   HELPER_ENV=(OCSERV_AGENT_SOCKET="$(agent_socket)" OCSERV_AGENT_TIMEOUT="$E2E_HELPER_TIMEOUT"
-              OCSERV_AGENT_AUTH="$E2E_HELPER")
+              OCSERV_AGENT_AUTH_BIN="$E2E_HELPER")
 }
 
 # wrapper_path: the sh wrapper for the ocserv-fw path (ocserv-fw runs `/bin/sh FILE`, so a compiled helper cannot be
-# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH, which
+# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH_BIN, which
 # helper_env sets. Without one, a minimal wrapper with that same contract is generated.
 wrapper_path() {
   if [ -n "$E2E_WRAPPER" ]; then echo "$E2E_WRAPPER"; return; fi
   local w=$E2E_TMP/ocserv-agent-auth.sh
   if [ ! -f "$w" ]; then
-    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
+    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH_BIN:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
     chmod 755 "$w"
     log "no --wrapper given: using a generated one ($w)"
   fi
@@ -128,11 +135,63 @@ wrapper_path() {
 }
 
 # --- the agent's audit log: the only places that know its line format -----------------------------------------------
-# audit_decision USER SOURCE: a decision line for USER naming SOURCE (portal, cache, stale, fail_open, fail_close...).
+# The formats are agent/authorizer/audit_log.cc's:
+#   decision user="alice" group="" ip=10.99.0.2 id=1234 verdict=allow source=portal latency_ms=0.812 reason="" request_id=…
+#   session disconnect id=1234 user="alice" group="" ip=… vpn_ip=… bytes_in=N bytes_out=N duration_s=N admitted_by=…
+# audit_decision USER SOURCE [VERDICT]: the last decision line for USER with that source (portal, cache, stale,
+# fail_open, fail_close, coalesced) and, if given, that verdict (allow, deny).
+# Only lines after audit_mark's (if any) of the current agent's log count, so that a check sees its own decisions.
 audit_decision() {
-  grep -E "\\b$1\\b" "$AGENT_LOG" 2>/dev/null | grep -v -i disconnect | grep -E "\\b$2\\b" | tail -1
+  audit_lines | grep -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 " | tail -1
 }
-# audit_disconnect USER: a disconnect event for USER that carries byte and duration stats.
+# audit_count USER SOURCE [VERDICT]: how many such lines (since the mark).
+audit_count() {
+  audit_lines | grep -c -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 "
+}
+# audit_mark: from now on, audit_decision and audit_count look only at lines the agent writes after this point.
+AUDIT_FROM=1
+audit_mark() { AUDIT_FROM=$(( $(wc -l <"$AGENT_LOG") + 1 )); }
+audit_lines() { tail -n "+$AUDIT_FROM" "$AGENT_LOG" 2>/dev/null; }
+# expect_audit USER SOURCE VERDICT WHAT: the agent logged that decision (since the mark); waits a moment, since the
+# audit line may be written just after the answer went out. Logs the line, or the log's tail if there is none.
+expect_audit() {
+  if wait_until 2 test -n "$(audit_decision "$1" "$2" "$3")"; then
+    log "$4: $(audit_decision "$1" "$2" "$3" | sed 's/^.* decision /decision /')"
+    return 0
+  fi
+  log "$4: the agent logged no decision user=\"$1\" verdict=$3 source=$2 ($AGENT_LOG from line $AUDIT_FROM); its tail:"
+  audit_lines | tail -5 | sed 's/^/    /' >&2
+  return 1
+}
+# audit_disconnect USER: the last disconnect event for USER whose byte counts are both non-zero (the session moved
+# traffic) and which carries its duration (whole seconds, may be 0 for a short session).
 audit_disconnect() {
-  grep -E "\\b$1\\b" "$AGENT_LOG" 2>/dev/null | grep -i disconnect | grep -i -E 'bytes' | grep -i -E 'duration' | tail -1
+  grep -E "session disconnect id=[^ ]+ user=\"$1\" .* bytes_in=[1-9][0-9]* bytes_out=[1-9][0-9]* duration_s=[0-9]+ " \
+    "$AGENT_LOG" 2>/dev/null | tail -1
 }
+
+# --- the helper's own lines, which ocserv copies from its stderr into its log ---------------------------------------
+# helper_logged INSTANCE FROM USER KIND: since line FROM of that ocserv's log, the helper logged for USER
+#   deny      the agent's Deny ("deny user=bob id=… request=… source=portal reason=…")
+#   timeout   its default deny when the agent did not answer before the helper's deadline
+#   refused   its default deny when the agent's socket refused the connection
+helper_logged() {
+  local pattern
+  case "$4" in
+    deny) pattern="ocserv-agent-auth\\[[0-9]+\\]: deny user=$3 id=[^ ]+ request=[^ ]+ source=" ;;
+    timeout) pattern="ocserv-agent-auth\\[[0-9]+\\]: agent failure \\(no answer from the agent in time\\): rejecting user=$3 .*on-agent-failure=deny" ;;
+    refused) pattern="ocserv-agent-auth\\[[0-9]+\\]: agent failure \\(cannot connect to [^ ]+: Connection refused\\): rejecting user=$3 .*on-agent-failure=deny" ;;
+    *) return 2 ;;
+  esac
+  local file=$E2E_TMP/ocserv-$1/ocserv.log
+  if wait_until 2 file_has_since "$file" "$2" "$pattern"; then
+    log "ocserv logged the helper's line: $(tail -n "+$2" "$file" | grep -E "$pattern" | tail -1)"
+    return 0
+  fi
+  log "ocserv's log has no '$4' line from the helper for $3 (from line $2 of $file); its tail:"
+  tail -5 "$file" | sed 's/^/    /' >&2
+  return 1
+}
+file_has_since() { tail -n "+$2" "$1" 2>/dev/null | grep -q -E "$3"; }   # file_has_since FILE FROM_LINE ERE
+# ocserv_log_mark INSTANCE: the number of the next line that ocserv's log will get (a mark for helper_logged).
+ocserv_log_mark() { echo $(( $(wc -l <"$E2E_TMP/ocserv-$1/ocserv.log") + 1 )); }

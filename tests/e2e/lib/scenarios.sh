@@ -28,8 +28,9 @@ s1_allowed_connects() {
   oc_up alice $SC_PORT $SC_OCTET
   expect_result admitted || { oc_down; return 1; }
   local server_ip ok=0; server_ip=$(server_vpn_ip $SC_OCTET)
-  log "alice admitted in $(fmt_ms "$OC_MS") as $OC_VPN_IP; decision: $(audit_decision alice portal)"
-  if oc_ping "$server_ip"; then log "ping $server_ip through the tunnel: ok"
+  log "alice admitted in $(fmt_ms "$OC_MS") as $OC_VPN_IP"
+  expect_audit alice portal allow "the portal's allow" || ok=1
+  if [ -n "$server_ip" ] && oc_ping "$server_ip"; then log "ping $server_ip through the tunnel: ok"
   else log "ping ${server_ip:-<no server VPN address>} through the tunnel failed"; ok=1; fi
   oc_down
   return $ok
@@ -52,19 +53,21 @@ s5_disconnect_stats() {
 
 # s2: bob is denied by the portal: openconnect reports the cookie rejected, ocserv logs the failed attempt.
 s2_denied_rejected() {
+  local ok=0 mark; mark=$(ocserv_log_mark main)
   oc_up bob $SC_PORT $SC_OCTET
   expect_result rejected || { oc_down; return 1; }
   log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
   SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's allowance beyond deadlines
-  local ok=0 line; line=$(audit_decision bob portal)
-  if [ -n "$line" ]; then log "the portal's deny: $line"
-  else log "the agent's log has no portal decision for bob"; ok=1; fi
+  expect_audit bob portal deny "the portal's deny" || ok=1
+  helper_logged main "$mark" bob deny || ok=1
   expect_ocserv_logged_rejection main bob || ok=1
   return $ok
 }
 
 # timing: the same connect (alice, a cache hit in the agent) with the helper and with /bin/true as connect-script,
-# interleaved; everything else (disconnect-/host-update-script = helper, config, client) is the same.
+# interleaved; everything else (disconnect-/host-update-script = helper, config, client) is the same. Then, in the
+# same run, the connect-script alone (script_measure): on a loaded machine a connect's spread is far wider than the
+# 2 ms the issue asks about, and the script is the only step of a connect in which the two targets differ.
 s_timing() {
   ocserv_write_config true $SC_TRUE_PORT $SC_TRUE_OCTET /bin/true "$E2E_HELPER" "$E2E_HELPER" false &&
     ocserv_start true $SC_TRUE_PORT "${HELPER_ENV[@]}" || return 1
@@ -74,17 +77,62 @@ s_timing() {
   # helper and the workers inherit it from ocserv) and this shell (openconnect inherits it).
   # shellcheck disable=SC2046
   proc_priority -10 $$ $(ip netns pids "$E2E_NS_SRV")
-  local ok=0
-  oc_measure "$E2E_ROUNDS" alice helper:$SC_PORT:$SC_OCTET bintrue:$SC_TRUE_PORT:$SC_TRUE_OCTET || ok=1
-  local overhead
-  overhead=$(awk -v h="$MEASURE_P50_helper" -v t="$MEASURE_P50_bintrue" 'BEGIN { printf "%+.2f", h - t }')
-  echo "e2e-bench: connect wall time p50 over $E2E_ROUNDS connects each: helper (cache hit) ${MEASURE_P50_helper} ms," \
-    "/bin/true ${MEASURE_P50_bintrue} ms, helper overhead ${overhead} ms (median of paired differences" \
-    "$(awk -v d="$MEASURE_PAIRED_P50" 'BEGIN { printf "%+.2f", -d }') ms)"
+  local ok=0 load0 load1 hits script_rounds=$((E2E_ROUNDS * 10))   # script runs are cheap: no connect around them
+  read -r load0 _ </proc/loadavg
+  audit_mark
+  oc_measure "$E2E_ROUNDS" alice bintrue:$SC_TRUE_PORT:$SC_TRUE_OCTET helper:$SC_PORT:$SC_OCTET || ok=1
+  hits=$(audit_count alice cache allow)
+  local c_true=$MEASURE_P50_bintrue c_helper=$MEASURE_P50_helper c_paired=$MEASURE_PAIRED_P50
+  script_measure "$script_rounds" || ok=1
+  read -r load1 _ </proc/loadavg
+  # Every timed connect through the helper was answered from the agent's cache (one decision line each).
+  [ "$hits" -ge "$E2E_ROUNDS" ] ||
+    { log "timing: only $hits of the $E2E_ROUNDS helper connects were cache hits in the agent's log"; ok=1; }
+  echo "e2e-bench: load average $load0 -> $load1; connect wall time p50 over $E2E_ROUNDS interleaved connects each:" \
+    "helper (cache hit, $hits hits) $c_helper ms, /bin/true $c_true ms, difference of p50s" \
+    "$(awk -v h="$c_helper" -v t="$c_true" 'BEGIN { printf "%+.2f", h - t }') ms, median of paired differences" \
+    "$c_paired ms; connect-script alone p50 over $script_rounds interleaved runs each: helper (cache hit)" \
+    "$MEASURE_P50_script_helper ms, /bin/true $MEASURE_P50_script_true ms, median of paired differences" \
+    "$MEASURE_PAIRED_P50 ms"
   ocserv_stop true
   # shellcheck disable=SC2046
   proc_priority 0 $$ $(ip netns pids "$E2E_NS_SRV")
   return $ok
+}
+
+# script_measure ROUNDS: what ocserv waits for at a connect, and nothing else: fork + exec + exit of the
+# connect-script, with the environment ocserv gives it for alice's connect (so the helper's request is a cache hit),
+# timed from this shell (its fork is the same for both), /bin/true and the helper interleaved, order swapped every
+# round. Sets MEASURE_P50_script_true, MEASURE_P50_script_helper and MEASURE_PAIRED_P50 (helper - /bin/true).
+script_measure() {
+  local rounds=$1 r t0 t1 bad=0 pair which
+  : >"$E2E_TMP/measure-script_true.us"; : >"$E2E_TMP/measure-script_helper.us"
+  (
+    # ocserv's own environment (HELPER_ENV) and the variables it sets for a connect (shared/ocserv-facts.md).
+    export "${HELPER_ENV[@]}" REASON=connect ID=4242 USERNAME=alice GROUPNAME='' VHOST=default DEVICE=oa${SC_OCTET}-0 \
+      IP_REAL=$E2E_CLI_IP IP_REAL_LOCAL=$E2E_SRV_IP IP_LOCAL=10.99.$SC_OCTET.1 IP_REMOTE=10.99.$SC_OCTET.50 \
+      USER_AGENT="Open AnyConnect VPN Agent v9.01-3" HOSTNAME=e2e-client \
+      OCSERV_ROUTES="10.99.$SC_OCTET.0/255.255.255.0 " OCSERV_ROUTES4="10.99.$SC_OCTET.0/255.255.255.0 " \
+      OCSERV_DNS="10.99.$SC_OCTET.1 " OCSERV_DNS4="10.99.$SC_OCTET.1 "
+    "$E2E_HELPER" || exit 1   # warm the agent's cache for exactly this request's key
+    for (( r=0; r<rounds; r++ )); do
+      if (( r % 2 == 0 )); then pair="true helper"; else pair="helper true"; fi
+      for which in $pair; do
+        if [ "$which" = true ]; then
+          t0=${EPOCHREALTIME/./}; /bin/true; t1=${EPOCHREALTIME/./}
+        else
+          t0=${EPOCHREALTIME/./}; "$E2E_HELPER" || bad=1; t1=${EPOCHREALTIME/./}
+        fi
+        echo "$r $((t1 - t0))" >>"$E2E_TMP/measure-script_$which.us"   # no $(...): a fork per sample costs
+      done
+    done
+    exit $bad
+  ) || { log "timing: the helper did not admit alice's connect environment"; bad=1; }
+  for which in true helper; do
+    awk '{ printf "%s %.3f\n", $1, $2 / 1000 }' "$E2E_TMP/measure-script_$which.us" >"$E2E_TMP/measure-script_$which.ms"
+  done
+  measure_summary "connect-script run time" script_true script_helper
+  return $bad
 }
 
 # s3: fail-stale. alice is admitted once with the portal up, her entry expires (allow_ttl 1s), the portal stops:
@@ -94,17 +142,20 @@ s3_fail_stale() {
   local ok=0
   oc_try alice $SC_PORT $SC_OCTET
   expect_result admitted || return 1
+  expect_audit alice portal allow "alice seen with the portal up" || ok=1
   local seen; seen=$(now_us)
   portal_stop
   wait_until 3 test $(( $(now_us) - seen )) -gt 1500000   # past allow_ttl (1s) plus its 10% jitter
+  audit_mark
   oc_try alice $SC_PORT $SC_OCTET
   if expect_result admitted; then
-    local line; line=$(audit_decision alice stale)
-    if [ -n "$line" ]; then log "alice admitted from the stale entry: $line"
-    else log "alice admitted, but the agent's log has no stale decision for her"; ok=1; fi
+    expect_audit alice stale allow "alice admitted from the stale entry" || ok=1
   else ok=1; fi
   oc_try carol $SC_PORT $SC_OCTET
-  expect_result rejected || ok=1
+  if expect_result rejected; then
+    # The portal would allow carol: only the fail mode (stale_fallback close) can have refused her.
+    expect_audit carol fail_close deny "carol (never seen) refused by stale_fallback close" || ok=1
+  else oc_down; ok=1; fi
   return $ok
 }
 
@@ -116,12 +167,12 @@ s4_fail_close() {
   local ok=0 u
   for u in alice bob dave; do
     oc_try $u $SC_PORT $SC_OCTET
-    expect_result rejected || ok=1
+    if expect_result rejected; then
+      expect_audit $u fail_close deny "$u refused by fail-close" || ok=1
+    else oc_down; ok=1; fi
   done
-  local line; line=$(audit_decision alice fail_close)
-  if [ -n "$line" ]; then log "rejected by the fail mode: $line"
-  else log "the agent's log has no fail_close decision for alice"; ok=1; fi
   portal_start || return 1
+  audit_mark
   local t0 tries=0 deadline; t0=$(now_us); deadline=$(deadline_after 15)
   while now_before "$deadline"; do
     tries=$((tries + 1))
@@ -131,6 +182,7 @@ s4_fail_close() {
   done
   if [ "$OC_RESULT" = admitted ]; then
     log "recovery: alice admitted again $(fmt_ms "$(( ($(now_us) - t0) / 1000 ))") after the portal came back ($tries attempts)"
+    expect_audit alice portal allow "recovery: the portal's allow" || ok=1
   else
     log "recovery: alice still not admitted 15 s after the portal came back ($tries attempts)"; ok=1
   fi
@@ -143,8 +195,9 @@ s4_fail_close() {
 # before that deadline. ocserv keeps serving throughout. The allowance beyond the deadline is what a plain rejection
 # costs on this machine now (scenario 2), doubled, plus a second: the check is about the deadline, not machine load.
 s6_agent_stopped() {
-  local ok=0 h h1 h2 end1 end2 limit=$((E2E_HELPER_TIMEOUT_MS + 1000 + 2 * SC_REJECT_MS))
+  local ok=0 h h1 h2 end1 end2 limit=$((E2E_HELPER_TIMEOUT_MS + 1000 + 2 * SC_REJECT_MS)) mark
   agent_restart fail-stale 5m || return 1
+  mark=$(ocserv_log_mark main)
   kill -STOP "$AGENT_PID"
   oc_start alice $SC_PORT $SC_OCTET; h1=$OC_H
   nap 0.3
@@ -166,7 +219,9 @@ s6_agent_stopped() {
   log "agent frozen: the two answers came $((end2 - end1)) ms apart, their starts $(( (${OC_T0[$h2]} - ${OC_T0[$h1]}) / 1000 )) ms"
   [ $((end2 - end1)) -lt $((E2E_HELPER_TIMEOUT_MS / 2)) ] ||
     { log "the second connect waited for the first: ocserv or the helper serialised them"; ok=1; }
+  helper_logged main "$mark" alice timeout && helper_logged main "$mark" dave timeout || ok=1
   kill -KILL "$AGENT_PID"; proc_wait_exit "$AGENT_PID" 3; AGENT_PID=''
+  mark=$(ocserv_log_mark main)
   for u in alice dave; do
     oc_try $u $SC_PORT $SC_OCTET
     if [ "$OC_RESULT" = rejected ]; then
@@ -177,21 +232,27 @@ s6_agent_stopped() {
     else
       expect_result rejected; oc_down; ok=1
     fi
+    helper_logged main "$mark" $u refused || ok=1
   done
   proc_alive "$OCSERV_PID_main" || { log "ocserv died"; return 1; }
   agent_start fail-stale 5m || return 1
   oc_try alice $SC_PORT $SC_OCTET
-  expect_result admitted || { log "ocserv does not admit alice after the agent came back"; ok=1; }
+  if expect_result admitted; then expect_audit alice portal allow "the agent back: alice admitted" || ok=1
+  else log "ocserv does not admit alice after the agent came back"; ok=1; fi
   return $ok
 }
 
 # s7: restrict-user-to-routes: ocserv runs ocserv-fw, which runs the sh wrapper with /bin/sh, which execs the helper.
 s7_restrict_routes() {
-  local w ok=0; w=$(wrapper_path)
+  local w ok=0 mark; w=$(wrapper_path)
   ocserv_write_config fw $SC_FW_PORT $SC_FW_OCTET "$w" "$w" "$w" true &&
     ocserv_start fw $SC_FW_PORT "${HELPER_ENV[@]}" || return 1
+  log "connect-, disconnect- and host-update-script: $w (through ocserv-fw)"
+  audit_mark; mark=$(ocserv_log_mark fw)
   oc_up alice $SC_FW_PORT $SC_FW_OCTET
   if expect_result admitted; then
+    # The agent decided (alice's entry is in its cache from scenario 6's end): the wrapper reached the helper.
+    expect_audit alice '(portal|cache)' allow "the agent's allow through the wrapper" || ok=1
     oc_ping "$(server_vpn_ip $SC_FW_OCTET)" || { log "ping through the restricted tunnel failed"; ok=1; }
     in_srv iptables -S 2>/dev/null | grep -q -- '-N FORWARD-ocserv-fw-' ||
       { log "no ocserv-fw chain in the server namespace: the script did not run through ocserv-fw"; ok=1; }
@@ -200,7 +261,10 @@ s7_restrict_routes() {
   fi
   oc_down
   oc_up bob $SC_FW_PORT $SC_FW_OCTET
-  expect_result rejected || { oc_down; ok=1; }
+  if expect_result rejected; then
+    expect_audit bob '(portal|cache)' deny "the agent's deny through the wrapper" || ok=1
+    helper_logged fw "$mark" bob deny || ok=1
+  else oc_down; ok=1; fi
   ocserv_stop fw
   return $ok
 }
@@ -215,7 +279,11 @@ run_scenarios() {
   sc_check "1: an allowed user connects and traffic passes" s1_allowed_connects
   sc_check "5: a disconnect reaches the agent with byte and duration stats" s5_disconnect_stats
   sc_check "2: a denied user is rejected" s2_denied_rejected
-  sc_check "timing: helper (cache hit) vs /bin/true, $E2E_ROUNDS connects each" s_timing
+  if [ "$E2E_ROUNDS" -gt 0 ]; then
+    sc_check "timing: helper (cache hit) vs /bin/true, $E2E_ROUNDS connects each" s_timing
+  else
+    log "timing: not measured (--rounds 0)"
+  fi
   sc_check "3: portal stopped, fail-stale: seen user admitted, never-seen rejected" s3_fail_stale
   sc_check "4: fail-close rejects everyone while the portal is down, then recovers" s4_fail_close
   sc_check "6: agent stopped: helper denies within its deadline, ocserv keeps serving" s6_agent_stopped
