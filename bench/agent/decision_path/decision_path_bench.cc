@@ -17,7 +17,7 @@
 // plus VmHWM), and the targets of issue 5. Prints tables; the figures go to BENCHMARKS.md.
 //
 // Usage: oa_decision_path_bench [--latencies 0,20] [--requests 2000] [--helper-requests 300] [--storm-users 10000]
-//                               [--storm-seconds 1]
+//                               [--storm-seconds 1] [--agent-log-level info]
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -28,8 +28,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <condition_variable>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <map>
 #include <sstream>
 #include <string>
@@ -60,6 +62,7 @@ struct Args {
   int helper_requests = 300;
   int storm_users = 10000;
   double storm_seconds = 1.0;
+  std::string agent_log_level = "info";  // as deployed: one audit line per decision is on the measured path
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -108,6 +111,23 @@ ProcStatus ReadProcStatus(pid_t pid) {
     value("VmHWM:", &s.hwm_kb);
   }
   return s;
+}
+
+// User + system CPU time of a process so far, in ms (/proc/PID/stat fields 14 and 15).
+double CpuMs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // Samples a process's threads and RSS until stopped; keeps the peaks.
@@ -242,6 +262,64 @@ std::vector<double> BareCheckPolicy(const std::string& address, const IpcRequest
   }
   (*client)->Shutdown(1s);
   return ms;
+}
+
+// The storm's floor: the same open-loop arrivals as CheckPolicy calls straight from this process's portal client
+// to the sim (no agent, no IPC). Latency from each call's scheduled time; CPU of this process per call.
+struct BareStorm {
+  std::vector<double> ms;
+  int errors = 0;
+  double cpu_ms = 0;
+  double wall_ms = 0;
+};
+
+double CpuMs(pid_t pid);
+
+BareStorm BareCheckPolicyStorm(const std::string& address, const IpcRequest& like, int users, double seconds) {
+  PortalOptions po;
+  po.address = address;
+  po.ca_file = integration::Pki("ca.pem");
+  po.cert_file = integration::Pki("agent-client.pem");
+  po.key_file = integration::Pki("agent-client.key");
+  po.server_name = "portal.test";
+  auto client = MakeGrpcPortalClient(po, SystemClock::instance());
+  if (!client.ok()) Die("portal client: " + client.status().ToString());
+  {
+    std::promise<void> warm;
+    (*client)->CheckPolicy(PolicyQueryOf(like, "bench", SystemClock::instance().wall_now()), 5000ms,
+                           [&](PolicyAnswer) { warm.set_value(); });
+    warm.get_future().wait();
+  }
+  BareStorm r;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  r.ms.reserve(users);
+  const double cpu0 = CpuMs(::getpid());
+  const auto start = Steady::now();
+  const auto interval = std::chrono::duration<double>(seconds / users);
+  for (int i = 0; i < users; ++i) {
+    const auto due = start + std::chrono::duration_cast<Steady::duration>(interval * i);
+    std::this_thread::sleep_until(due);
+    IpcRequest req = like;
+    req.username = "bare-storm-" + std::to_string(i);
+    (*client)->CheckPolicy(PolicyQueryOf(req, "bench", SystemClock::instance().wall_now()), 5000ms,
+                           [&, due](PolicyAnswer a) {
+                             const double ms = std::chrono::duration<double, std::milli>(Steady::now() - due).count();
+                             std::lock_guard lock(mu);
+                             if (a.outcome == PortalOutcome::kError) ++r.errors; else r.ms.push_back(ms);
+                             ++done;
+                             cv.notify_one();
+                           });
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 30s, [&] { return done == users; });
+  }
+  r.wall_ms = Since(start);
+  r.cpu_ms = CpuMs(::getpid()) - cpu0;
+  (*client)->Shutdown(1s);
+  return r;
 }
 
 // ---- through the agent ----
@@ -430,7 +508,7 @@ void RunAtLatency(const Args& args, int latency_ms) {
   as.failure_threshold = 5;
   as.open_timeout = "30s";
   as.max_open_timeout = "5m";
-  // logging stays at info, as deployed: one audit line per decision is part of the measured path.
+  as.log_level = args.agent_log_level;
   auto agent = AgentProcess::Start(dir.path(), as);
   if (!agent.ok()) Die(agent.status().ToString());
   const pid_t agent_pid = (*agent)->pid();
@@ -473,13 +551,22 @@ void RunAtLatency(const Args& args, int latency_ms) {
   Row("cache miss, helper (fork/exec)", miss_helper_s,
       miss_helper.failures ? std::to_string(miss_helper.failures) + " FAILURES" : "all admitted");
 
-  // The storm.
+  // The storm's floor, then the storm.
+  (void)(*sim)->ResetStats();
+  const BareStorm bare_storm = BareCheckPolicyStorm((*sim)->address(), like, args.storm_users, args.storm_seconds);
+  Row("floor: bare CheckPolicy storm", Summarise(bare_storm.ms),
+      "open loop, no agent; client CPU " + std::to_string(static_cast<int>(bare_storm.cpu_ms * 1000 /
+                                                                          std::max(1, args.storm_users))) +
+          " us/call" + (bare_storm.errors ? ", " + std::to_string(bare_storm.errors) + " ERRORS" : ""));
   auto before = (*sim)->ResetStats();
   if (!before.ok()) Die(before.status().ToString());
+  const double agent_cpu0 = CpuMs(agent_pid), sim_cpu0 = CpuMs((*sim)->pid()), self_cpu0 = CpuMs(::getpid());
   ProcSampler sampler(agent_pid);
   const StormResult storm = Storm((*agent)->socket_path(), "storm" + tag + "-", args.storm_users, args.storm_seconds);
   const ProcStatus peak = sampler.Stop();
   const ProcStatus after_storm = ReadProcStatus(agent_pid);
+  const double agent_cpu = CpuMs(agent_pid) - agent_cpu0, sim_cpu = CpuMs((*sim)->pid()) - sim_cpu0,
+               self_cpu = CpuMs(::getpid()) - self_cpu0;
   auto stats = (*sim)->Stats();
   if (!stats.ok()) Die(stats.status().ToString());
   const Summary storm_s = Summarise(storm.ms);
@@ -498,6 +585,9 @@ void RunAtLatency(const Args& args, int latency_ms) {
               "agent RSS: %ld kB at rest, peak %ld kB (VmHWM %ld kB)\n",
               static_cast<unsigned long long>(portal_calls), args.storm_users, idle.threads, peak_threads,
               idle.rss_kb, std::max(peak.rss_kb, after_storm.rss_kb), after_storm.hwm_kb);
+  std::printf("storm: CPU time used during the storm: agent %.0f ms (%.0f us per request), portal sim %.0f ms, "
+              "this client %.0f ms\n",
+              agent_cpu, agent_cpu * 1000 / std::max(1, storm.answered), sim_cpu, self_cpu);
   auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
   std::printf("\ntargets at %d ms:\n", latency_ms);
   std::printf("  miss p50 <= 1.2 x (bare CheckPolicy p50 + IPC echo p50): %.3f / (%.3f + %.3f) = %.2fx  %s\n",
@@ -536,6 +626,8 @@ Args ParseArgs(int argc, char** argv) {
       ok = absl::SimpleAtoi(v, &a.helper_requests);
     } else if (flag == "--storm-users") {
       ok = absl::SimpleAtoi(v, &a.storm_users);
+    } else if (flag == "--agent-log-level") {
+      a.agent_log_level = v;
     } else if (flag == "--storm-seconds") {
       ok = absl::SimpleAtod(v, &a.storm_seconds);
     } else {
