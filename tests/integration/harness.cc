@@ -261,14 +261,16 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(const std::str
   agent->socket_path_ = work_dir + "/auth.sock";
   const std::string config = work_dir + "/agent.yaml";
   WriteFileAtomically(config, AgentConfigYaml(settings, agent->socket_path_));
+  // Ready = READY=1 through NOTIFY_SOCKET, as systemd sees it (whatever the log level).
+  agent->notify_ = std::make_unique<testing::NotifySocket>(work_dir + "/notify.sock");
   agent->process_ = std::make_unique<testing::ChildProcess>(std::vector<std::string>{AgentBinary(), "-c", config},
-                                                            std::vector<std::string>{}, work_dir + "/agent");
+                                                            std::vector<std::string>{agent->notify_->env()},
+                                                            work_dir + "/agent");
   const auto deadline = Steady::now() + 15s;
-  while (agent->Log().find("decision path ready") == std::string::npos) {
+  while (!agent->notify_->WaitFor("READY=1", 50ms)) {
     if (agent->process_->WaitExit(0ms).has_value() || Steady::now() > deadline) {
       return absl::InternalError("ocserv-agent did not become ready:\n" + agent->Log());
     }
-    std::this_thread::sleep_for(5ms);
   }
   return agent;
 }

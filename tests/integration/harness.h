@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "child_process.h"
+#include "notify_socket.h"
 #include "ipc/ipc_types.h"
 #include "portal_sim.h"
 
@@ -114,7 +115,7 @@ struct AuditRecord {
 // `ocserv-agent -c <work_dir>/agent.yaml`, stderr (its log) in <work_dir>/agent.stderr.
 class AgentProcess {
  public:
-  // Writes the config, starts the daemon and returns once its decision path is ready.
+  // Writes the config, starts the daemon and returns once it told "systemd" READY=1 (its IPC socket listens).
   static absl::StatusOr<std::unique_ptr<AgentProcess>> Start(const std::string& work_dir,
                                                              const AgentSettings& settings);
   ~AgentProcess() = default;
@@ -137,6 +138,7 @@ class AgentProcess {
  private:
   AgentProcess() = default;
   std::string socket_path_;
+  std::unique_ptr<testing::NotifySocket> notify_;
   std::unique_ptr<testing::ChildProcess> process_;
 };
 
