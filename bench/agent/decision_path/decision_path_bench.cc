@@ -130,6 +130,30 @@ double CpuMs(pid_t pid) {
   return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// CPU ms per thread of a process, by "comm (tid)".
+std::map<std::string, double> ThreadCpuMs(pid_t pid) {
+  std::map<std::string, double> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    std::ifstream in(entry.path() / "stat");
+    std::string text;
+    std::getline(in, text);
+    const auto open = text.find('('), close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    const std::string name = text.substr(open + 1, close - open - 1) + " (" + entry.path().filename().string() + ")";
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    out[name] = static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return out;
+}
+
 // Samples a process's threads and RSS until stopped; keeps the peaks.
 class ProcSampler {
  public:
@@ -561,6 +585,7 @@ void RunAtLatency(const Args& args, int latency_ms) {
   auto before = (*sim)->ResetStats();
   if (!before.ok()) Die(before.status().ToString());
   const double agent_cpu0 = CpuMs(agent_pid), sim_cpu0 = CpuMs((*sim)->pid()), self_cpu0 = CpuMs(::getpid());
+  const auto threads_cpu0 = ThreadCpuMs(agent_pid);
   ProcSampler sampler(agent_pid);
   const StormResult storm = Storm((*agent)->socket_path(), "storm" + tag + "-", args.storm_users, args.storm_seconds);
   const ProcStatus peak = sampler.Stop();
@@ -588,6 +613,13 @@ void RunAtLatency(const Args& args, int latency_ms) {
   std::printf("storm: CPU time used during the storm: agent %.0f ms (%.0f us per request), portal sim %.0f ms, "
               "this client %.0f ms\n",
               agent_cpu, agent_cpu * 1000 / std::max(1, storm.answered), sim_cpu, self_cpu);
+  std::printf("storm: agent CPU by thread:");
+  for (const auto& [name, ms] : ThreadCpuMs(agent_pid)) {
+    auto it = threads_cpu0.find(name);
+    const double used = ms - (it == threads_cpu0.end() ? 0 : it->second);
+    if (used > 0) std::printf(" %s %.0f ms;", name.c_str(), used);
+  }
+  std::printf("\n");
   auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
   std::printf("\ntargets at %d ms:\n", latency_ms);
   std::printf("  miss p50 <= 1.2 x (bare CheckPolicy p50 + IPC echo p50): %.3f / (%.3f + %.3f) = %.2fx  %s\n",
