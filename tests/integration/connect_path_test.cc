@@ -160,7 +160,7 @@ TEST_F(ConnectPathTest, AllowFromThePortalThenFromTheCache) {
 TEST_F(ConnectPathTest, DenyIsCachedForDenyTtlAndNeverTripsTheBreaker) {
   StartSim();
   AgentSettings s;
-  s.deny_ttl = "800ms";
+  s.deny_ttl = "1500ms";  // long enough that the second connect, right after the first, finds it fresh
   s.failure_threshold = 3;
   StartAgent(s);
 
@@ -187,7 +187,7 @@ TEST_F(ConnectPathTest, DenyIsCachedForDenyTtlAndNeverTripsTheBreaker) {
   }
   EXPECT_EQ(agent_->CountLogLines("circuit breaker"), 0) << agent_->Log();
 
-  WaitPastShortTtls();
+  std::this_thread::sleep_for(1800ms);  // past deny_ttl (1.5 s + 10 % jitter)
   Outcome expired = Connect("bob");
   EXPECT_EQ(expired.exit_code, 1) << expired;
   EXPECT_EQ(expired.source, "portal") << "the Deny expired after deny_ttl: " << expired;
@@ -228,7 +228,9 @@ TEST_F(ConnectPathTest, BreakerOpensAfterTheThresholdAndThenNoRequestWaitsForThe
 
 TEST_F(ConnectPathTest, FailOpenAdmitsWhenThePortalIsGoneButAFreshDenyStillHolds) {
   StartSim();
-  StartAgent(ShortTtls("fail-open"));
+  AgentSettings s;
+  s.fail_mode = "fail-open";  // default TTLs: bob's Deny stays fresh for the whole test
+  StartAgent(s);
   ASSERT_EQ(Connect("bob").exit_code, 1);
 
   ASSERT_TRUE(sim_->Stop().ok());
