@@ -1,103 +1,205 @@
 #!/usr/bin/env bash
-# The ocserv-agent demo. For now it shows the daemon itself: it installs what is missing, builds ocserv-agent,
-# writes a throwaway PKI and a config derived from config.yaml.example into a temp dir, validates it (and a broken
-# copy), starts the daemon, reloads it with SIGHUP (a good file, then a bad one that must be refused), and stops it
-# with SIGTERM. Later issues add the reference portal, the helper and ocserv connects.
-# Usage: scripts/demo.sh   (as root or with sudo available for the package install; nothing is installed system-wide
-# besides Debian packages, and the temp dir is removed at the end)
+# The ocserv-agent demo: the whole connect path, with ocserv played by this script.
+#
+#   1. installs missing Debian packages (scripts/bootstrap.sh) and builds the agent, the helper and the reference
+#      portal; 2. makes a throwaway dev PKI, a sample portal policy and an agent config in a temp dir;
+#   3. starts the reference portal (ocserv-portal-sim) and the agent (ocserv-agent);
+#   4. runs the real helper (ocserv-agent-auth) exactly as ocserv runs its connect-script — no arguments, ocserv's
+#      environment — for alice (admitted) and bob (rejected);
+#   5. stops the portal: alice is admitted from her stale decision, a never-seen user is rejected, the circuit
+#      breaker opens and answers at once; 6. starts the portal again and shows the agent recover (half-open probe);
+#   7. prints a table (user, verdict, source, latency) and stops everything it started.
+#
+# Exits non-zero as soon as any step does not behave as described. Under two minutes once the build is done.
+# Usage: scripts/demo.sh   (root, or sudo for the first package install; set OA_BUILD_DIR to use another build dir)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-fail() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
-
-# wait_for_log PATTERN SECONDS: polls the agent's log until PATTERN shows up (bounded, never a blind sleep).
-wait_for_log() {
-  local pattern=$1 deadline=$(( $(date +%s) + $2 ))
-  until grep -q -- "$pattern" "$work/agent.log" 2>/dev/null; do
-    [ "$(date +%s)" -lt "$deadline" ] || return 1
-    kill -0 "$agent_pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-}
+if [ -t 1 ]; then bold=$'\033[1m'; green=$'\033[32m'; red=$'\033[31m'; plain=$'\033[0m'; else bold=; green=; red=; plain=; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+fail() { printf '\n%sdemo: FAILED: %s%s\n' "$red" "$*" "$plain" >&2; exit 1; }
 
 say "1. Installing missing Debian packages (scripts/bootstrap.sh)"
 scripts/bootstrap.sh
 
-say "2. Building ocserv-agent in $build_dir"
+say "2. Building the agent, the helper and the reference portal in $build_dir"
 configure_build "$build_dir"
-cmake --build "$build_dir" -j "$(build_jobs)" --target ocserv-agent
-agent="$build_dir/agent/daemon/ocserv-agent"
-"$agent" --version
+cmake --build "$build_dir" -j "$(build_jobs)" --target ocserv-agent ocserv-agent-auth ocserv-portal-sim
+agent_bin="$build_dir/agent/daemon/ocserv-agent"
+helper_bin="$build_dir/ipc/helper/ocserv-agent-auth"
+sim_bin="$build_dir/tests/fakes/portal_sim/ocserv-portal-sim"
+for b in "$agent_bin" "$helper_bin" "$sim_bin"; do [ -x "$b" ] || fail "missing $b after the build"; done
 
 work=$(mktemp -d /tmp/ocserv-agent-demo.XXXXXX)
 agent_pid=""
+sim_pid=""
+# Stops only what this script started, by pid: TERM first, KILL if it lingers.
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then kill -KILL "$agent_pid" 2>/dev/null || true; fi
+  stop_pid "$agent_pid"
+  stop_pid "$sim_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'printf "\ndemo: interrupted; stopping what it started\n" >&2; exit 130' INT TERM
 
-say "3. Writing a throwaway PKI and a config into $work"
+say "3. A throwaway PKI, a portal policy and an agent config in $work"
 scripts/dev-pki.sh "$work/pki" >/dev/null
-# config.yaml.example names the CAs portal-ca.pem and management-client-ca.pem; the dev PKI has one CA for both.
-ln -s ca.pem "$work/pki/portal-ca.pem"
-ln -s ca.pem "$work/pki/management-client-ca.pem"
-sed -e "s|^  socket_path: .*|  socket_path: $work/auth.sock|" \
-    -e 's|^  address: "portal.example.net:8443"|  address: "127.0.0.1:8443"|' \
-    -e 's|^  server_name: ""|  server_name: "portal.test"|' \
-    -e 's|^  listen: "0.0.0.0:9443"|  listen: "127.0.0.1:9443"|' \
-    -e 's|^    - identity: portal.example.net|    - identity: admin.test|' \
-    config.yaml.example > "$work/config.yaml"
-echo "config: $work/config.yaml (config.yaml.example with the socket in $work and loopback addresses)"
+cat > "$work/policy.yaml" <<'EOF'
+# The reference portal's policy (tests/fakes/portal_sim/sim_policy.h).
+users:
+  alice: { allow: true, ttl: 2 }        # the portal says: cache this Allow for 2 s
+  bob:   { allow: false, reason: "account suspended" }
+default: { allow: false, reason: "no policy for this user" }
+EOF
+echo "--- policy.yaml"; cat "$work/policy.yaml"
 
-say "4. Validating it: ocserv-agent --check-config -c $work/config.yaml"
-"$agent" --check-config -c "$work/config.yaml" || fail "the demo config does not validate"
+start_sim() {  # start_sim PORT: the reference portal on 127.0.0.1:PORT (0 = any free port)
+  rm -f "$work/sim.port"
+  "$sim_bin" --listen "127.0.0.1:$1" --port-file "$work/sim.port" --cert "$work/pki/portal.pem" \
+    --key "$work/pki/portal.key" --client-ca "$work/pki/ca.pem" --policy "$work/policy.yaml" \
+    >>"$work/portal.log" 2>&1 &
+  sim_pid=$!
+  for _ in $(seq 100); do
+    [ -s "$work/sim.port" ] && break
+    kill -0 "$sim_pid" 2>/dev/null || { cat "$work/portal.log"; fail "the reference portal did not start"; }
+    sleep 0.1
+  done
+  [ -s "$work/sim.port" ] || fail "the reference portal did not come up within 10 s"
+  port=$(cat "$work/sim.port")
+}
 
-say "5. Validating a broken copy (three mistakes): every problem is named, exit code 1"
-sed -e 's|^  decision_timeout: 3s|  decision_timeout: 3 seconds|' \
-    -e 's|^  fail_mode: fail-stale|  fail_mode: fail-safe|' \
-    -e 's|^    max_entries: 100000|    max_entrys: 100000|' \
-    "$work/config.yaml" > "$work/broken.yaml"
-set +e
-"$agent" --check-config -c "$work/broken.yaml"
-rc=$?
-set -e
-echo "exit code: $rc"
-[ "$rc" -eq 1 ] || fail "a broken config must exit 1"
+say "4. Starting the reference portal (ocserv-portal-sim, mTLS)"
+start_sim 0
+echo "portal: 127.0.0.1:$port (pid $sim_pid), log $work/portal.log"
 
-say "6. Starting the daemon: ocserv-agent -c $work/config.yaml (log: $work/agent.log)"
-"$agent" -c "$work/config.yaml" 2>"$work/agent.log" &
+cat > "$work/config.yaml" <<EOF
+# config.yaml.example with the demo's choices: a socket in the temp dir, the local portal, short timers so that
+# the demo's outage and recovery take seconds, not minutes.
+agent: { id: demo-agent }
+ipc:
+  socket_path: $work/auth.sock
+  allowed_uids: [$(id -u)]
+  decision_timeout: 1500ms
+portal:
+  address: "127.0.0.1:$port"
+  ca_file: pki/ca.pem
+  cert_file: pki/agent-client.pem
+  key_file: pki/agent-client.key
+  server_name: portal.test
+  timeout: 1s
+resilience:
+  fail_mode: fail-stale
+  stale_fallback: close
+  circuit_breaker: { failure_threshold: 2, open_timeout: 2s, max_open_timeout: 4s }
+  cache: { allow_ttl: 5m, deny_ttl: 30s, stale_ttl: 30m }
+management: { enabled: false }
+metrics: { enabled: false }
+logging: { level: info }
+EOF
+echo "--- config.yaml"; cat "$work/config.yaml"
+"$agent_bin" --check-config -c "$work/config.yaml" || fail "the demo config does not validate"
+
+say "5. Starting the agent: ocserv-agent -c $work/config.yaml"
+"$agent_bin" -c "$work/config.yaml" 2>"$work/agent.log" &
 agent_pid=$!
-wait_for_log "ready" 10 || { cat "$work/agent.log"; fail "the agent did not become ready"; }
-echo "ocserv-agent is up (pid $agent_pid)"
+for _ in $(seq 100); do
+  grep -q "decision path ready" "$work/agent.log" 2>/dev/null && break
+  kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log"; fail "the agent exited"; }
+  sleep 0.1
+done
+grep -q "decision path ready" "$work/agent.log" || { cat "$work/agent.log"; fail "the agent did not become ready"; }
+echo "agent: pid $agent_pid, log $work/agent.log"
 
-say "7. SIGHUP with a changed file (agent id demo-agent, debug logging): the new config goes live"
-sed -i -e 's|^  id: ""|  id: "demo-agent"|' -e 's|^  level: info|  level: debug|' "$work/config.yaml"
-kill -HUP "$agent_pid"
-wait_for_log "config generation 2" 10 || { cat "$work/agent.log"; fail "the reload was not applied"; }
-echo "reloaded: generation 2 is running"
+# connect USER EXPECT_RC EXPECT_SOURCE STEP: plays ocserv — runs the helper with no arguments and only the variables
+# ocserv sets for a connect-script (shared/ocserv-facts.md), waits for it, and checks its exit status (0 admit,
+# 1 reject) and the source of the agent's answer (the audit line with this helper's request id).
+rows=()
+n=0
+connect() {
+  local user=$1 want_rc=$2 want_source=$3 step=$4 t0 t1 pid rc line source agent_ms
+  n=$((n + 1))
+  t0=$EPOCHREALTIME
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin OCSERV_AGENT_SOCKET="$work/auth.sock" \
+    REASON=connect USERNAME="$user" GROUPNAME=staff HOSTNAME="laptop-$user" DEVICE=vpns0 ID=$((4000 + n)) \
+    IP_REAL=198.51.100.7 IP_REAL_LOCAL=192.0.2.1 IP_LOCAL=10.10.0.1 IP_REMOTE=10.10.0.$((10 + n)) \
+    VHOST=default USER_AGENT="Open AnyConnect VPN Agent v9.01" OCSERV_ROUTES="10.0.0.0/255.0.0.0 " \
+    "$helper_bin" 2>"$work/helper.err" &
+  pid=$!
+  set +e; wait "$pid"; rc=$?; set -e
+  t1=$EPOCHREALTIME
+  local wall_ms
+  wall_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
+  line=$(grep "request_id=$pid-" "$work/agent.log" | tail -1 || true)
+  source=$(sed -n 's/.* source=\([a-z_]*\) .*/\1/p' <<<"$line")
+  agent_ms=$(sed -n 's/.* latency_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
+  local verdict=admitted
+  [ "$rc" -eq 0 ] || verdict=rejected
+  printf '  %-8s -> %s%-8s%s (exit %d)  source=%-10s helper %6s ms, agent %s ms\n' "$user" \
+    "$([ "$rc" -eq 0 ] && echo "$green" || echo "$red")" "$verdict" "$plain" "$rc" "${source:-?}" "$wall_ms" \
+    "${agent_ms:-?}"
+  [ -s "$work/helper.err" ] && sed 's/^/             helper stderr: /' "$work/helper.err"
+  rows+=("$(printf '%-3s %-24s %-8s %-9s %-11s %10s %10s' "$n" "$step" "$user" "$verdict" "${source:-?}" \
+    "$wall_ms" "${agent_ms:-?}")")
+  last_source=$source
+  if [ -n "$want_rc" ] && [ "$rc" -ne "$want_rc" ]; then fail "$user: exit $rc, expected $want_rc"; fi
+  if [ -n "$want_source" ] && [ "$source" != "$want_source" ]; then
+    fail "$user: source '${source:-none}', expected $want_source"
+  fi
+  return 0
+}
 
-say "8. SIGHUP with a broken file: refused, every problem logged, generation 2 keeps running"
-cp "$work/config.yaml" "$work/good.yaml"
-cp "$work/broken.yaml" "$work/config.yaml"
-kill -HUP "$agent_pid"
-wait_for_log "still running config generation 2" 10 || { cat "$work/agent.log"; fail "the bad reload was not refused"; }
-kill -0 "$agent_pid" || fail "the agent died on a bad reload"
-echo "refused; the agent is still up"
-cp "$work/good.yaml" "$work/config.yaml"
+say "6. ocserv connects alice and bob (the helper asks the agent, the agent asks the portal)"
+connect alice 0 portal "portal up"
+connect bob 1 portal "portal up"
+connect alice 0 cache "portal up, cached"
 
-say "9. SIGTERM: graceful stop"
+say "7. The portal goes away (SIGTERM to ocserv-portal-sim)"
+echo "waiting 2.5 s so that alice's decision (portal TTL 2 s) is no longer fresh..."
+sleep 2.5
+stop_pid "$sim_pid"
+sim_pid=""
+echo "portal stopped. fail_mode is fail-stale: a known user gets her last decision, a stranger the fallback (close)"
+connect alice 0 stale "portal down"
+connect mallory 1 fail_close "portal down, never seen"
+grep -q "circuit breaker closed -> open" "$work/agent.log" || fail "the breaker did not open after 2 failures"
+echo "  agent log: $(grep -o 'circuit breaker closed -> open.*' "$work/agent.log" | head -1)"
+echo "the breaker is open: answers come at once, without trying the portal"
+connect alice 0 stale "breaker open"
+
+say "8. The portal comes back (same port); the breaker lets a probe through after open_timeout (2 s)"
+start_sim "$port"
+echo "portal: 127.0.0.1:$port (pid $sim_pid)"
+recovered=0
+for _ in $(seq 30); do
+  sleep 0.5
+  connect alice 0 "" "portal back"
+  if [ "$last_source" = portal ]; then recovered=1; break; fi
+done
+[ "$recovered" -eq 1 ] || fail "the agent did not go back to the portal within 15 s"
+grep -q "circuit breaker open -> half_open" "$work/agent.log" || fail "no half-open probe in the agent's log"
+grep -q "circuit breaker half_open -> closed" "$work/agent.log" || fail "the breaker did not close"
+grep -o 'circuit breaker [a-z_]* -> [a-z_]*.*' "$work/agent.log" | sed 's/^/  agent log: /'
+connect mallory 1 portal "recovered"
+
+say "9. Stopping the agent (SIGTERM) and the portal"
 kill -TERM "$agent_pid"
-set +e
-wait "$agent_pid"
-rc=$?
-set -e
+set +e; wait "$agent_pid"; rc=$?; set -e
 agent_pid=""
-echo "exit code: $rc"
+[ "$rc" -eq 0 ] || { cat "$work/agent.log"; fail "the agent exited with $rc"; }
+echo "agent stopped cleanly"
+stop_pid "$sim_pid"
+sim_pid=""
 
-say "The agent's log"
-cat "$work/agent.log"
-[ "$rc" -eq 0 ] || fail "the agent did not exit cleanly"
-say "demo: OK"
+say "Summary (helper = fork to exit, as ocserv waits for it; agent = the agent's own decision time)"
+printf '%-3s %-24s %-8s %-9s %-11s %10s %10s\n' "#" "step" "user" "verdict" "source" "helper ms" "agent ms"
+printf '%s\n' "${rows[@]}"
+printf '\n%sdemo: OK%s\n' "$green" "$plain"

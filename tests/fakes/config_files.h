@@ -25,12 +25,12 @@ inline void WritePlaceholderPki(const TempDir& dir) {
 }
 
 // Real certificates at the example's paths, for tests that start the daemon (its portal client loads them):
-// scripts/dev-pki.sh makes a throwaway PKI once under `cache_dir` and its files are copied in. `source_dir` is the
-// repository root. Returns false (the test should fail) if the script failed.
+// scripts/dev-pki.sh makes a throwaway PKI once under `cache_dir` (under a lock) and its files are copied in.
+// `source_dir` is the repository root. Returns false (the test should fail) if the script failed.
 inline bool WriteDevPki(const TempDir& dir, const std::string& source_dir, const std::string& cache_dir) {
-  // flock: test binaries run in parallel, and a half-written PKI must never be read.
+  // flock: test processes started at once (ctest -j) must not write the same cache directory together.
   const std::string cmd =
-      "flock '" + cache_dir + ".lock' " + source_dir + "/scripts/dev-pki.sh '" + cache_dir + "' >/dev/null";
+      "flock '" + cache_dir + ".lock' '" + source_dir + "/scripts/dev-pki.sh' '" + cache_dir + "' >/dev/null";
   if (std::system(cmd.c_str()) != 0) return false;
   const std::pair<const char*, const char*> copies[] = {
       {"ca.pem", "pki/portal-ca.pem"},           {"agent-client.pem", "pki/agent-client.pem"},

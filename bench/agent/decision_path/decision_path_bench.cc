@@ -1,0 +1,687 @@
+// The decision path end to end, with real processes: the reference portal `ocserv-portal-sim` (a separate process,
+// --latency-ms 0 and 20), the real `ocserv-agent` daemon, and requests either through the real helper (fork/exec per
+// request, as ocserv runs it) or straight over the agent's Unix socket with the IPC frame codec (the agent's own
+// cost, without fork/exec). For each portal latency, in this order, in one run:
+//
+//   floor: bare CheckPolicy   sequential calls through the real gRPC portal client to the same sim process
+//   floor: IPC echo           sequential frames to a bare Unix-socket echo server in this process (same frame, one
+//                             connection per request, as the helper does)
+//   hit  (socket / helper)    sequential requests for one user whose Allow is cached
+//   miss (socket / helper)    sequential requests, each for a new user (every one asks the portal)
+//   storm                     N distinct users arriving open-loop, evenly spread over S seconds (default 10 000 in
+//                             1 s), straight over the socket from one epoll client; latency counted from each
+//                             request's scheduled arrival (no coordinated omission)
+//
+// For the storm it also reports: requests answered / sent, sources, portal CheckPolicy calls (the sim's counters)
+// against distinct keys, the agent's peak thread count and peak RSS (sampled from /proc/PID/status every 5 ms,
+// plus VmHWM), and the targets of issue 5. Prints tables; the figures go to BENCHMARKS.md.
+//
+// Usage: oa_decision_path_bench [--latencies 0,20] [--requests 2000] [--helper-requests 300] [--storm-users 10000]
+//                               [--storm-seconds 1] [--agent-log-level info]
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <condition_variable>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "agent/authorizer/request_mapping.h"
+#include "agent/portal/grpc_portal_client.h"
+#include "harness.h"
+#include "ipc/wire_codec.h"
+#include "ipc/wire_frame.h"
+#include "temp_dir.h"
+
+namespace oa::bench {
+namespace {
+
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+using integration::AgentProcess;
+using integration::SimProcess;
+
+struct Args {
+  std::vector<int> latencies = {0, 20};
+  int requests = 2000;
+  int helper_requests = 300;
+  int storm_users = 10000;
+  double storm_seconds = 1.0;
+  std::string agent_log_level = "info";  // as deployed: one audit line per decision is on the measured path
+};
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "oa_decision_path_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+// ---- statistics ----
+
+struct Summary {
+  std::size_t n = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+Summary Summarise(std::vector<double> ms) {
+  Summary s;
+  s.n = ms.size();
+  if (ms.empty()) return s;
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * (ms.size() - 1) + 0.5))]; };
+  s.p50_ms = pct(0.50);
+  s.p99_ms = pct(0.99);
+  s.max_ms = ms.back();
+  return s;
+}
+
+double Since(Steady::time_point t0) { return std::chrono::duration<double, std::milli>(Steady::now() - t0).count(); }
+
+// ---- /proc ----
+
+struct ProcStatus {
+  long threads = 0;
+  long rss_kb = 0;
+  long hwm_kb = 0;
+};
+
+ProcStatus ReadProcStatus(pid_t pid) {
+  ProcStatus s;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    auto value = [&](const char* key, long* out) {
+      if (line.rfind(key, 0) == 0) *out = std::strtol(line.c_str() + std::strlen(key), nullptr, 10);
+    };
+    value("Threads:", &s.threads);
+    value("VmRSS:", &s.rss_kb);
+    value("VmHWM:", &s.hwm_kb);
+  }
+  return s;
+}
+
+// User + system CPU time of a process so far, in ms (/proc/PID/stat fields 14 and 15).
+double CpuMs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU ms per thread of a process, by "comm (tid)".
+std::map<std::string, double> ThreadCpuMs(pid_t pid) {
+  std::map<std::string, double> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    std::ifstream in(entry.path() / "stat");
+    std::string text;
+    std::getline(in, text);
+    const auto open = text.find('('), close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    const std::string name = text.substr(open + 1, close - open - 1) + " (" + entry.path().filename().string() + ")";
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    out[name] = static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return out;
+}
+
+// Samples a process's threads and RSS until stopped; keeps the peaks.
+class ProcSampler {
+ public:
+  explicit ProcSampler(pid_t pid) : pid_(pid), thread_([this] { Run(); }) {}
+  ~ProcSampler() { Stop(); }
+  ProcStatus Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      const ProcStatus s = ReadProcStatus(pid_);
+      peak_.threads = std::max(peak_.threads, s.threads);
+      peak_.rss_kb = std::max(peak_.rss_kb, s.rss_kb);
+      peak_.hwm_kb = std::max(peak_.hwm_kb, s.hwm_kb);
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+  pid_t pid_;
+  std::atomic<bool> stop_{false};
+  ProcStatus peak_;
+  std::thread thread_;
+};
+
+// ---- the IPC floor: a bare echo server ----
+
+// Accepts, reads one whole frame, writes it back, closes: the least a Unix-socket request/response server does per
+// connection. One thread, blocking: the client is sequential.
+class EchoServer {
+ public:
+  explicit EchoServer(const std::string& path) : path_(path) {
+    ::unlink(path.c_str());
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd_, SOMAXCONN) != 0) {
+      Die("echo server: cannot listen on " + path);
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    ::unlink(path_.c_str());
+  }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::string in;
+      char buf[4096];
+      while (true) {
+        const FrameCheck f = CheckFrame(in, 1 << 20);
+        if (f.state == FrameState::kComplete && in.size() >= kFrameHeaderBytes + f.body_len) break;
+        const ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+      }
+      [[maybe_unused]] auto w = ::send(c, in.data(), in.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  }
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Sequential raw exchanges with an echo server (the reply is our own frame, so it is not decoded as a response).
+std::vector<double> EchoRoundTrips(const std::string& path, const IpcRequest& req, int n) {
+  std::string frame;
+  EncodeRequestFrame(req, &frame);
+  std::vector<double> ms;
+  ms.reserve(n);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  std::string reply(frame.size(), '\0');
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = Steady::now();
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Die("echo: connect failed");
+    [[maybe_unused]] auto w = ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    std::size_t got = 0;
+    while (got < reply.size()) {
+      const ssize_t r = ::recv(fd, reply.data() + got, reply.size() - got, 0);
+      if (r <= 0) Die("echo: short reply");
+      got += static_cast<std::size_t>(r);
+    }
+    ::close(fd);
+    ms.push_back(Since(t0));
+  }
+  return ms;
+}
+
+// ---- the bare CheckPolicy floor ----
+
+std::vector<double> BareCheckPolicy(const std::string& address, const IpcRequest& like, int n) {
+  PortalOptions po;
+  po.address = address;
+  po.ca_file = integration::Pki("ca.pem");
+  po.cert_file = integration::Pki("agent-client.pem");
+  po.key_file = integration::Pki("agent-client.key");
+  po.server_name = "portal.test";
+  auto client = MakeGrpcPortalClient(po, SystemClock::instance());
+  if (!client.ok()) Die("portal client: " + client.status().ToString());
+  auto call = [&](const std::string& user) {
+    IpcRequest r = like;
+    r.username = user;
+    std::promise<PortalOutcome> done;
+    (*client)->CheckPolicy(PolicyQueryOf(r, "bench", SystemClock::instance().wall_now()), 2000ms,
+                           [&](PolicyAnswer a) { done.set_value(a.outcome); });
+    return done.get_future().get();
+  };
+  for (int i = 0; i < 20; ++i) call("warmup");  // connect + TLS handshake outside the measurement
+  std::vector<double> ms;
+  ms.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = Steady::now();
+    if (call("floor-" + std::to_string(i)) == PortalOutcome::kError) Die("bare CheckPolicy failed");
+    ms.push_back(Since(t0));
+  }
+  (*client)->Shutdown(1s);
+  return ms;
+}
+
+// The storm's floor: the same open-loop arrivals as CheckPolicy calls straight from this process's portal client
+// to the sim (no agent, no IPC). Latency from each call's scheduled time; CPU of this process per call.
+struct BareStorm {
+  std::vector<double> ms;
+  int errors = 0;
+  double cpu_ms = 0;
+  double wall_ms = 0;
+};
+
+double CpuMs(pid_t pid);
+
+BareStorm BareCheckPolicyStorm(const std::string& address, const IpcRequest& like, int users, double seconds) {
+  PortalOptions po;
+  po.address = address;
+  po.ca_file = integration::Pki("ca.pem");
+  po.cert_file = integration::Pki("agent-client.pem");
+  po.key_file = integration::Pki("agent-client.key");
+  po.server_name = "portal.test";
+  auto client = MakeGrpcPortalClient(po, SystemClock::instance());
+  if (!client.ok()) Die("portal client: " + client.status().ToString());
+  {
+    std::promise<void> warm;
+    (*client)->CheckPolicy(PolicyQueryOf(like, "bench", SystemClock::instance().wall_now()), 5000ms,
+                           [&](PolicyAnswer) { warm.set_value(); });
+    warm.get_future().wait();
+  }
+  BareStorm r;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  r.ms.reserve(users);
+  const double cpu0 = CpuMs(::getpid());
+  const auto start = Steady::now();
+  const auto interval = std::chrono::duration<double>(seconds / users);
+  for (int i = 0; i < users; ++i) {
+    const auto due = start + std::chrono::duration_cast<Steady::duration>(interval * i);
+    std::this_thread::sleep_until(due);
+    IpcRequest req = like;
+    req.username = "bare-storm-" + std::to_string(i);
+    (*client)->CheckPolicy(PolicyQueryOf(req, "bench", SystemClock::instance().wall_now()), 5000ms,
+                           [&, due](PolicyAnswer a) {
+                             const double ms = std::chrono::duration<double, std::milli>(Steady::now() - due).count();
+                             std::lock_guard lock(mu);
+                             if (a.outcome == PortalOutcome::kError) ++r.errors; else r.ms.push_back(ms);
+                             ++done;
+                             cv.notify_one();
+                           });
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 30s, [&] { return done == users; });
+  }
+  r.wall_ms = Since(start);
+  r.cpu_ms = CpuMs(::getpid()) - cpu0;
+  (*client)->Shutdown(1s);
+  return r;
+}
+
+// ---- through the agent ----
+
+struct Sourced {
+  std::vector<double> ms;
+  std::map<std::string, int> sources;
+  int failures = 0;
+};
+
+// Sequential requests straight over the socket, user name from `user_of(i)`.
+template <typename UserOf>
+Sourced SocketRequests(const AgentProcess& agent, int n, UserOf user_of) {
+  Sourced out;
+  out.ms.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    integration::ConnectEnv env;
+    env.username = user_of(i);
+    const IpcRequest req = integration::ConnectRequest(env);
+    const auto t0 = Steady::now();
+    auto resp = integration::AskAgent(agent.socket_path(), req);
+    const double ms = Since(t0);
+    if (!resp.ok() || resp->verdict != WireVerdict::kAllow) {
+      ++out.failures;
+      continue;
+    }
+    out.ms.push_back(ms);
+    ++out.sources[SourceName(resp->source)];
+  }
+  return out;
+}
+
+// Sequential helper runs (fork/exec/wait, as ocserv does); the source is not on the wire to us here, so only the
+// exit status is checked (admitted = 0).
+template <typename UserOf>
+Sourced HelperRequests(const AgentProcess& agent, int n, UserOf user_of) {
+  Sourced out;
+  out.ms.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    integration::ConnectEnv env;
+    env.username = user_of(i);
+    const auto run = integration::RunHelper(agent.socket_path(), env);
+    if (run.exit_code != 0) {
+      ++out.failures;
+      continue;
+    }
+    out.ms.push_back(run.elapsed.count());
+  }
+  return out;
+}
+
+// ---- the storm: open-loop arrivals from one epoll client ----
+
+struct StormResult {
+  std::vector<double> ms;  // from scheduled arrival to reply
+  std::map<std::string, int> sources;
+  int sent = 0, answered = 0, allowed = 0, errors = 0;
+  double send_span_ms = 0;  // first to last connect
+  double wall_ms = 0;
+};
+
+StormResult Storm(const std::string& socket, const std::string& prefix, int users, double seconds) {
+  StormResult r;
+  struct Pending {
+    Steady::time_point scheduled;
+    std::string in;
+  };
+  std::vector<std::string> frames(users);
+  for (int i = 0; i < users; ++i) {
+    integration::ConnectEnv env;
+    env.username = prefix + std::to_string(i);
+    EncodeRequestFrame(integration::ConnectRequest(env, 5000), &frames[i]);
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  std::unordered_map<int, Pending> open;
+  const auto start = Steady::now();
+  const auto interval = std::chrono::duration<double>(seconds / users);
+  auto scheduled = [&](int i) { return start + std::chrono::duration_cast<Steady::duration>(interval * i); };
+  int next = 0;
+  Steady::time_point last_send{};
+  const auto give_up = start + std::chrono::duration<double>(seconds) + 30s;
+  char buf[4096];
+  while ((next < users || !open.empty()) && Steady::now() < give_up) {
+    // Start every request whose time has come. A full backlog (EAGAIN) is retried on the next turn, and the
+    // latency still counts from the scheduled time.
+    while (next < users && scheduled(next) <= Steady::now()) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        ::close(fd);
+        if (errno == EAGAIN) break;
+        ++r.errors;
+        ++next;
+        continue;
+      }
+      if (::send(fd, frames[next].data(), frames[next].size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(frames[next].size())) {
+        ::close(fd);
+        ++r.errors;
+        ++next;
+        continue;
+      }
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      open[fd] = Pending{scheduled(next), {}};
+      ++r.sent;
+      ++next;
+      last_send = Steady::now();
+    }
+    int timeout_ms = 100;
+    if (next < users) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(scheduled(next) - Steady::now());
+      timeout_ms = static_cast<int>(std::clamp<long long>(wait.count(), 0, 100));
+    }
+    epoll_event events[256];
+    const int n = ::epoll_wait(ep, events, 256, timeout_ms);
+    for (int k = 0; k < n; ++k) {
+      const int fd = events[k].data.fd;
+      auto it = open.find(fd);
+      if (it == open.end()) continue;
+      bool finished = false;
+      while (true) {
+        const ssize_t got = ::recv(fd, buf, sizeof(buf), 0);
+        if (got > 0) {
+          it->second.in.append(buf, static_cast<std::size_t>(got));
+          continue;
+        }
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        finished = true;  // EOF or error
+        break;
+      }
+      const FrameCheck f = CheckFrame(it->second.in, kMaxResponseBodyBytes);
+      const bool complete = f.state == FrameState::kComplete && it->second.in.size() >= kFrameHeaderBytes + f.body_len;
+      if (!complete && !finished) continue;
+      IpcResponse resp;
+      if (complete && DecodeResponse(std::string_view(it->second.in).substr(kFrameHeaderBytes, f.body_len), &resp) ==
+                          WireError::kOk &&
+          resp.verdict != WireVerdict::kUnspecified) {
+        ++r.answered;
+        r.allowed += resp.verdict == WireVerdict::kAllow;
+        ++r.sources[SourceName(resp.source)];
+        r.ms.push_back(std::chrono::duration<double, std::milli>(Steady::now() - it->second.scheduled).count());
+      } else {
+        ++r.errors;
+      }
+      ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+      ::close(fd);
+      open.erase(it);
+    }
+  }
+  r.errors += static_cast<int>(open.size());  // never answered before give_up
+  for (auto& [fd, p] : open) ::close(fd);
+  ::close(ep);
+  r.send_span_ms = std::chrono::duration<double, std::milli>(last_send - start).count();
+  r.wall_ms = Since(start);
+  return r;
+}
+
+// ---- one portal latency ----
+
+void Row(const char* what, const Summary& s, const std::string& note = "") {
+  std::printf("| %-34s | %6zu | %9.3f | %9.3f | %9.3f | %s\n", what, s.n, s.p50_ms, s.p99_ms, s.max_ms, note.c_str());
+}
+
+std::string Sources(const std::map<std::string, int>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += (s.empty() ? "" : " ") + k + "=" + std::to_string(v);
+  return s;
+}
+
+void RunAtLatency(const Args& args, int latency_ms) {
+  testing::TempDir dir;
+  SimProcess::Options so;
+  so.policy_yaml = "default: { allow: true }\nusers: { bench-hit: { allow: true } }\n";
+  so.extra_flags = {"--latency-ms", std::to_string(latency_ms)};
+  auto sim = SimProcess::Start(dir.path(), so);
+  if (!sim.ok()) Die(sim.status().ToString());
+  integration::AgentSettings as;
+  as.portal_address = (*sim)->address();
+  as.portal_timeout = "2s";
+  as.decision_timeout = "3s";
+  as.failure_threshold = 5;
+  as.open_timeout = "30s";
+  as.max_open_timeout = "5m";
+  as.log_level = args.agent_log_level;
+  auto agent = AgentProcess::Start(dir.path(), as);
+  if (!agent.ok()) Die(agent.status().ToString());
+  const pid_t agent_pid = (*agent)->pid();
+  const ProcStatus idle = ReadProcStatus(agent_pid);
+
+  integration::ConnectEnv env;
+  env.username = "bench-hit";
+  const IpcRequest like = integration::ConnectRequest(env);
+
+  std::printf("\n## portal latency %d ms (sim pid %d, agent pid %d; agent at rest: %ld threads, RSS %ld kB)\n\n",
+              latency_ms, (*sim)->pid(), agent_pid, idle.threads, idle.rss_kb);
+  std::printf("| %-34s | %6s | %9s | %9s | %9s | %s\n", "path", "n", "p50 ms", "p99 ms", "max ms", "notes");
+  std::printf("|%s|%s|%s|%s|%s|%s\n", std::string(36, '-').c_str(), std::string(8, '-').c_str(),
+              std::string(11, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str(), "---");
+
+  const Summary bare = Summarise(BareCheckPolicy((*sim)->address(), like, args.requests));
+  Row("floor: bare CheckPolicy", bare, "gRPC portal client -> sim, no agent");
+  Summary echo;
+  {
+    EchoServer server(dir / "echo.sock");
+    echo = Summarise(EchoRoundTrips(dir / "echo.sock", like, args.requests));
+  }
+  Row("floor: IPC echo", echo, "Unix socket, same frame, no agent");
+
+  // Warm the hit user, then measure.
+  (void)integration::AskAgent((*agent)->socket_path(), like);
+  const Sourced hit = SocketRequests(**agent, args.requests, [](int) { return std::string("bench-hit"); });
+  Row("cache hit, socket", Summarise(hit.ms), Sources(hit.sources) + (hit.failures ? " FAILURES" : ""));
+  const Sourced hit_helper = HelperRequests(**agent, args.helper_requests, [](int) { return std::string("bench-hit"); });
+  Row("cache hit, helper (fork/exec)", Summarise(hit_helper.ms),
+      hit_helper.failures ? std::to_string(hit_helper.failures) + " FAILURES" : "all admitted");
+
+  const std::string tag = std::to_string(latency_ms);
+  const Sourced miss = SocketRequests(**agent, args.requests, [&](int i) { return "miss" + tag + "-" + std::to_string(i); });
+  const Summary miss_s = Summarise(miss.ms);
+  Row("cache miss, socket", miss_s, Sources(miss.sources) + (miss.failures ? " FAILURES" : ""));
+  const Sourced miss_helper =
+      HelperRequests(**agent, args.helper_requests, [&](int i) { return "hmiss" + tag + "-" + std::to_string(i); });
+  const Summary miss_helper_s = Summarise(miss_helper.ms);
+  Row("cache miss, helper (fork/exec)", miss_helper_s,
+      miss_helper.failures ? std::to_string(miss_helper.failures) + " FAILURES" : "all admitted");
+
+  // The storm's floor, then the storm.
+  (void)(*sim)->ResetStats();
+  const BareStorm bare_storm = BareCheckPolicyStorm((*sim)->address(), like, args.storm_users, args.storm_seconds);
+  Row("floor: bare CheckPolicy storm", Summarise(bare_storm.ms),
+      "open loop, no agent; client CPU " + std::to_string(static_cast<int>(bare_storm.cpu_ms * 1000 /
+                                                                          std::max(1, args.storm_users))) +
+          " us/call" + (bare_storm.errors ? ", " + std::to_string(bare_storm.errors) + " ERRORS" : ""));
+  auto before = (*sim)->ResetStats();
+  if (!before.ok()) Die(before.status().ToString());
+  const double agent_cpu0 = CpuMs(agent_pid), sim_cpu0 = CpuMs((*sim)->pid()), self_cpu0 = CpuMs(::getpid());
+  const auto threads_cpu0 = ThreadCpuMs(agent_pid);
+  ProcSampler sampler(agent_pid);
+  const StormResult storm = Storm((*agent)->socket_path(), "storm" + tag + "-", args.storm_users, args.storm_seconds);
+  const ProcStatus peak = sampler.Stop();
+  const ProcStatus after_storm = ReadProcStatus(agent_pid);
+  const double agent_cpu = CpuMs(agent_pid) - agent_cpu0, sim_cpu = CpuMs((*sim)->pid()) - sim_cpu0,
+               self_cpu = CpuMs(::getpid()) - self_cpu0;
+  auto stats = (*sim)->Stats();
+  if (!stats.ok()) Die(stats.status().ToString());
+  const Summary storm_s = Summarise(storm.ms);
+  Row("storm (socket, open loop)", storm_s, Sources(storm.sources));
+
+  const double miss_floor = bare.p50_ms + echo.p50_ms;
+  const double miss_ratio = miss_s.p50_ms / miss_floor;
+  const double helper_miss_ratio = miss_helper_s.p50_ms / (bare.p50_ms + Summarise(hit_helper.ms).p50_ms);
+  const std::uint64_t portal_calls = stats->calls("CheckPolicy");
+  const long peak_threads = std::max(peak.threads, after_storm.threads);
+  std::printf("\nstorm: %d distinct users scheduled over %.0f ms (last connect at %.0f ms), %d sent, %d answered "
+              "(%d allowed), %d errors, wall %.0f ms\n",
+              args.storm_users, args.storm_seconds * 1000, storm.send_span_ms, storm.sent, storm.answered,
+              storm.allowed, storm.errors, storm.wall_ms);
+  std::printf("storm: portal CheckPolicy calls %llu for %d distinct keys; agent threads: %ld at rest, peak %ld; "
+              "agent RSS: %ld kB at rest, peak %ld kB (VmHWM %ld kB)\n",
+              static_cast<unsigned long long>(portal_calls), args.storm_users, idle.threads, peak_threads,
+              idle.rss_kb, std::max(peak.rss_kb, after_storm.rss_kb), after_storm.hwm_kb);
+  std::printf("storm: CPU time used during the storm: agent %.0f ms (%.0f us per request), portal sim %.0f ms, "
+              "this client %.0f ms\n",
+              agent_cpu, agent_cpu * 1000 / std::max(1, storm.answered), sim_cpu, self_cpu);
+  std::printf("storm: agent CPU by thread:");
+  for (const auto& [name, ms] : ThreadCpuMs(agent_pid)) {
+    auto it = threads_cpu0.find(name);
+    const double used = ms - (it == threads_cpu0.end() ? 0 : it->second);
+    if (used > 0) std::printf(" %s %.0f ms;", name.c_str(), used);
+  }
+  std::printf("\n");
+  auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
+  std::printf("\ntargets at %d ms:\n", latency_ms);
+  std::printf("  miss p50 <= 1.2 x (bare CheckPolicy p50 + IPC echo p50): %.3f / (%.3f + %.3f) = %.2fx  %s\n",
+              miss_s.p50_ms, bare.p50_ms, echo.p50_ms, miss_ratio, verdict(miss_ratio <= 1.2));
+  std::printf("  (helper miss p50 / (bare p50 + helper hit p50) = %.2fx, for reference)\n", helper_miss_ratio);
+  std::printf("  storm: every request answered: %d/%d  %s\n", storm.answered, args.storm_users,
+              verdict(storm.answered == args.storm_users));
+  std::printf("  storm: p99 <= portal latency + 50 ms: %.1f <= %d  %s\n", storm_s.p99_ms, latency_ms + 50,
+              verdict(storm_s.p99_ms <= latency_ms + 50));
+  std::printf("  storm: agent threads <= 16: peak %ld  %s\n", peak_threads, verdict(peak_threads <= 16));
+  std::printf("  storm: portal calls = distinct keys: %llu = %d  %s\n", static_cast<unsigned long long>(portal_calls),
+              args.storm_users, verdict(portal_calls == static_cast<std::uint64_t>(args.storm_users)));
+  std::fflush(stdout);
+
+  if ((*agent)->Stop() != 0) std::fprintf(stderr, "warning: the agent did not stop cleanly\n");
+  (void)(*sim)->Stop();
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) Die("missing value for " + flag);
+    const std::string v = argv[++i];
+    bool ok = true;
+    if (flag == "--latencies") {
+      a.latencies.clear();
+      for (auto part : absl::StrSplit(v, ',')) {
+        int l = 0;
+        ok = ok && absl::SimpleAtoi(part, &l);
+        a.latencies.push_back(l);
+      }
+    } else if (flag == "--requests") {
+      ok = absl::SimpleAtoi(v, &a.requests);
+    } else if (flag == "--helper-requests") {
+      ok = absl::SimpleAtoi(v, &a.helper_requests);
+    } else if (flag == "--storm-users") {
+      ok = absl::SimpleAtoi(v, &a.storm_users);
+    } else if (flag == "--agent-log-level") {
+      a.agent_log_level = v;
+    } else if (flag == "--storm-seconds") {
+      ok = absl::SimpleAtod(v, &a.storm_seconds);
+    } else {
+      Die("unknown flag " + flag);
+    }
+    if (!ok) Die("bad value for " + flag + ": " + v);
+  }
+  return a;
+}
+
+}  // namespace
+}  // namespace oa::bench
+
+int main(int argc, char** argv) {
+  const auto args = oa::bench::ParseArgs(argc, argv);
+  std::string load;
+  std::getline(std::ifstream("/proc/loadavg"), load);
+  std::printf("# decision path benchmark: %d requests per sequential path (%d through the helper), storm of %d "
+              "users in %.1f s; load average at start: %s\n",
+              args.requests, args.helper_requests, args.storm_users, args.storm_seconds, load.c_str());
+  for (int latency : args.latencies) oa::bench::RunAtLatency(args, latency);
+  std::getline(std::ifstream("/proc/loadavg"), load);
+  std::printf("\nload average at end: %s\n", load.c_str());
+  return 0;
+}
