@@ -78,7 +78,13 @@ void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Cloc
     flight = slot;
   }
 
-  deps_.scheduler.RunAt(deadline, [this, waiter, flight] { OnWaiterDeadline(waiter, flight); });
+  // Weak: a request answered before its deadline (the usual case) must not stay in memory until then.
+  deps_.scheduler.RunAt(deadline, [this, weak_waiter = std::weak_ptr<Waiter>(waiter),
+                                   weak_flight = std::weak_ptr<Flight>(flight)] {
+    auto w = weak_waiter.lock();
+    auto f = weak_flight.lock();
+    if (w && f) OnWaiterDeadline(w, f);
+  });
   if (waiter->leader) AskPortal(flight, waiter);
 }
 
