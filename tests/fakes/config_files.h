@@ -26,9 +26,11 @@ inline void WritePlaceholderPki(const TempDir& dir) {
 
 // Real certificates at the example's paths, for tests that start the daemon (its portal client loads them):
 // scripts/dev-pki.sh makes a throwaway PKI once under `cache_dir` and its files are copied in. `source_dir` is the
-// repository root. Returns false (the test should fail) if the script failed.
+// repository root. Returns false (the test should fail) if the script failed. flock: ctest runs each TEST in its own
+// process, and two of them must not generate one cache directory at the same time.
 inline bool WriteDevPki(const TempDir& dir, const std::string& source_dir, const std::string& cache_dir) {
-  const std::string cmd = source_dir + "/scripts/dev-pki.sh '" + cache_dir + "' >/dev/null";
+  const std::string cmd =
+      "flock '" + cache_dir + ".lock' '" + source_dir + "/scripts/dev-pki.sh' '" + cache_dir + "' >/dev/null";
   if (std::system(cmd.c_str()) != 0) return false;
   const std::pair<const char*, const char*> copies[] = {
       {"ca.pem", "pki/portal-ca.pem"},           {"agent-client.pem", "pki/agent-client.pem"},

@@ -86,7 +86,7 @@ std::string HttpGet(int port, const std::string& path) {
 class DaemonWiringTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // PKI made once at build time (CMakeLists.txt); WriteDevPki only copies it here.
+    // The PKI is made once at build time (CMakeLists.txt): WriteDevPki only copies it here.
     ASSERT_TRUE(WriteDevPki(dir_, OA_SOURCE_DIR, OA_TEST_PKI_DIR));
     pki_ = OA_TEST_PKI_DIR;
     dir_.WriteFile("policy.yaml",
