@@ -22,15 +22,15 @@ comp_setup() {
 }
 
 # portal_write_policy FILE: alice, carol and dave are allowed, bob is denied, anyone else is denied.
-# The format is the reference portal's; adjust here (only here) if it differs when ocserv-portal-sim lands.
+# The format is the reference portal's (tests/fakes/portal_sim/sim_policy.h).
 portal_write_policy() {
   cat >"$1" <<'YAML'
-default: deny
+default: { allow: false, reason: "e2e: no policy for this user" }
 users:
-  alice: { allowed: true }
-  bob:   { allowed: false, deny_reason: "e2e: bob is not allowed" }
-  carol: { allowed: true }
-  dave:  { allowed: true }
+  alice: { allow: true }
+  bob:   { allow: false, reason: "e2e: bob is not allowed" }
+  carol: { allow: true }
+  dave:  { allow: true }
 YAML
 }
 
@@ -110,17 +110,17 @@ agent_restart() { agent_stop; agent_start "$@"; }
 # is what scenario 6 checks.
 helper_env() {
   HELPER_ENV=(OCSERV_AGENT_SOCKET="$(agent_socket)" OCSERV_AGENT_TIMEOUT="$E2E_HELPER_TIMEOUT"
-              OCSERV_AGENT_AUTH="$E2E_HELPER")
+              OCSERV_AGENT_AUTH_BIN="$E2E_HELPER")
 }
 
 # wrapper_path: the sh wrapper for the ocserv-fw path (ocserv-fw runs `/bin/sh FILE`, so a compiled helper cannot be
-# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH, which
+# the script there). The project's own if given (--wrapper); it finds the helper through OCSERV_AGENT_AUTH_BIN, which
 # helper_env sets. Without one, a minimal wrapper with that same contract is generated.
 wrapper_path() {
   if [ -n "$E2E_WRAPPER" ]; then echo "$E2E_WRAPPER"; return; fi
   local w=$E2E_TMP/ocserv-agent-auth.sh
   if [ ! -f "$w" ]; then
-    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
+    printf '#!/bin/sh\nexec "${OCSERV_AGENT_AUTH_BIN:-/usr/libexec/ocserv-agent/ocserv-agent-auth}" "$@"\n' >"$w"
     chmod 755 "$w"
     log "no --wrapper given: using a generated one ($w)"
   fi
