@@ -255,6 +255,8 @@ void ParseOcserv(YamlSection s, OcservOptions* o) {
   CheckAbsolutePath(s, "config_per_user_dir", o->config_per_user_dir);
   s.ReadString("config_per_group_dir", &o->config_per_group_dir);
   CheckAbsolutePath(s, "config_per_group_dir", o->config_per_group_dir);
+  s.ReadString("main_config_path", &o->main_config_path);
+  CheckAbsolutePath(s, "main_config_path", o->main_config_path);
   s.ReadDuration("command_timeout_max", 100ms, 10min, &o->command_timeout_max);
   s.ReportUnknownKeys();
 }

@@ -16,9 +16,14 @@
 #include "agent/daemon/services.h"
 #include "agent/daemon/signals.h"
 #include "agent/daemon/systemd_notify.h"
+#include "agent/management/log_ring.h"
+#include "agent/management/log_ring_sink.h"
 
 namespace oa {
 namespace {
+
+// Lines kept for the management API's StreamLogs (oldest dropped first).
+constexpr std::size_t kLogRingLines = 4096;
 
 // Counted so that STATUS= (and later the metrics) show how reloads went.
 struct DaemonStats {
@@ -51,6 +56,10 @@ std::string Daemon::ReadyStatus() const {
 
 int Daemon::Run() {
   InitBootstrapLogging();
+  // Before any other thread exists (spdlog's sink list is not guarded): every line from now on also goes to the
+  // ring that StreamLogs serves.
+  auto log_ring = std::make_shared<LogRing>(kLogRingLines);
+  spdlog::default_logger()->sinks().push_back(MakeLogRingSink(log_ring));
   // Before anything can start a thread: every thread must inherit the blocked signal mask.
   auto signals = SignalListener::Create();
   if (!signals.ok()) {
@@ -71,7 +80,7 @@ int Daemon::Run() {
   spdlog::info("{} starting: agent id {}, config {}", VersionText(), loaded.config->agent.id, path_);
 
   Lifecycle lifecycle(SystemClock::instance());
-  for (auto& service : BuildServices(*store_)) lifecycle.Add(std::move(service));
+  for (auto& service : BuildServices(*store_, log_ring)) lifecycle.Add(std::move(service));
   if (absl::Status st = lifecycle.StartAll(*store_->Current()); !st.ok()) {
     spdlog::critical("not starting: {}", std::string(st.message()));
     notifier_.Status(absl::StrCat("failed: ", std::string(st.message())));

@@ -78,6 +78,14 @@ void DecisionPath::Stop(Clock::MonoTime deadline) {
 }
 
 void DecisionPath::Reload(const Config& c) {
+  const FailModeOptions running = authorizer_->settings().fail_mode;
+  const FailModeOptions& file = c.resilience.fail;
+  if (running.fail_mode != file.fail_mode || running.stale_fallback != file.stale_fallback) {
+    spdlog::warn("config reload: fail mode {} (stale fallback {}) replaced by the file's {} (stale fallback {}); a "
+                 "mode set at run time through the management API does not survive a reload",
+                 to_string(running.fail_mode), to_string(running.stale_fallback), to_string(file.fail_mode),
+                 to_string(file.stale_fallback));
+  }
   authorizer_->UpdateSettings(SettingsOf(c));
   breaker_->UpdateOptions(c.resilience.circuit_breaker);
   const auto& was = started_with_;

@@ -10,6 +10,7 @@
 // Thread-safety: Create/Start/Stop/Reload from the daemon's main thread; the accessors' objects are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,8 @@ class DecisionPath {
   absl::Status Start();
   void Stop(Clock::MonoTime deadline);
   // Applies what may change at run time (fail mode, portal timeout, breaker thresholds); logs what needs a restart.
+  // The file's fail mode wins over one set at run time through the management API (the log line says so); the
+  // breaker's operator override is not in the file and is kept.
   void Reload(const Config& config);
 
   PolicyAuthorizer& authorizer() { return *authorizer_; }
@@ -43,7 +46,7 @@ class DecisionPath {
   IpcServer& ipc() { return *ipc_; }
   SessionRegistry& sessions() { return sessions_; }
   const AuthorizerCounters& counters() const { return counters_; }
-  bool ipc_listening() const { return ipc_started_; }
+  bool ipc_listening() const { return ipc_started_.load(); }  // any thread (management health checks)
 
  private:
   explicit DecisionPath(const Config& config, const Clock& clock);
@@ -59,7 +62,7 @@ class DecisionPath {
   std::unique_ptr<PolicyAuthorizer> authorizer_;
   std::unique_ptr<SessionEventSink> session_events_;
   std::unique_ptr<IpcServer> ipc_;
-  bool ipc_started_ = false;
+  std::atomic<bool> ipc_started_{false};
 };
 
 }  // namespace oa

@@ -1,13 +1,25 @@
 #include "agent/daemon/services.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 
+#include "agent/daemon/decision_control_plane.h"
 #include "agent/daemon/decision_path.h"
+#include "agent/management/management_server.h"
+#include "agent/metrics/metrics_http_server.h"
+#include "agent/metrics/prometheus_format.h"
 
 namespace oa {
 namespace {
 
-// The connect path: portal client, breaker, cache, authorizer and the IPC server, as one unit (decision_path.h).
+DecisionControlPlane::Parts PartsOf(DecisionPath& p) {
+  return {p.authorizer(), p.cache(), p.breaker(), p.counters(), &p.sessions(), &p.portal(), &p.ipc(),
+          [&p] { return p.ipc_listening(); }};
+}
+
+// The connect path: portal client, breaker, cache, authorizer and the IPC server, as one unit (decision_path.h),
+// and the control plane the management API and the metrics endpoint read it through.
 class DecisionPathService final : public Service {
  public:
   explicit DecisionPathService(std::shared_ptr<DecisionPathHandle> handle) : handle_(std::move(handle)) {}
@@ -19,6 +31,8 @@ class DecisionPathService final : public Service {
     if (!path.ok()) return path.status();
     if (absl::Status s = (*path)->Start(); !s.ok()) return s;
     handle_->path = std::move(*path);
+    handle_->control =
+        std::make_unique<DecisionControlPlane>(PartsOf(*handle_->path), OA_VERSION, SystemClock::instance());
     return absl::OkStatus();
   }
 
@@ -33,16 +47,130 @@ class DecisionPathService final : public Service {
   std::shared_ptr<DecisionPathHandle> handle_;
 };
 
+// The management gRPC API (agent/management) over the decision path's control plane.
+class ManagementService final : public Service {
+ public:
+  ManagementService(std::shared_ptr<DecisionPathHandle> handle, std::shared_ptr<LogRing> logs)
+      : handle_(std::move(handle)), logs_(std::move(logs)) {}
+
+  std::string_view name() const override { return "management"; }
+
+  absl::Status Start(const Config& config) override {
+    started_with_ = config;
+    server_ = std::make_unique<ManagementServer>(config.management, config.ocserv, *handle_->control,
+                                                 SystemClock::instance(), logs_);
+    if (absl::Status s = server_->Start(); !s.ok()) {
+      server_.reset();
+      return s;
+    }
+    handle_->management = server_.get();
+    return absl::OkStatus();
+  }
+
+  void Stop(Clock::MonoTime deadline) override {
+    handle_->management = nullptr;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SystemClock::instance().now());
+    server_->Stop(std::max(left, std::chrono::milliseconds(0)));
+    server_.reset();
+  }
+
+  // The server holds its options from start: any change to management.* or ocserv.* needs a restart.
+  absl::Status Reload(const Config& config) override {
+    const auto& m = config.management;
+    const auto& was = started_with_.management;
+    bool clients_changed = m.clients.size() != was.clients.size();
+    for (std::size_t i = 0; !clients_changed && i < m.clients.size(); ++i) {
+      clients_changed = m.clients[i].identity != was.clients[i].identity || m.clients[i].role != was.clients[i].role;
+    }
+    const auto& o = config.ocserv;
+    const auto& wo = started_with_.ocserv;
+    if (m.enabled != was.enabled || m.listen != was.listen || m.cert_file != was.cert_file ||
+        m.key_file != was.key_file || m.client_ca != was.client_ca || clients_changed ||
+        m.reflection != was.reflection || m.allow_main_config_update != was.allow_main_config_update ||
+        o.occtl_path != wo.occtl_path || o.occtl_socket != wo.occtl_socket ||
+        o.config_per_user_dir != wo.config_per_user_dir || o.config_per_group_dir != wo.config_per_group_dir ||
+        o.main_config_path != wo.main_config_path || o.command_timeout_max != wo.command_timeout_max) {
+      spdlog::warn("config reload: management or ocserv settings changed; they take effect after a restart");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<DecisionPathHandle> handle_;
+  std::shared_ptr<LogRing> logs_;
+  Config started_with_;
+  std::unique_ptr<ManagementServer> server_;
+};
+
+// GET /metrics on metrics.listen (agent/metrics).
+class MetricsService final : public Service {
+ public:
+  explicit MetricsService(std::shared_ptr<DecisionPathHandle> handle) : handle_(std::move(handle)) {}
+
+  std::string_view name() const override { return "metrics"; }
+
+  absl::Status Start(const Config& config) override {
+    listen_ = config.metrics.listen;
+    MetricsHttpServerOptions options;
+    options.listen = config.metrics.listen;
+    // Runs on the server's thread. `handle_->management` is only changed while this service is stopped (the
+    // management service starts before it and stops after it), so reading it here needs no lock.
+    server_ = std::make_unique<MetricsHttpServer>(
+        options,
+        [this] {
+          AgentSnapshot s = handle_->control->Collect();
+          if (handle_->management != nullptr) s.management = handle_->management->counters();
+          s.metrics_http = server_->counters();
+          return FormatPrometheus(s);
+        },
+        SystemClock::instance());
+    if (absl::Status s = server_->Start(); !s.ok()) {
+      server_.reset();
+      return s;
+    }
+    spdlog::info("metrics: listening on {} (port {}), GET /metrics", config.metrics.listen, server_->port());
+    return absl::OkStatus();
+  }
+
+  void Stop(Clock::MonoTime) override {
+    server_->Stop();
+    server_.reset();
+  }
+
+  absl::Status Reload(const Config& config) override {
+    if (config.metrics.listen != listen_) {
+      spdlog::warn("config reload: metrics.listen changed; it takes effect after a restart");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<DecisionPathHandle> handle_;
+  std::string listen_;
+  std::unique_ptr<MetricsHttpServer> server_;
+};
+
 }  // namespace
 
 DecisionPathHandle::~DecisionPathHandle() = default;
 
-std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store) {
-  (void)store;
+std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store, std::shared_ptr<LogRing> logs) {
+  const auto config = store.Current();
   auto decision_path = std::make_shared<DecisionPathHandle>();
   std::vector<std::unique_ptr<Service>> services;
-  // Start order = dependency order; the Lifecycle stops them in reverse.
+  // Start order = dependency order; the Lifecycle stops them in reverse. Enabling or disabling management or
+  // metrics needs a restart (their Reload says so).
   services.push_back(std::make_unique<DecisionPathService>(decision_path));
+  if (config->management.enabled) {
+    services.push_back(std::make_unique<ManagementService>(decision_path, std::move(logs)));
+  } else {
+    spdlog::info("management API disabled (management.enabled: false)");
+  }
+  if (config->metrics.enabled) {
+    services.push_back(std::make_unique<MetricsService>(decision_path));
+  } else {
+    spdlog::info("metrics endpoint disabled (metrics.enabled: false)");
+  }
   return services;
 }
 

@@ -8,17 +8,24 @@
 
 #include "agent/config/config_store.h"
 #include "agent/daemon/service.h"
+#include "agent/management/log_ring.h"
 
 namespace oa {
 
 class DecisionPath;
+class DecisionControlPlane;
+class ManagementServer;
 
-// Filled when the decision-path service starts; the services started after it (management, metrics) read it.
+// Filled as services start; the services started later (management, metrics) read what the earlier ones put here.
+// Written and read on the daemon's main thread (Start/Stop); the objects themselves are thread-safe.
 struct DecisionPathHandle {
-  std::unique_ptr<DecisionPath> path;
+  std::unique_ptr<DecisionPath> path;             // by the decision-path service
+  std::unique_ptr<DecisionControlPlane> control;  // by the decision-path service, over `path`
+  ManagementServer* management = nullptr;         // by the management service while it runs (for its counters)
   ~DecisionPathHandle();
 };
 
-std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store);
+// `logs` is the ring the default logger copies its lines into (StreamLogs serves it); may be null.
+std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store, std::shared_ptr<LogRing> logs);
 
 }  // namespace oa

@@ -65,6 +65,11 @@ grpc::Status AgentControlImpl::GetStatus(grpc::ServerContext* context, const pb:
   for (const auto& [k, v] : s.breaker_counters) (*breaker->mutable_counters())[k] = v;
   for (const auto& [k, v] : s.cache_stats) (*response->mutable_cache())[k] = v;
   for (const auto& [k, v] : s.decisions_by_source) (*response->mutable_decisions_by_source())[k] = v;
+  response->set_stale_fallback(std::string(to_string(s.stale_fallback)));
+  for (const auto& [k, v] : s.decisions_by_verdict) (*response->mutable_decisions_by_verdict())[k] = v;
+  for (const auto& [k, v] : s.portal) (*response->mutable_portal())[k] = v;
+  for (const auto& [k, v] : s.ipc) (*response->mutable_ipc())[k] = v;
+  for (const auto& [k, v] : s.sessions) (*response->mutable_sessions())[k] = v;
   response->set_ipc_listening(control_.IpcListening());
   return call.Finish(grpc::Status::OK);
 }

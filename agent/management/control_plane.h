@@ -1,6 +1,7 @@
 // ControlPlane: what the management API needs from the rest of the agent (cache, fail mode, breaker, IPC server),
-// as one narrow interface so that agent/management depends on none of them. The daemon implements it over the real
-// authorizer; tests use tests/fakes/fake_control_plane.h.
+// as one narrow interface so that agent/management depends on none of them (only on the breaker's BreakerOverride
+// enum, a header-only type). The daemon implements it over the real authorizer (agent/daemon/decision_control_plane.h);
+// tests use tests/fakes/fake_control_plane.h.
 //
 // Thread-safety: implementations must be safe to call from any thread (gRPC handler threads call it concurrently).
 // Every call returns promptly: no call may wait on the portal.
@@ -13,21 +14,10 @@
 #include <string>
 #include <string_view>
 
+#include "resilience/circuit_breaker.h"  // BreakerOverride: the breaker's own enum, so the daemon needs no mapping
 #include "resilience/options.h"
 
 namespace oa {
-
-// An operator's override of the circuit breaker. kAuto lets it follow its own state machine.
-enum class BreakerOverride { kAuto, kForceOpen, kForceClosed };
-
-constexpr std::string_view to_string(BreakerOverride o) {
-  switch (o) {
-    case BreakerOverride::kAuto: return "auto";
-    case BreakerOverride::kForceOpen: return "force-open";
-    case BreakerOverride::kForceClosed: return "force-closed";
-  }
-  return "unknown";
-}
 
 // A consistent-enough picture of the agent for GetStatus. Counters are name -> value so that a new counter needs no
 // change here (names: see control.proto).
@@ -36,11 +26,16 @@ struct StatusSnapshot {
   std::string agent_id;
   std::chrono::seconds uptime{0};
   FailMode fail_mode = FailMode::kStale;
-  std::string breaker_state;  // "closed" | "open" | "half-open"
+  StaleFallback stale_fallback = StaleFallback::kClose;
+  std::string breaker_state;  // "closed" | "open" | "half_open"
   BreakerOverride breaker_override = BreakerOverride::kAuto;
   std::map<std::string, std::uint64_t> breaker_counters;
   std::map<std::string, std::uint64_t> cache_stats;
   std::map<std::string, std::uint64_t> decisions_by_source;
+  std::map<std::string, std::uint64_t> decisions_by_verdict;  // allow, deny
+  std::map<std::string, std::uint64_t> portal;    // calls and how they ended, breaker rejections, client stats
+  std::map<std::string, std::uint64_t> ipc;       // every IPC server counter by name (ipc/ipc_server_counters.h)
+  std::map<std::string, std::uint64_t> sessions;  // session events and the sessions held
 };
 
 class ControlPlane {

@@ -270,6 +270,32 @@ TEST(ConfigLoaderTest, ManagementClientsAndAddressesAreValidated) {
   EXPECT_EQ(ErrorFor(r, "management.clients[0].role")->line, 7);
 }
 
+TEST(ConfigLoaderTest, ReadsEveryKeyTheManagementApiUses) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({
+      {"management",
+       "  enabled: true\n  listen: 127.0.0.1:0\n  cert_file: pki/management.pem\n  key_file: pki/management.key\n"
+       "  client_ca: pki/management-client-ca.pem\n  clients: [{identity: admin.test, role: admin}]\n"
+       "  reflection: true\n  allow_main_config_update: true\n"},
+      {"ocserv",
+       "  occtl_path: /opt/occtl\n  occtl_socket: /run/x/occtl.socket\n  config_per_user_dir: /srv/users\n"
+       "  config_per_group_dir: /srv/groups\n  main_config_path: /srv/ocserv.conf\n  command_timeout_max: 5s\n"},
+  }));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  const Config& c = *r.config;
+  EXPECT_TRUE(c.management.reflection);
+  EXPECT_TRUE(c.management.allow_main_config_update);
+  EXPECT_EQ(c.ocserv.occtl_path, "/opt/occtl");
+  EXPECT_EQ(c.ocserv.occtl_socket, "/run/x/occtl.socket");
+  EXPECT_EQ(c.ocserv.config_per_user_dir, "/srv/users");
+  EXPECT_EQ(c.ocserv.config_per_group_dir, "/srv/groups");
+  EXPECT_EQ(c.ocserv.main_config_path, "/srv/ocserv.conf");
+  EXPECT_EQ(c.ocserv.command_timeout_max, milliseconds(5000));
+
+  auto relative = dir.Load(TestConfigYaml({{"ocserv", "  main_config_path: ocserv.conf\n"}}));
+  EXPECT_THAT(Keys(relative), ElementsAre("ocserv.main_config_path"));
+}
+
 TEST(ConfigLoaderTest, EnabledManagementNeedsClients) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"management",

@@ -63,6 +63,7 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(c.ocserv.occtl_socket, d.ocserv.occtl_socket);
   EXPECT_EQ(c.ocserv.config_per_user_dir, d.ocserv.config_per_user_dir);
   EXPECT_EQ(c.ocserv.config_per_group_dir, d.ocserv.config_per_group_dir);
+  EXPECT_EQ(c.ocserv.main_config_path, d.ocserv.main_config_path);
   EXPECT_EQ(c.ocserv.command_timeout_max, d.ocserv.command_timeout_max);
   EXPECT_EQ(c.metrics.enabled, d.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, d.metrics.listen);

@@ -491,6 +491,11 @@ TEST_F(ManagementServerTest, GetStatusReportsTheControlPlane) {
   s.uptime = std::chrono::seconds(42);
   s.breaker_counters = {{"failures", 3}};
   s.decisions_by_source = {{"portal", 10}, {"fail_close", 2}};
+  s.stale_fallback = StaleFallback::kOpen;
+  s.decisions_by_verdict = {{"allow", 10}, {"deny", 2}};
+  s.portal = {{"calls", 11}, {"error", 1}};
+  s.ipc = {{"accepted", 12}, {"refused_uid", 1}};
+  s.sessions = {{"disconnects", 4}};
   control_.set_status(s);
   control_.AddCacheEntry("alice", "staff");
   Start();
@@ -507,6 +512,11 @@ TEST_F(ManagementServerTest, GetStatusReportsTheControlPlane) {
   EXPECT_EQ(resp.breaker().counters().at("failures"), 3u);
   EXPECT_EQ(resp.cache().at("size"), 1u);
   EXPECT_EQ(resp.decisions_by_source().at("fail_close"), 2u);
+  EXPECT_EQ(resp.stale_fallback(), "open");
+  EXPECT_EQ(resp.decisions_by_verdict().at("allow"), 10u);
+  EXPECT_EQ(resp.portal().at("error"), 1u);
+  EXPECT_EQ(resp.ipc().at("refused_uid"), 1u);
+  EXPECT_EQ(resp.sessions().at("disconnects"), 4u);
   EXPECT_TRUE(resp.ipc_listening());
 }
 

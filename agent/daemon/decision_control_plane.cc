@@ -1,0 +1,104 @@
+#include "agent/daemon/decision_control_plane.h"
+
+namespace oa {
+
+DecisionControlPlane::DecisionControlPlane(Parts parts, std::string version, const Clock& clock)
+    : parts_(std::move(parts)), version_(std::move(version)), clock_(clock), started_(clock.now()) {}
+
+AgentSnapshot DecisionControlPlane::Collect() const {
+  AgentSnapshot s;
+  const AuthorizerSettings settings = parts_.authorizer.settings();
+  s.version = version_;
+  s.agent_id = settings.agent_id;
+  s.uptime = std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_);
+  s.fail = settings.fail_mode;
+  s.breaker_state = parts_.breaker.state();
+  s.breaker_override = parts_.breaker.override_mode();
+  s.breaker = parts_.breaker.counters();
+  s.cache = parts_.cache.stats();
+  s.cache_capacity = parts_.cache.capacity();
+  s.decisions = parts_.counters.snapshot();
+  if (parts_.portal != nullptr) s.portal = parts_.portal->stats();
+  s.ipc_listening = parts_.ipc_listening ? parts_.ipc_listening() : false;
+  if (parts_.ipc != nullptr) s.ipc = parts_.ipc->counters();
+  if (parts_.sessions != nullptr) s.sessions_active = parts_.sessions->size();
+  return s;
+}
+
+StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
+  StatusSnapshot out;
+  out.version = s.version;
+  out.agent_id = s.agent_id;
+  out.uptime = s.uptime;
+  out.fail_mode = s.fail.fail_mode;
+  out.stale_fallback = s.fail.stale_fallback;
+  out.breaker_state = std::string(to_string(s.breaker_state));
+  out.breaker_override = s.breaker_override;
+  const auto& b = s.breaker;
+  out.breaker_counters = {{"admitted", b.admitted},   {"probes", b.probes},   {"rejected", b.rejected},
+                          {"successes", b.successes}, {"failures", b.failures}, {"ignored", b.ignored},
+                          {"stale_results", b.stale_results}, {"trips", b.trips},
+                          {"current_open_timeout_ms", static_cast<std::uint64_t>(b.current_open_timeout.count())}};
+  const auto& c = s.cache;
+  out.cache_stats = {{"hits", c.hits},           {"misses", c.misses},         {"stale_hits", c.stale_hits},
+                     {"stale_misses", c.stale_misses}, {"coalesced", c.coalesced}, {"insertions", c.insertions},
+                     {"evictions", c.evictions}, {"expirations", c.expirations}, {"size", c.size},
+                     {"capacity", s.cache_capacity}};
+  const auto& d = s.decisions;
+  for (DecisionSource src : {DecisionSource::kPortal, DecisionSource::kCache, DecisionSource::kStale,
+                             DecisionSource::kFailOpen, DecisionSource::kFailClose, DecisionSource::kCoalesced}) {
+    out.decisions_by_source[std::string(to_string(src))] = d.by_source(src);
+  }
+  out.decisions_by_verdict = {{"allow", d.allowed}, {"deny", d.denied}};
+  out.portal = {{"calls", d.portal_calls},
+                {"allow", d.portal_allow},
+                {"deny", d.portal_deny},
+                {"error", d.portal_error},
+                {"breaker_rejected", d.breaker_rejected},
+                {"deadline_answers", d.deadline_answers},
+                {"no_time_for_portal", d.no_time_for_portal},
+                {"in_flight", s.portal.in_flight},
+                {"malformed_replies", s.portal.malformed_replies},
+                {"refused_after_shutdown", s.portal.refused_after_shutdown}};
+  ForEachCounter(s.ipc, [&out](std::string_view name, std::uint64_t v) { out.ipc[std::string(name)] = v; });
+  out.sessions = {{"host_updates", d.host_updates},
+                  {"disconnects", d.disconnects},
+                  {"disconnects_unknown_session", d.disconnects_unknown_session},
+                  {"active", s.sessions_active}};
+  return out;
+}
+
+StatusSnapshot DecisionControlPlane::Status() { return ToStatus(Collect()); }
+
+std::size_t DecisionControlPlane::InvalidateUser(std::string_view username) {
+  return parts_.cache.InvalidateUser(username);
+}
+
+std::size_t DecisionControlPlane::InvalidateGroup(std::string_view groupname) {
+  return parts_.cache.InvalidateGroup(groupname);
+}
+
+std::size_t DecisionControlPlane::InvalidateAll() { return parts_.cache.InvalidateAll(); }
+
+FailMode DecisionControlPlane::SetFailMode(FailMode mode) {
+  // The stale fallback is kept: the API sets the mode only.
+  const std::lock_guard lock(operator_mu_);
+  FailModeOptions options = parts_.authorizer.settings().fail_mode;
+  const FailMode previous = options.fail_mode;
+  options.fail_mode = mode;
+  parts_.authorizer.SetFailMode(options);
+  return previous;
+}
+
+BreakerOverride DecisionControlPlane::SetBreakerOverride(BreakerOverride override) {
+  const std::lock_guard lock(operator_mu_);  // the same lock: one operator action at a time
+  const BreakerOverride previous = parts_.breaker.override_mode();
+  parts_.breaker.SetOverride(override);
+  return previous;
+}
+
+bool DecisionControlPlane::IpcListening() { return parts_.ipc_listening ? parts_.ipc_listening() : false; }
+
+std::string DecisionControlPlane::BreakerState() { return std::string(to_string(parts_.breaker.state())); }
+
+}  // namespace oa

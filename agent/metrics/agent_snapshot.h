@@ -1,0 +1,55 @@
+// AgentSnapshot: every number the agent exposes about itself, read at one moment — the decision path's counters
+// (authorizer, breaker, cache, portal client, IPC server, sessions), the fail mode, and the management API's calls.
+// Plain data: the metrics endpoint formats it (prometheus_format.h) and the management API's GetStatus is built from
+// it (agent/daemon/decision_control_plane.h), so both always report the same counters under the same names.
+//
+// Thread-safety: a value type; the counters in it are copies, not live.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "agent/authorizer/authorizer_counters.h"
+#include "agent/management/management_counters.h"
+#include "agent/portal/portal_client.h"
+#include "ipc/ipc_server_counters.h"
+#include "resilience/circuit_breaker.h"
+#include "resilience/decision_cache.h"
+#include "resilience/options.h"
+
+namespace oa {
+
+// The metrics endpoint's own counters (metrics_http_server.h).
+struct MetricsHttpCountersSnapshot {
+  std::uint64_t scrapes = 0;               // GET /metrics answered
+  std::uint64_t not_found = 0;             // any other path (404) or method (405)
+  std::uint64_t bad_requests = 0;          // unparsable or oversize request line/headers (400 / 431)
+  std::uint64_t read_timeouts = 0;         // no complete request within the read timeout
+  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached
+};
+
+struct AgentSnapshot {
+  std::string version;
+  std::string agent_id;
+  std::chrono::seconds uptime{0};
+
+  FailModeOptions fail;
+  BreakerState breaker_state = BreakerState::kClosed;
+  BreakerOverride breaker_override = BreakerOverride::kAuto;
+  BreakerCounters breaker;
+  DecisionCacheStats cache;
+  std::size_t cache_capacity = 0;
+  AuthorizerCountersSnapshot decisions;
+  PortalClientStatsSnapshot portal;
+  bool ipc_listening = false;
+  IpcServerCounters::Snapshot ipc;
+  std::size_t sessions_active = 0;
+
+  // Absent when the management API (or the metrics endpoint itself) is not running.
+  std::optional<ManagementCounters::Snapshot> management;
+  std::optional<MetricsHttpCountersSnapshot> metrics_http;
+};
+
+}  // namespace oa

@@ -1,0 +1,221 @@
+#include "agent/metrics/prometheus_format.h"
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+
+namespace oa {
+namespace {
+
+using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+// Appends one metric family at a time: HELP and TYPE once, then its samples. Names get the ocserv_agent_ prefix here,
+// so that no call site can forget it.
+class Writer {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    name_ = "ocserv_agent_";
+    name_ += name;
+    Append({"# HELP ", name_, " ", help, "\n# TYPE ", name_, " ", type, "\n"});
+  }
+  void Sample(std::uint64_t value, Labels labels = {}) {
+    out_ += name_;
+    if (labels.size() > 0) {
+      out_ += '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        Append({first ? "" : ",", k, "=\"", EscapeLabelValue(v), "\""});
+        first = false;
+      }
+      out_ += '}';
+    }
+    Append({" ", std::to_string(value), "\n"});
+  }
+  // A family with one unlabelled sample.
+  void Single(std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+    Family(name, type, help);
+    Sample(value);
+  }
+  void Counter(std::string_view name, std::string_view help, std::uint64_t value) {
+    Single(name, "counter", help, value);
+  }
+  void Gauge(std::string_view name, std::string_view help, std::uint64_t value) { Single(name, "gauge", help, value); }
+
+  std::string Take() { return std::move(out_); }
+
+ private:
+  void Append(std::initializer_list<std::string_view> parts) {
+    for (std::string_view p : parts) out_ += p;
+  }
+  std::string out_;
+  std::string name_;
+};
+
+std::uint64_t Code(BreakerState s) {
+  switch (s) {
+    case BreakerState::kClosed: return 0;
+    case BreakerState::kOpen: return 1;
+    case BreakerState::kHalfOpen: return 2;
+  }
+  return 0;
+}
+
+std::uint64_t Code(BreakerOverride o) {
+  switch (o) {
+    case BreakerOverride::kAuto: return 0;
+    case BreakerOverride::kForceOpen: return 1;
+    case BreakerOverride::kForceClosed: return 2;
+  }
+  return 0;
+}
+
+void Decisions(Writer& w, const AgentSnapshot& s) {
+  const auto& d = s.decisions;
+  w.Family("decisions_by_source_total", "counter",
+           "Connect decisions answered, by where the answer came from (one per request).");
+  for (DecisionSource src : {DecisionSource::kPortal, DecisionSource::kCache, DecisionSource::kStale,
+                             DecisionSource::kFailOpen, DecisionSource::kFailClose, DecisionSource::kCoalesced}) {
+    w.Sample(d.by_source(src), {{"source", to_string(src)}});
+  }
+  w.Family("decisions_by_verdict_total", "counter", "Connect decisions answered, by verdict.");
+  w.Sample(d.allowed, {{"verdict", "allow"}});
+  w.Sample(d.denied, {{"verdict", "deny"}});
+  w.Counter("decision_deadline_answers_total",
+            "Requests answered by the fail mode at their own deadline because the portal had not answered yet.",
+            d.deadline_answers);
+  w.Counter("decision_no_time_for_portal_total",
+            "Requests whose deadline left no time to ask the portal (answered by the fail mode).",
+            d.no_time_for_portal);
+  w.Family("fail_mode", "gauge", "The fail mode in force (value 1; the mode and the stale fallback are labels).");
+  w.Sample(1, {{"mode", to_string(s.fail.fail_mode)}, {"stale_fallback", to_string(s.fail.stale_fallback)}});
+}
+
+void Portal(Writer& w, const AgentSnapshot& s) {
+  const auto& d = s.decisions;
+  w.Family("portal_calls_total", "counter",
+           "Portal CheckPolicy calls made by the authorizer, by outcome (one call may answer coalesced requests).");
+  w.Sample(d.portal_allow, {{"outcome", "allow"}});
+  w.Sample(d.portal_deny, {{"outcome", "deny"}});
+  w.Sample(d.portal_error, {{"outcome", "error"}});
+  w.Gauge("portal_calls_in_flight", "Portal calls started and not yet completed.", s.portal.in_flight);
+  w.Counter("portal_malformed_replies_total", "Portal replies that arrived but made no sense (counted as errors).",
+            s.portal.malformed_replies);
+  w.Counter("portal_refused_after_shutdown_total", "Portal calls refused because the client was shutting down.",
+            s.portal.refused_after_shutdown);
+}
+
+void Breaker(Writer& w, const AgentSnapshot& s) {
+  const auto& b = s.breaker;
+  w.Family("breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half_open (also as the label).");
+  w.Sample(Code(s.breaker_state), {{"state", to_string(s.breaker_state)}});
+  w.Family("breaker_override", "gauge",
+           "Operator override of the breaker: 0 auto, 1 force_open, 2 force_closed (also as the label).");
+  w.Sample(Code(s.breaker_override), {{"override", to_string(s.breaker_override)}});
+  w.Counter("breaker_trips_total", "Transitions of the circuit breaker into open (forced ones included).", b.trips);
+  w.Counter("breaker_rejected_total", "Portal calls refused at once by the circuit breaker.", b.rejected);
+  w.Counter("breaker_admitted_total", "Portal calls the circuit breaker let through (half-open probes included).",
+            b.admitted);
+  w.Counter("breaker_probes_total", "Half-open probe calls.", b.probes);
+  w.Family("breaker_results_total", "counter", "Call results recorded by the circuit breaker, by class.");
+  w.Sample(b.successes, {{"result", "success"}});
+  w.Sample(b.failures, {{"result", "failure"}});
+  w.Sample(b.ignored, {{"result", "ignored"}});
+  w.Counter("breaker_stale_results_total", "Results dropped because they belonged to an earlier breaker state.",
+            b.stale_results);
+  w.Gauge("breaker_open_timeout_milliseconds", "The open period of the latest trip (0 if none, or forced open).",
+          static_cast<std::uint64_t>(b.current_open_timeout.count()));
+}
+
+void Cache(Writer& w, const AgentSnapshot& s) {
+  const auto& c = s.cache;
+  w.Counter("cache_hits_total", "Decision cache lookups answered by a fresh entry.", c.hits);
+  w.Counter("cache_misses_total", "Decision cache lookups that found nothing fresh.", c.misses);
+  w.Counter("cache_stale_hits_total", "Stale entries served (fail-stale, portal failed or breaker open).",
+            c.stale_hits);
+  w.Counter("cache_stale_misses_total", "Stale lookups that found nothing (the stale fallback answered).",
+            c.stale_misses);
+  w.Counter("cache_coalesced_total", "Requests answered by another request's portal call (single-flight).",
+            c.coalesced);
+  w.Counter("cache_insertions_total", "Portal verdicts stored in the decision cache.", c.insertions);
+  w.Counter("cache_evictions_total", "Live entries pushed out of the decision cache to make room.", c.evictions);
+  w.Counter("cache_expirations_total", "Entries removed because their stale window ended.", c.expirations);
+  w.Gauge("cache_entries", "Entries held in the decision cache.", c.size);
+  w.Gauge("cache_capacity", "resilience.cache.max_entries.", s.cache_capacity);
+}
+
+void Ipc(Writer& w, const AgentSnapshot& s) {
+  w.Gauge("ipc_listening", "1 while the IPC server accepts helper connections.", s.ipc_listening ? 1 : 0);
+  // One counter per IPC server counter, by its name in ipc/ipc_server_counters.h (a new counter appears here alone).
+  ForEachCounter(s.ipc, [&w](std::string_view name, std::uint64_t value) {
+    w.Counter("ipc_" + std::string(name) + "_total",
+              "IPC server: " + std::string(name) + " (ipc/ipc_server_counters.h).", value);
+  });
+}
+
+void Sessions(Writer& w, const AgentSnapshot& s) {
+  const auto& d = s.decisions;
+  w.Family("session_events_total", "counter", "Session events reported by ocserv through the helper, by kind.");
+  w.Sample(d.host_updates, {{"event", "host_update"}});
+  w.Sample(d.disconnects, {{"event", "disconnect"}});
+  w.Counter("session_disconnects_unknown_total", "Disconnects for a session the agent had not seen connect.",
+            d.disconnects_unknown_session);
+  w.Gauge("sessions_active", "Admitted sessions the agent holds (until their disconnect).", s.sessions_active);
+}
+
+void Management(Writer& w, const ManagementCounters::Snapshot& m) {
+  w.Counter("management_calls_total", "Management API calls received.", m.calls);
+  w.Family("management_refused_total", "counter", "Management API calls that did not succeed, by reason.");
+  w.Sample(m.unauthenticated, {{"reason", "unauthenticated"}});
+  w.Sample(m.permission_denied, {{"reason", "permission_denied"}});
+  w.Sample(m.invalid_argument, {{"reason", "invalid_argument"}});
+  w.Sample(m.failed, {{"reason", "failed"}});
+  w.Counter("management_commands_run_total", "occtl commands started by the management API.", m.commands_run);
+  w.Counter("management_commands_timed_out_total", "occtl commands killed at their deadline.",
+            m.commands_timed_out);
+  w.Counter("management_config_writes_total", "ocserv config files replaced through UpdateConfig.", m.config_writes);
+}
+
+void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
+  w.Counter("metrics_scrapes_total", "GET /metrics requests answered.", h.scrapes);
+  w.Family("metrics_http_refused_total", "counter", "Metrics endpoint requests not answered with metrics, by reason.");
+  w.Sample(h.not_found, {{"reason", "not_found"}});
+  w.Sample(h.bad_requests, {{"reason", "bad_request"}});
+  w.Sample(h.read_timeouts, {{"reason", "read_timeout"}});
+  w.Sample(h.too_many_connections, {{"reason", "too_many_connections"}});
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string FormatPrometheus(const AgentSnapshot& s) {
+  Writer w;
+  w.Family("build_info", "gauge", "Always 1; the agent's version and id are labels.");
+  w.Sample(1, {{"version", s.version}, {"agent_id", s.agent_id}});
+  w.Gauge("uptime_seconds", "Seconds since the agent started.", static_cast<std::uint64_t>(s.uptime.count()));
+  Decisions(w, s);
+  Portal(w, s);
+  Breaker(w, s);
+  Cache(w, s);
+  Ipc(w, s);
+  Sessions(w, s);
+  if (s.management) Management(w, *s.management);
+  if (s.metrics_http) MetricsHttp(w, *s.metrics_http);
+  return w.Take();
+}
+
+}  // namespace oa

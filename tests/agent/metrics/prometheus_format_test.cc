@@ -1,0 +1,179 @@
+// FormatPrometheus against a hand-made snapshot: the names, labels and values of the metrics operators alert on, and
+// the well-formedness of the whole exposition (every family has HELP and TYPE before its samples, every sample is
+// prefixed ocserv_agent_, label values are escaped).
+#include "agent/metrics/prometheus_format.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+
+namespace oa {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+AgentSnapshot Sample() {
+  AgentSnapshot s;
+  s.version = "1.2.3";
+  s.agent_id = "edge-\"1\"";
+  s.uptime = std::chrono::seconds(3600);
+  s.fail = {FailMode::kOpen, StaleFallback::kClose};
+  s.breaker_state = BreakerState::kHalfOpen;
+  s.breaker_override = BreakerOverride::kForceClosed;
+  s.breaker.trips = 4;
+  s.breaker.rejected = 17;
+  s.breaker.admitted = 30;
+  s.breaker.failures = 9;
+  s.cache.hits = 101;
+  s.cache.misses = 102;
+  s.cache.stale_hits = 103;
+  s.cache.evictions = 104;
+  s.cache.expirations = 105;
+  s.cache.size = 106;
+  s.cache_capacity = 100000;
+  s.decisions.source_portal = 11;
+  s.decisions.source_cache = 12;
+  s.decisions.source_stale = 13;
+  s.decisions.source_fail_open = 14;
+  s.decisions.source_fail_close = 15;
+  s.decisions.source_coalesced = 16;
+  s.decisions.allowed = 50;
+  s.decisions.denied = 31;
+  s.decisions.portal_allow = 7;
+  s.decisions.portal_deny = 3;
+  s.decisions.portal_error = 2;
+  s.decisions.host_updates = 5;
+  s.decisions.disconnects = 6;
+  s.portal.in_flight = 1;
+  s.ipc_listening = true;
+  s.ipc.accepted = 200;
+  s.ipc.refused_uid = 2;
+  s.ipc.oversize = 3;
+  s.ipc.read_timeout = 4;
+  s.ipc.backstop_timeouts = 5;
+  s.sessions_active = 8;
+  return s;
+}
+
+TEST(PrometheusFormatTest, TheCountersOperatorsAlertOn) {
+  const std::string text = FormatPrometheus(Sample());
+  const char* const expected[] = {
+      "ocserv_agent_build_info{version=\"1.2.3\",agent_id=\"edge-\\\"1\\\"\"} 1\n",
+      "ocserv_agent_uptime_seconds 3600\n",
+      "ocserv_agent_decisions_by_source_total{source=\"portal\"} 11\n",
+      "ocserv_agent_decisions_by_source_total{source=\"cache\"} 12\n",
+      "ocserv_agent_decisions_by_source_total{source=\"stale\"} 13\n",
+      "ocserv_agent_decisions_by_source_total{source=\"fail_open\"} 14\n",
+      "ocserv_agent_decisions_by_source_total{source=\"fail_close\"} 15\n",
+      "ocserv_agent_decisions_by_source_total{source=\"coalesced\"} 16\n",
+      "ocserv_agent_decisions_by_verdict_total{verdict=\"allow\"} 50\n",
+      "ocserv_agent_decisions_by_verdict_total{verdict=\"deny\"} 31\n",
+      "ocserv_agent_fail_mode{mode=\"fail-open\",stale_fallback=\"close\"} 1\n",
+      "ocserv_agent_portal_calls_total{outcome=\"allow\"} 7\n",
+      "ocserv_agent_portal_calls_total{outcome=\"deny\"} 3\n",
+      "ocserv_agent_portal_calls_total{outcome=\"error\"} 2\n",
+      "ocserv_agent_portal_calls_in_flight 1\n",
+      "ocserv_agent_breaker_state{state=\"half_open\"} 2\n",
+      "ocserv_agent_breaker_override{override=\"force_closed\"} 2\n",
+      "ocserv_agent_breaker_trips_total 4\n",
+      "ocserv_agent_breaker_rejected_total 17\n",
+      "ocserv_agent_breaker_results_total{result=\"failure\"} 9\n",
+      "ocserv_agent_cache_hits_total 101\n",
+      "ocserv_agent_cache_misses_total 102\n",
+      "ocserv_agent_cache_stale_hits_total 103\n",
+      "ocserv_agent_cache_evictions_total 104\n",
+      "ocserv_agent_cache_expirations_total 105\n",
+      "ocserv_agent_cache_entries 106\n",
+      "ocserv_agent_cache_capacity 100000\n",
+      "ocserv_agent_ipc_listening 1\n",
+      "ocserv_agent_ipc_accepted_total 200\n",
+      "ocserv_agent_ipc_refused_uid_total 2\n",
+      "ocserv_agent_ipc_oversize_total 3\n",
+      "ocserv_agent_ipc_read_timeout_total 4\n",
+      "ocserv_agent_ipc_backstop_timeouts_total 5\n",
+      "ocserv_agent_ipc_garbage_total 0\n",
+      "ocserv_agent_session_events_total{event=\"host_update\"} 5\n",
+      "ocserv_agent_session_events_total{event=\"disconnect\"} 6\n",
+      "ocserv_agent_sessions_active 8\n",
+  };
+  for (const char* line : expected) EXPECT_THAT(text, HasSubstr(line));
+  // Optional sections appear only when their component runs.
+  EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_management_")));
+  EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_metrics_scrapes_total")));
+}
+
+TEST(PrometheusFormatTest, BreakerStatesAndOverridesAreCoded) {
+  AgentSnapshot s = Sample();
+  s.breaker_state = BreakerState::kClosed;
+  s.breaker_override = BreakerOverride::kAuto;
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 0\n"));
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_override{override=\"auto\"} 0\n"));
+  s.breaker_state = BreakerState::kOpen;
+  s.breaker_override = BreakerOverride::kForceOpen;
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_state{state=\"open\"} 1\n"));
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_override{override=\"force_open\"} 1\n"));
+}
+
+TEST(PrometheusFormatTest, ManagementAndEndpointCountersWhenPresent) {
+  AgentSnapshot s = Sample();
+  ManagementCounters::Snapshot m;
+  m.calls = 9;
+  m.permission_denied = 2;
+  s.management = m;
+  MetricsHttpCountersSnapshot h;
+  h.scrapes = 12;
+  h.read_timeouts = 1;
+  s.metrics_http = h;
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_calls_total 9\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_refused_total{reason=\"permission_denied\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_scrapes_total 12\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_refused_total{reason=\"read_timeout\"} 1\n"));
+}
+
+TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
+  AgentSnapshot s = Sample();
+  s.management = ManagementCounters::Snapshot{};
+  s.metrics_http = MetricsHttpCountersSnapshot{};
+  std::istringstream in(FormatPrometheus(s));
+  std::set<std::string> helped, typed;
+  int samples = 0;
+  for (std::string line; std::getline(in, line);) {
+    ASSERT_FALSE(line.empty());
+    if (line.rfind("# HELP ", 0) == 0) {
+      const std::string name = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(helped.insert(name).second) << "HELP twice for " << name;
+      continue;
+    }
+    if (line.rfind("# TYPE ", 0) == 0) {
+      const std::string rest = line.substr(7);
+      const std::string name = rest.substr(0, rest.find(' '));
+      const std::string type = rest.substr(rest.find(' ') + 1);
+      EXPECT_TRUE(type == "counter" || type == "gauge") << line;
+      EXPECT_TRUE(helped.count(name)) << "TYPE before HELP: " << line;
+      EXPECT_TRUE(typed.insert(name).second) << "TYPE twice for " << name;
+      if (type == "counter") {
+        EXPECT_EQ(name.substr(name.size() - 6), "_total") << name;
+      }
+      continue;
+    }
+    ++samples;
+    const std::string name = line.substr(0, line.find_first_of("{ "));
+    EXPECT_EQ(name.rfind("ocserv_agent_", 0), 0u) << line;
+    EXPECT_TRUE(typed.count(name)) << "sample before its TYPE: " << line;
+    const std::string value = line.substr(line.rfind(' ') + 1);
+    EXPECT_EQ(value.find_first_not_of("0123456789"), std::string::npos) << line;
+  }
+  EXPECT_GT(samples, 50);
+}
+
+TEST(PrometheusFormatTest, LabelValuesAreEscaped) {
+  EXPECT_EQ(EscapeLabelValue("plain"), "plain");
+  EXPECT_EQ(EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+}  // namespace
+}  // namespace oa
