@@ -51,7 +51,9 @@ absl::Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr, 
   if (!S_ISSOCK(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a socket; not replacing it"));
   }
-  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a blocking connect to a live agent whose backlog is full sleeps until it accepts, which a wedged
+  // agent never does; non-blocking, that case returns EAGAIN at once.
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (probe < 0) return Errno("socket for", path, errno);
   const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
   const int err = errno;

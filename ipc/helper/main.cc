@@ -44,6 +44,11 @@ void Line(const char* fmt, ...) {
   const int m = std::vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
   va_end(ap);
   n += m < 0 ? 0 : (m >= static_cast<int>(sizeof(buf)) - n - 1 ? static_cast<int>(sizeof(buf)) - n - 2 : m);
+  // One line in ocserv's log, whatever a deny reason or a user name contains: no control characters get through.
+  for (int i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(buf[i]);
+    if (c < 0x20 || c == 0x7f) buf[i] = '?';
+  }
   buf[n++] = '\n';
   [[maybe_unused]] auto w = ::write(STDERR_FILENO, buf, n);
 }
@@ -63,6 +68,14 @@ void InstallSignalHandlers() {
   ::sigaction(SIGHUP, &sa, nullptr);
   sa.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &sa, nullptr);
+  // A blocked signal mask survives execve: if ocserv (or whatever ran us) had SIGTERM blocked, the handler above
+  // would never run and the helper could not be stopped. Unblock the signals we must die on.
+  sigset_t dying;
+  sigemptyset(&dying);
+  sigaddset(&dying, SIGTERM);
+  sigaddset(&dying, SIGINT);
+  sigaddset(&dying, SIGHUP);
+  ::sigprocmask(SIG_UNBLOCK, &dying, nullptr);
 }
 
 std::int64_t NowMs() {
@@ -250,12 +263,14 @@ int main(int argc, char** argv) {
          ex.detail.c_str());
     return kExitAdmit;  // ocserv ignores the exit status of these scripts; do not hold it up
   }
-  if (cfg.on_agent_failure == OnAgentFailure::kAllow) {
+  // on-agent-failure=allow covers an agent that cannot be reached or does not answer in time. An agent that answers
+  // but refuses the request, or a reply that does not make sense, is not an outage: it always rejects.
+  if (cfg.on_agent_failure == OnAgentFailure::kAllow && ex.failure != Failure::kMalformed) {
     Line("agent failure (%s): ADMITTING user=%s id=%s because on-agent-failure=allow", ex.detail.c_str(), user,
          req.id.c_str());
     return kExitAdmit;
   }
-  Line("agent failure (%s): rejecting user=%s id=%s (on-agent-failure=deny)", ex.detail.c_str(), user,
-       req.id.c_str());
+  Line("agent failure (%s): rejecting user=%s id=%s (%s)", ex.detail.c_str(), user, req.id.c_str(),
+       ex.failure == Failure::kMalformed ? "a bad reply always rejects" : "on-agent-failure=deny");
   return kExitReject;
 }

@@ -14,12 +14,14 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "fake_authorizer.h"
 #include "ipc/ipc_server.h"
+#include "ipc/wire_frame.h"
 #include "ipc_test_client.h"
 
 namespace oa {
@@ -37,9 +39,16 @@ struct Spawned {
 };
 
 // Starts `argv` with exactly `env` (nothing inherited, as a clean ocserv environment would be) and stderr on a pipe.
-Spawned Spawn(const std::vector<std::string>& argv, const Env& env) {
+// With `blocked`, the child starts with those signals blocked, as a parent that blocks them would leave it.
+Spawned Spawn(const std::vector<std::string>& argv, const Env& env, const sigset_t* blocked = nullptr) {
   int pipefd[2];
   EXPECT_EQ(::pipe2(pipefd, O_CLOEXEC), 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (blocked != nullptr) {
+    posix_spawnattr_setsigmask(&attr, blocked);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
@@ -52,8 +61,9 @@ Spawned Spawn(const std::vector<std::string>& argv, const Env& env) {
   for (auto& s : argv_copy) args.push_back(s.data());
   args.push_back(nullptr);
   Spawned s;
-  EXPECT_EQ(::posix_spawn(&s.pid, args[0], &fa, nullptr, args.data(), envp.data()), 0);
+  EXPECT_EQ(::posix_spawn(&s.pid, args[0], &fa, &attr, args.data(), envp.data()), 0);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   ::close(pipefd[1]);
   s.stderr_fd = pipefd[0];
   return s;
@@ -193,6 +203,61 @@ TEST_F(HelperTest, SigtermWhileWaitingExitsWithin100ms) {
   EXPECT_TRUE(WIFEXITED(f.status));
   EXPECT_NE(ExitCode(f), 0);
   EXPECT_EQ(CountLines(f.stderr_text), 1) << f.stderr_text;
+}
+
+TEST_F(HelperTest, SigtermIsHonouredEvenWhenTheParentBlockedIt) {
+  authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
+  StartServer();
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  const Spawned s = Spawn({OA_HELPER_PATH}, BaseEnv(), &blocked);
+  ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
+  const auto start = SteadyClock::now();
+  ASSERT_EQ(::kill(s.pid, SIGTERM), 0);
+  const Finished f = Wait(s);
+  EXPECT_LT(SteadyClock::now() - start, 100ms);
+  EXPECT_NE(ExitCode(f), 0);
+}
+
+TEST_F(HelperTest, ADenyReasonWithControlCharactersStaysOneLine) {
+  authorizer_.set_decision({Verdict::kDeny, DecisionSource::kPortal, "line one\nline two\r\x1b[31m"});
+  StartServer();
+  const Finished f = Run(BaseEnv());
+  EXPECT_EQ(ExitCode(f), 1);
+  EXPECT_EQ(CountLines(f.stderr_text), 1) << f.stderr_text;
+  EXPECT_EQ(f.stderr_text.find('\r'), std::string::npos);
+  EXPECT_EQ(f.stderr_text.find('\x1b'), std::string::npos);
+  EXPECT_NE(f.stderr_text.find("line one?line two"), std::string::npos) << f.stderr_text;
+}
+
+// An agent that answers but refuses the request (here: an error reply, as for a version it does not speak) is not an
+// outage: on-agent-failure=allow must not turn that into an admit.
+TEST_F(HelperTest, AnAgentThatRefusesTheRequestRejectsEvenWithAllow) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, options_.socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  std::thread agent([fd] {
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char buf[8192];
+    [[maybe_unused]] auto n = ::read(c, buf, sizeof(buf));
+    IpcResponse resp;
+    resp.error = "unsupported IPC version";
+    std::string frame;
+    EncodeResponseFrame(resp, &frame);
+    [[maybe_unused]] auto w = ::write(c, frame.data(), frame.size());
+    ::close(c);
+  });
+  const Finished f = Run(BaseEnv(), {"--on-agent-failure", "allow"});
+  agent.join();
+  ::close(fd);
+  EXPECT_EQ(ExitCode(f), 1);
+  EXPECT_EQ(CountLines(f.stderr_text), 1) << f.stderr_text;
+  EXPECT_NE(f.stderr_text.find("unsupported IPC version"), std::string::npos) << f.stderr_text;
 }
 
 TEST_F(HelperTest, EveryVariableRoundTrips) {
