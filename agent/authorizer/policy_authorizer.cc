@@ -184,13 +184,18 @@ Decision PolicyAuthorizer::FailModeDecision(const CacheKey& key, std::string_vie
 void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
   if (w.answered.exchange(true)) return;
   counters_.CountAnswer(decision.source, decision.verdict);
-  if (decision.verdict == Verdict::kAllow && deps_.sessions != nullptr) {
+  const bool admitted = decision.verdict == Verdict::kAllow;
+  const DecisionSource source = decision.source;
+  if (admitted && deps_.sessions != nullptr) {
     const IpcRequest& r = *w.request;
-    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, decision.source,
-                                        deps_.clock.wall_now()});
+    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, source, deps_.clock.wall_now()});
   }
   auto done = std::move(w.done);
   done(IpcReply::FromDecision(std::move(decision)));
+  if (admitted && deps_.events != nullptr) {
+    deps_.events->ReportConnect(
+        ConnectEventOf(*w.request, settings().agent_id, to_string(source), deps_.clock.wall_now()));
+  }
 }
 
 }  // namespace oa

@@ -1,5 +1,8 @@
 #include "agent/authorizer/request_mapping.h"
 
+#include <map>
+#include <string>
+
 namespace oa {
 
 KeyFieldValues KeyFieldValuesOf(const IpcRequest& r) {
@@ -52,6 +55,43 @@ PolicyQuery PolicyQueryOf(const IpcRequest& r, std::string_view agent_id, Clock:
   q.ocserv_allow_ports = r.allow_ports;
   q.ocserv_deny_ports = r.deny_ports;
   return q;
+}
+
+namespace {
+std::map<std::string, std::string> EventMetadata(std::string_view agent_id, std::string_view admitted_by) {
+  std::map<std::string, std::string> m;
+  if (!agent_id.empty()) m.emplace("agent_id", agent_id);
+  if (!admitted_by.empty()) m.emplace("admitted_by", admitted_by);
+  return m;
+}
+}  // namespace
+
+ConnectEvent ConnectEventOf(const IpcRequest& r, std::string_view agent_id, std::string_view admitted_by,
+                            Clock::WallTime now) {
+  ConnectEvent e;
+  e.username = r.username;
+  e.session_id = r.id;
+  e.client_ip = r.ip_real;  // as in CheckPolicy: client_ip is the real address, vpn_ip the one in the tunnel
+  e.vpn_ip = r.ip_remote;
+  e.device = r.device;
+  e.groupname = r.groupname;
+  e.connected_at = now;
+  e.metadata = EventMetadata(agent_id, admitted_by);
+  return e;
+}
+
+DisconnectEvent DisconnectEventOf(const IpcRequest& r, std::string_view agent_id, std::string_view admitted_by,
+                                  Clock::WallTime now) {
+  DisconnectEvent e;
+  e.username = r.username;
+  e.session_id = r.id;
+  e.disconnected_at = now;
+  e.reason = DisconnectReason::kUnspecified;  // ocserv does not tell the disconnect-script why
+  e.duration_seconds = static_cast<std::int64_t>(r.stats_duration);
+  e.bytes_received = r.stats_bytes_in;  // STATS_BYTES_IN: what the server received from the client
+  e.bytes_sent = r.stats_bytes_out;
+  e.metadata = EventMetadata(agent_id, admitted_by);
+  return e;
 }
 
 }  // namespace oa

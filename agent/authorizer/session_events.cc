@@ -1,6 +1,7 @@
 #include "agent/authorizer/session_events.h"
 
 #include "agent/authorizer/audit_log.h"
+#include "agent/authorizer/request_mapping.h"
 
 namespace oa {
 
@@ -16,6 +17,10 @@ void SessionEventRecorder::OnSessionEvent(std::shared_ptr<const IpcRequest> requ
     AuthorizerCounters::Bump(counters_.host_updates);
   }
   LogSessionEvent(*request, admitted);
+  if (events_ != nullptr && request->reason == IpcReason::kDisconnect) {
+    const std::string_view admitted_by = admitted ? to_string(admitted->admitted_by) : std::string_view();
+    events_->ReportDisconnect(DisconnectEventOf(*request, agent_id_, admitted_by, Clock::WallTime{}));
+  }
 }
 
 }  // namespace oa

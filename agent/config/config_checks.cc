@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
 #include "absl/strings/str_cat.h"
 #include "agent/config/duration.h"
@@ -55,24 +56,35 @@ void CheckReadableFile(const std::string& base_dir, const std::string& key, std:
   if (st.st_size == 0) Fail(diag, key, absl::StrCat("'", *path, "' is empty"));
 }
 
+// A cross-field check compares values that passed their own checks; a rejected key keeps its default, and comparing
+// that default would report a second, wrong problem for one mistake.
+bool AllValid(const ConfigDiagnostics& diag, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
+    if (diag.HasErrorAt(k)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c) {
   // Nested deadlines (DESIGN.md "Deadlines"): the agent must be able to fall back before its own deadline expires.
-  if (c->portal.timeout >= c->ipc.decision_timeout) {
+  if (AllValid(*diag, {"portal.timeout", "ipc.decision_timeout"}) && c->portal.timeout >= c->ipc.decision_timeout) {
     Fail(diag, "portal.timeout",
          absl::StrCat("(", FormatDuration(c->portal.timeout), ") must be shorter than ipc.decision_timeout (",
                       FormatDuration(c->ipc.decision_timeout),
                       "), so that a slow portal still leaves time to answer from the cache or the fail mode"));
   }
   const auto& cb = c->resilience.circuit_breaker;
-  if (cb.open_timeout > cb.max_open_timeout) {
+  if (AllValid(*diag, {"resilience.circuit_breaker.open_timeout", "resilience.circuit_breaker.max_open_timeout"}) &&
+      cb.open_timeout > cb.max_open_timeout) {
     Fail(diag, "resilience.circuit_breaker.max_open_timeout",
          absl::StrCat("(", FormatDuration(cb.max_open_timeout), ") must not be shorter than open_timeout (",
                       FormatDuration(cb.open_timeout), ")"));
   }
   const auto& cache = c->resilience.cache;
-  if (cache.stale_ttl < cache.allow_ttl || cache.stale_ttl < cache.deny_ttl) {
+  if (AllValid(*diag, {"resilience.cache.stale_ttl", "resilience.cache.allow_ttl", "resilience.cache.deny_ttl"}) &&
+      (cache.stale_ttl < cache.allow_ttl || cache.stale_ttl < cache.deny_ttl)) {
     Fail(diag, "resilience.cache.stale_ttl",
          absl::StrCat("(", FormatDuration(cache.stale_ttl), ") must not be shorter than allow_ttl (",
                       FormatDuration(cache.allow_ttl), ") or deny_ttl (", FormatDuration(cache.deny_ttl), ")"));

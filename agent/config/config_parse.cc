@@ -135,6 +135,7 @@ void ParsePortal(YamlSection s, PortalOptions* o) {
   s.ReadString("server_name", &o->server_name);
   s.ReadDuration("timeout", 10ms, 60s, &o->timeout);
   s.ReadDuration("keepalive_time", 1s, kDay, &o->keepalive_time);
+  s.ReadBool("report_events", &o->report_events);
   s.ReportUnknownKeys();
 }
 

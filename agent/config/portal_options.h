@@ -14,6 +14,8 @@ struct PortalOptions {
   std::string server_name;  // "" = the host part of `address`; else the name the server certificate must carry
   std::chrono::milliseconds timeout{2000};          // deadline of every CheckPolicy call
   std::chrono::milliseconds keepalive_time{30000};
+  // Tell the portal about admitted sessions and their ends (vpn.v1.EventService ReportConnect / ReportDisconnect).
+  bool report_events = true;
 };
 
 }  // namespace oa

@@ -31,6 +31,13 @@ void ConfigDiagnostics::Add(std::string key, int line, std::string message) {
   errors_.push_back(ConfigError{std::move(key), line, std::move(message)});
 }
 
+bool ConfigDiagnostics::HasErrorAt(const std::string& key) const {
+  for (const auto& e : errors_) {
+    if (e.key == key) return true;
+  }
+  return false;
+}
+
 int ConfigDiagnostics::LineOf(const std::string& key) const {
   auto it = lines_.find(key);
   return it == lines_.end() ? 0 : it->second;

@@ -27,6 +27,8 @@ class ConfigDiagnostics {
   void RecordLine(const std::string& key, int line) { lines_[key] = line; }
   int LineOf(const std::string& key) const;  // 0 when the key was not in the file
   bool Has(const std::string& key) const { return lines_.count(key) > 0; }
+  // True when a problem was already reported for `key`: a cross-field check then has nothing sound to compare.
+  bool HasErrorAt(const std::string& key) const;
   std::vector<ConfigError>& errors() { return errors_; }
 
  private:

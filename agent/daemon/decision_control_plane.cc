@@ -22,6 +22,7 @@ AgentSnapshot DecisionControlPlane::Collect() const {
   s.ipc_listening = parts_.ipc_listening ? parts_.ipc_listening() : false;
   if (parts_.ipc != nullptr) s.ipc = parts_.ipc->counters();
   if (parts_.sessions != nullptr) s.sessions_active = parts_.sessions->size();
+  if (parts_.events != nullptr) s.portal_events = parts_.events->stats();
   return s;
 }
 

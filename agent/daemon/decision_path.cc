@@ -4,6 +4,7 @@
 
 #include "agent/authorizer/session_events.h"
 #include "agent/portal/grpc_portal_client.h"
+#include "agent/portal/queued_event_reporter.h"
 
 namespace oa {
 namespace {
@@ -40,13 +41,20 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
 
   std::unique_ptr<DecisionPath> p(new DecisionPath(config, clock));
   p->portal_ = std::move(*portal);
+  if (config.portal.report_events) {
+    auto reporter = MakeGrpcEventReporter(config.portal, clock);
+    if (!reporter.ok()) return reporter.status();
+    p->events_ = std::make_unique<QueuedEventReporter>(std::move(*reporter));
+  }
   p->breaker_ = std::make_unique<CircuitBreaker>(config.resilience.circuit_breaker, clock, &LogTransition);
   p->cache_ = std::make_unique<DecisionCache>(config.resilience.cache, clock);
   p->timer_ = std::make_unique<TimerThread>();
   p->authorizer_ = std::make_unique<PolicyAuthorizer>(
-      PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_},
+      PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_,
+                             p->events_.get()},
       std::move(*key_builder), SettingsOf(config));
-  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_);
+  p->session_events_ =
+      std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->events_.get(), config.agent.id);
   p->ipc_ = std::make_unique<IpcServer>(config.ipc, *p->authorizer_, p->session_events_.get(), clock);
   return p;
 }
@@ -74,6 +82,8 @@ void DecisionPath::Stop(Clock::MonoTime deadline) {
   if (ipc_started_) ipc_->Stop(left());
   ipc_started_ = false;
   if (portal_) portal_->Shutdown(left());
+  // After the IPC server: the last disconnects it acknowledged are still reported.
+  if (events_) events_->Shutdown(left());
   timer_->Stop();
 }
 

@@ -3,7 +3,7 @@
 // server that feeds them (shared/DESIGN.md "Request flow"). The daemon runs it as one Service (services.cc); the
 // management API and the metrics endpoint read and steer it through the accessors.
 //
-// Start order: portal client, breaker, cache, timer, authorizer, then the IPC server last (helpers are accepted
+// Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server last (helpers are accepted
 // only once everything behind it is ready). Stop runs in reverse: the IPC server drains in-flight requests, the
 // portal client finishes or cancels its calls (their answers still reach the authorizer), then the timer stops.
 //
@@ -43,6 +43,7 @@ class DecisionPath {
   DecisionCache& cache() { return *cache_; }
   CircuitBreaker& breaker() { return *breaker_; }
   PortalClient& portal() { return *portal_; }
+  const EventReporter* events() const { return events_.get(); }  // null when portal.report_events is false
   IpcServer& ipc() { return *ipc_; }
   SessionRegistry& sessions() { return sessions_; }
   const AuthorizerCounters& counters() const { return counters_; }
@@ -56,6 +57,7 @@ class DecisionPath {
   AuthorizerCounters counters_;
   SessionRegistry sessions_;
   std::unique_ptr<PortalClient> portal_;
+  std::unique_ptr<EventReporter> events_;  // null when portal.report_events is false
   std::unique_ptr<CircuitBreaker> breaker_;
   std::unique_ptr<DecisionCache> cache_;
   std::unique_ptr<TimerThread> timer_;

@@ -13,6 +13,7 @@
 
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/management/management_counters.h"
+#include "agent/portal/event_reporter.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/ipc_server_counters.h"
 #include "resilience/circuit_breaker.h"
@@ -46,6 +47,7 @@ struct AgentSnapshot {
   bool ipc_listening = false;
   IpcServerCounters::Snapshot ipc;
   std::size_t sessions_active = 0;
+  std::optional<EventReporterStatsSnapshot> portal_events;  // absent when portal.report_events is false
 
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;

@@ -164,6 +164,15 @@ void Sessions(Writer& w, const AgentSnapshot& s) {
   w.Gauge("sessions_active", "Admitted sessions the agent holds (until their disconnect).", s.sessions_active);
 }
 
+void PortalEvents(Writer& w, const EventReporterStatsSnapshot& e) {
+  w.Family("portal_session_reports_total", "counter",
+           "Session reports to the portal (ReportConnect / ReportDisconnect), by result.");
+  w.Sample(e.succeeded, {{"result", "succeeded"}});
+  w.Sample(e.failed, {{"result", "failed"}});
+  w.Sample(e.dropped, {{"result", "dropped"}});
+  w.Gauge("portal_session_reports_pending", "Session reports queued or in flight.", e.in_flight);
+}
+
 void Management(Writer& w, const ManagementCounters::Snapshot& m) {
   w.Counter("management_calls_total", "Management API calls received.", m.calls);
   w.Family("management_refused_total", "counter", "Management API calls that did not succeed, by reason.");
@@ -213,6 +222,7 @@ std::string FormatPrometheus(const AgentSnapshot& s) {
   Cache(w, s);
   Ipc(w, s);
   Sessions(w, s);
+  if (s.portal_events) PortalEvents(w, *s.portal_events);
   if (s.management) Management(w, *s.management);
   if (s.metrics_http) MetricsHttp(w, *s.metrics_http);
   return w.Take();

@@ -157,6 +157,44 @@ TEST_F(ConnectPathTest, AllowFromThePortalThenFromTheCache) {
   EXPECT_EQ(resp->source, WireSource::kCache);
 }
 
+// vpn.v1.EventService: an admitted session is reported (ReportConnect), a denied one is not, and the disconnect
+// carries ocserv's STATS_* (ReportDisconnect). Reports leave in the background, so the test waits for them.
+TEST_F(ConnectPathTest, AdmittedSessionsAndTheirEndsAreReportedToThePortal) {
+  StartSim();
+  StartAgent({});
+  EXPECT_EQ(Connect("alice").exit_code, 0);
+  EXPECT_EQ(Connect("bob").exit_code, 1);
+
+  ConnectEnv env;
+  env.username = "alice";
+  IpcRequest bye = ConnectRequest(env);
+  bye.reason = IpcReason::kDisconnect;
+  bye.stats_bytes_in = 1234;
+  bye.stats_bytes_out = 5678;
+  bye.stats_duration = 42;
+  auto ack = AskAgent(agent_->socket_path(), bye);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->source, WireSource::kAck);
+
+  sim::PortalSimStats stats;
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (true) {
+    auto s = sim_->Stats();
+    ASSERT_TRUE(s.ok()) << s.status();
+    stats = *s;
+    if (stats.calls("ReportConnect") >= 1 && stats.calls("ReportDisconnect") >= 1) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "no session reports reached the portal";
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(stats.calls("ReportConnect"), 1u);
+  EXPECT_EQ(stats.reported_connects_by_user["alice"], 1u);
+  EXPECT_EQ(stats.reported_connects_by_user.count("bob"), 0u) << "a denied connect is no session";
+  EXPECT_EQ(stats.calls("ReportDisconnect"), 1u);
+  EXPECT_EQ(stats.reported_bytes_received, 1234u);
+  EXPECT_EQ(stats.reported_bytes_sent, 5678u);
+  EXPECT_EQ(stats.reported_duration_seconds, 42);
+}
+
 TEST_F(ConnectPathTest, DenyIsCachedForDenyTtlAndNeverTripsTheBreaker) {
   StartSim();
   AgentSettings s;

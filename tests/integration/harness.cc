@@ -64,6 +64,10 @@ sim::PortalSimStats FromProto(const pb::PortalSimStats& p) {
   s.policy_reload_failures = p.policy_reload_failures();
   s.policy_epoch = p.policy_epoch();
   s.in_flight = p.in_flight();
+  s.reported_bytes_received = p.reported_bytes_received();
+  s.reported_bytes_sent = p.reported_bytes_sent();
+  s.reported_duration_seconds = p.reported_duration_seconds();
+  for (const auto& [k, v] : p.reported_connects_by_user()) s.reported_connects_by_user[k] = v;
   return s;
 }
 
@@ -234,7 +238,7 @@ std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_pa
       "  ca_file: ",
       s.ca_file,
       "\n  cert_file: ", s.cert_file, "\n  key_file: ", s.key_file, "\n  server_name: \"", s.server_name,
-      "\"\n  timeout: ", s.portal_timeout,
+      "\"\n  timeout: ", s.portal_timeout, "\n  report_events: ", s.report_events ? "true" : "false",
       "\n"
       "resilience:\n"
       "  fail_mode: ",

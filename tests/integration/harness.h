@@ -100,6 +100,7 @@ struct AgentSettings {
   std::string stale_ttl = "30m";
   int max_connections = 4096;
   std::string log_level = "info";
+  bool report_events = true;  // portal.report_events
 };
 
 std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_path);

@@ -148,6 +148,23 @@ TEST(ConfigLoaderTest, InconsistentBreakerAndCacheTimesAreErrors) {
                                             "resilience.cache.stale_ttl"));
 }
 
+// One mistake, one message: a value rejected by its own range check is not compared again against its neighbours
+// (it would be the default by then, and the second message would be wrong).
+TEST(ConfigLoaderTest, ARejectedValueIsNotCrossCheckedAgain) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"ipc", "  decision_timeout: 90s\n"},
+                                    {"portal",
+                                     "  address: 127.0.0.1:1\n  ca_file: pki/portal-ca.pem\n"
+                                     "  cert_file: pki/agent-client.pem\n  key_file: pki/agent-client.key\n"
+                                     "  timeout: 4s\n"},
+                                    {"resilience",
+                                     "  circuit_breaker: {open_timeout: 10m, max_open_timeout: 2d}\n"
+                                     "  cache: {allow_ttl: 1h, stale_ttl: forever}\n"}}));
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("ipc.decision_timeout", "resilience.circuit_breaker.max_open_timeout",
+                                            "resilience.cache.stale_ttl"))
+      << Dump(r);
+}
+
 TEST(ConfigLoaderTest, UnknownFailModesAreErrorsNeverASilentDeny) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"resilience", "  fail_mode: fail-safe\n  stale_fallback: deny\n"}}));

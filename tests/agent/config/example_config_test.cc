@@ -36,6 +36,7 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(c.portal.server_name, d.portal.server_name);
   EXPECT_EQ(c.portal.timeout, d.portal.timeout);
   EXPECT_EQ(c.portal.keepalive_time, d.portal.keepalive_time);
+  EXPECT_EQ(c.portal.report_events, d.portal.report_events);
   EXPECT_EQ(c.resilience.fail.fail_mode, d.resilience.fail.fail_mode);
   EXPECT_EQ(c.resilience.fail.stale_fallback, d.resilience.fail.stale_fallback);
   const auto &cb = c.resilience.circuit_breaker, &dcb = d.resilience.circuit_breaker;

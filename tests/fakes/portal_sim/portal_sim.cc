@@ -236,6 +236,22 @@ class PortalSim::Impl {
     std::lock_guard lock(mu_);
     return faults_;
   }
+  void RecordConnect(const vpn::v1::ReportConnectRequest& r) {
+    spdlog::info("portal-sim: ReportConnect user={} group={} session={} client_ip={} vpn_ip={}", r.username(),
+                 r.groupname(), r.session_id(), r.client_ip(), r.vpn_ip());
+    std::lock_guard lock(mu_);
+    ++stats_.reported_connects_by_user[r.username()];
+  }
+  void RecordDisconnect(const vpn::v1::ReportDisconnectRequest& r) {
+    const auto& st = r.stats();
+    spdlog::info("portal-sim: ReportDisconnect user={} session={} bytes_received={} bytes_sent={} duration={}s",
+                 r.username(), r.session_id(), st.bytes_received(), st.bytes_sent(), st.duration_seconds());
+    std::lock_guard lock(mu_);
+    stats_.reported_bytes_received += st.bytes_received();
+    stats_.reported_bytes_sent += st.bytes_sent();
+    stats_.reported_duration_seconds += st.duration_seconds();
+  }
+
   PortalSimStats Stats() const {
     std::lock_guard lock(mu_);
     PortalSimStats s = stats_;
@@ -342,12 +358,15 @@ class PortalSim::Impl::EventService final : public vpn::v1::EventService::Callba
  public:
   explicit EventService(Impl* sim) : sim_(sim) {}
 
-  grpc::ServerUnaryReactor* ReportConnect(grpc::CallbackServerContext*, const vpn::v1::ReportConnectRequest*,
+  grpc::ServerUnaryReactor* ReportConnect(grpc::CallbackServerContext*, const vpn::v1::ReportConnectRequest* request,
                                           vpn::v1::ReportConnectResponse* reply) override {
+    sim_->RecordConnect(*request);
     return Ack("ReportConnect", reply);
   }
-  grpc::ServerUnaryReactor* ReportDisconnect(grpc::CallbackServerContext*, const vpn::v1::ReportDisconnectRequest*,
+  grpc::ServerUnaryReactor* ReportDisconnect(grpc::CallbackServerContext*,
+                                             const vpn::v1::ReportDisconnectRequest* request,
                                              vpn::v1::ReportDisconnectResponse* reply) override {
+    sim_->RecordDisconnect(*request);
     return Ack("ReportDisconnect", reply);
   }
   grpc::ServerUnaryReactor* ReportSessionUpdate(grpc::CallbackServerContext*,
@@ -426,6 +445,11 @@ class PortalSim::Impl::ControlService final : public ocserv_agent::v1::PortalSim
     out->set_policy_reload_failures(s.policy_reload_failures);
     out->set_policy_epoch(s.policy_epoch);
     out->set_in_flight(s.in_flight);
+    out->set_reported_bytes_received(s.reported_bytes_received);
+    out->set_reported_bytes_sent(s.reported_bytes_sent);
+    out->set_reported_duration_seconds(s.reported_duration_seconds);
+    out->mutable_reported_connects_by_user()->insert(s.reported_connects_by_user.begin(),
+                                                     s.reported_connects_by_user.end());
   }
 
   Impl* sim_;

@@ -47,6 +47,11 @@ struct PortalSimStats {
   std::uint64_t policy_reload_failures = 0;
   std::uint64_t policy_epoch = 0;
   std::uint64_t in_flight = 0;
+  // What ReportDisconnect calls carried, summed: tests check that ocserv's STATS_* reach the portal.
+  std::uint64_t reported_bytes_received = 0;
+  std::uint64_t reported_bytes_sent = 0;
+  std::int64_t reported_duration_seconds = 0;
+  std::map<std::string, std::uint64_t> reported_connects_by_user;
 
   std::uint64_t calls(const std::string& method) const {
     auto it = calls_by_method.find(method);
