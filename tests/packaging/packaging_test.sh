@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Packaging test (tests/packaging/CMakeLists.txt registers it with CTest).
+#   packaging_test.sh --build-dir DIR --cpack CPACK --agent FILE --helper FILE
+# 1. cpack -G DEB (and -G RPM when rpmbuild exists) from the build tree into a temporary directory;
+# 2. the payload is exactly the expected files and modes, conffiles lists the example config, the maintainer scripts
+#    are executable, parse (sh -n) and have no @...@ left; systemd-analyze verify passes on the unit;
+# 3. the maintainer scripts, run against a scratch root (OA_PKG_ROOT, see packaging/maintainer-common.sh) with a fake
+#    systemctl first in PATH that records its arguments: enable + start on first install only, try-restart on
+#    upgrade, stop on remove, disable on purge / erase; config.yaml copied once, an edited one survives an upgrade.
+# Nothing is installed on this machine (no dpkg -i, no rpm -i). Exits 0 (pass), 1 (fail) or 77 (skip).
+set -euo pipefail
+
+build_dir="" cpack="" agent="" helper=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build-dir) build_dir=$2; shift 2 ;;
+    --cpack) cpack=$2; shift 2 ;;
+    --agent) agent=$2; shift 2 ;;
+    --helper) helper=$2; shift 2 ;;
+    *) echo "usage: $0 --build-dir DIR --cpack CPACK --agent FILE --helper FILE" >&2; exit 2 ;;
+  esac
+done
+[ -n "$build_dir" ] && [ -n "$cpack" ] && [ -n "$agent" ] && [ -n "$helper" ] || { echo "missing arguments" >&2; exit 2; }
+
+command -v dpkg-deb >/dev/null || { echo "SKIP: dpkg-deb not found"; exit 77; }
+for bin in "$agent" "$helper"; do
+  [ -x "$bin" ] || { echo "FAIL: $bin is not built (cmake --build $build_dir --target oa_label_packaging)"; exit 1; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/oa-packaging.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok:   $*"; }
+# expect_eq DESC EXPECTED ACTUAL
+expect_eq() {
+  if [ "$2" == "$3" ]; then
+    pass "$1"
+  else
+    fail "$1"
+    diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") | sed 's/^/      /' || true
+  fi
+}
+# expect DESC COMMAND...: COMMAND succeeds.
+expect() {
+  local desc=$1; shift
+  if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+
+# pack GENERATOR: builds one package into $tmp/GENERATOR, prints its path.
+pack() {
+  local out=$tmp/$1
+  mkdir -p "$out"
+  if ! (cd "$out" && "$cpack" --config "$build_dir/CPackConfig.cmake" -G "$1" -B "$out") >"$out.log" 2>&1; then
+    cat "$out.log" >&2
+    echo "FAIL: cpack -G $1" >&2
+    exit 1
+  fi
+  local pkgs=("$out"/*."${1,,}")
+  [ ${#pkgs[@]} -eq 1 ] && [ -f "${pkgs[0]}" ] || { echo "FAIL: cpack -G $1 made no single package" >&2; exit 1; }
+  echo "${pkgs[0]}"
+}
+
+# check_script DESC FILE: parses as POSIX sh (dash on Debian), and no @...@ was left unsubstituted.
+check_script() {
+  expect "$1 parses (sh -n)" sh -n "$2"
+  if grep -nE '@[A-Za-z0-9_]+@' "$2"; then fail "$1 has unsubstituted @...@"; else pass "$1 has no @...@ left"; fi
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+echo "== DEB"
+deb=$(pack DEB) || exit 1
+# perms owner path; sizes and dates vary.
+expected_deb_payload="drwxr-xr-x root/root ./etc/
+drwxr-x--- root/root ./etc/ocserv-agent/
+-rw-r--r-- root/root ./etc/ocserv-agent/config.yaml.example
+drwxr-xr-x root/root ./usr/
+drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/systemd/
+drwxr-xr-x root/root ./usr/lib/systemd/system/
+-rw-r--r-- root/root ./usr/lib/systemd/system/ocserv-agent.service
+drwxr-xr-x root/root ./usr/libexec/
+drwxr-xr-x root/root ./usr/libexec/ocserv-agent/
+-rwxr-xr-x root/root ./usr/libexec/ocserv-agent/ocserv-agent-auth
+-rwxr-xr-x root/root ./usr/libexec/ocserv-agent/ocserv-agent-auth.sh
+drwxr-xr-x root/root ./usr/sbin/
+-rwxr-xr-x root/root ./usr/sbin/ocserv-agent"
+expect_eq "DEB payload is exactly the agent, the helper + wrapper, the unit, the example config" \
+  "$expected_deb_payload" "$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort -k3)"
+
+ctl=$tmp/deb-control
+dpkg-deb -e "$deb" "$ctl"
+expect_eq "DEB control files" "conffiles control md5sums postinst postrm prerm" "$(cd "$ctl" && ls | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "DEB conffiles is the example config" "/etc/ocserv-agent/config.yaml.example" "$(cat "$ctl/conffiles")"
+expect_eq "DEB Package" "ocserv-agent" "$(dpkg-deb -f "$deb" Package)"
+expect "DEB Depends on systemd" grep -qE '^Depends: (.*, )?systemd(,|$)' "$ctl/control"
+for s in postinst prerm postrm; do
+  expect "DEB $s is executable" test -x "$ctl/$s"
+  expect_eq "DEB $s runs under /bin/sh" "#!/bin/sh" "$(head -n1 "$ctl/$s")"
+  check_script "DEB $s" "$ctl/$s"
+done
+
+payload=$tmp/deb-payload
+dpkg-deb -x "$deb" "$payload"
+expect "the packaged config example is the source tree's" \
+  cmp -s "$payload/etc/ocserv-agent/config.yaml.example" "$(dirname "$0")/../../config.yaml.example"
+
+# systemd-analyze verify checks that ExecStart's binary exists: /usr/sbin/ocserv-agent is not installed here, so the
+# copy verified points ExecStart at the built binary instead (the rest of the unit is verified as packaged).
+if command -v systemd-analyze >/dev/null; then
+  unit_dir=$tmp/unit
+  mkdir -p "$unit_dir"
+  sed "s#^ExecStart=/usr/sbin/ocserv-agent #ExecStart=$agent #" \
+    "$payload/usr/lib/systemd/system/ocserv-agent.service" >"$unit_dir/ocserv-agent.service"
+  expect "the unit's ExecStart is /usr/sbin/ocserv-agent" grep -q "^ExecStart=$agent " "$unit_dir/ocserv-agent.service"
+  if out=$(systemd-analyze verify --man=no "$unit_dir/ocserv-agent.service" 2>&1) \
+      && ! grep -qiE 'unknown|invalid|failed to parse|ignoring' <<<"$out"; then
+    pass "systemd-analyze verify"
+  else
+    fail "systemd-analyze verify"
+    sed 's/^/      /' <<<"$out"
+  fi
+else
+  echo "note: systemd-analyze not found: the unit is not verified"
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# The maintainer scripts' behaviour. fake systemctl: one line of arguments per call in $calls.
+mkdir -p "$tmp/bin"
+calls=$tmp/systemctl.calls
+cat >"$tmp/bin/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >>"$calls"
+EOF
+chmod +x "$tmp/bin/systemctl"
+export PATH="$tmp/bin:$PATH"
+
+# new_root NAME [nosystemd]: a scratch / with the package unpacked into it (as dpkg would) and, unless told not,
+# the directory by which the scripts tell that systemd runs. Prints its path.
+new_root() {
+  local root=$tmp/$1
+  dpkg-deb -x "$deb" "$root"
+  [ "${2:-}" = nosystemd ] || mkdir -p "$root/run/systemd/system"
+  echo "$root"
+}
+# config_ready ROOT: the agent in ROOT accepts any config (the real one refuses the example: no certificates).
+config_ready() {
+  printf '#!/bin/sh\n[ "$1" = --check-config ] && exit 0\nexit 1\n' >"$1/usr/sbin/ocserv-agent"
+}
+# run ROOT SCRIPT ARGS...: runs a maintainer script as the package manager would; its stdout+stderr in $out.
+out=$tmp/script.out
+run() {
+  local root=$1; shift
+  : >"$calls"
+  if ! OA_PKG_ROOT=$root "$@" >"$out" 2>&1; then
+    fail "$(basename "$1") ${*:2} exited non-zero"
+    sed 's/^/      /' "$out"
+  fi
+}
+got() { cat "$calls"; }
+mode() { stat -c %a "$1"; }
+
+echo "== DEB maintainer scripts"
+root=$(new_root deb-root)
+config_ready "$root"
+conf=$root/etc/ocserv-agent/config.yaml
+
+run "$root" "$ctl/postinst" configure ""
+expect_eq "first install (configure, no old version): enable + start" \
+  "daemon-reload
+enable ocserv-agent.service
+start ocserv-agent.service" "$(got)"
+expect "first install: config.yaml copied from the example" cmp -s "$root/etc/ocserv-agent/config.yaml.example" "$conf"
+expect_eq "first install: config.yaml mode" 640 "$(mode "$conf")"
+expect_eq "first install: pki/ created 0750" 750 "$(mode "$root/etc/ocserv-agent/pki")"
+
+# The operator edits the config and tightens the pki directory; the example changes in the new version.
+echo "# edited by the operator" >>"$conf"
+cp "$conf" "$tmp/edited"
+chmod 0600 "$conf"
+chmod 0700 "$root/etc/ocserv-agent/pki"
+echo "# new example" >>"$root/etc/ocserv-agent/config.yaml.example"
+
+# dpkg's upgrade order: old prerm upgrade, (unpack), old postrm upgrade, new postinst configure OLD-VERSION.
+run "$root" "$ctl/prerm" upgrade 0.1.1
+expect_eq "upgrade: prerm upgrade leaves the service alone" "" "$(got)"
+run "$root" "$ctl/postrm" upgrade 0.1.1
+expect_eq "upgrade: postrm upgrade leaves the service alone" "" "$(got)"
+run "$root" "$ctl/postinst" configure 0.1.0
+expect_eq "upgrade (configure 0.1.0): try-restart only, no enable" \
+  "daemon-reload
+try-restart ocserv-agent.service" "$(got)"
+expect "upgrade: the edited config.yaml survives" cmp -s "$tmp/edited" "$conf"
+expect_eq "upgrade: config.yaml keeps its mode" 600 "$(mode "$conf")"
+expect_eq "upgrade: pki/ keeps its mode" 700 "$(mode "$root/etc/ocserv-agent/pki")"
+
+run "$root" "$ctl/prerm" remove
+expect_eq "remove: prerm stops, does not disable" "stop ocserv-agent.service" "$(got)"
+run "$root" "$ctl/postrm" remove
+expect_eq "remove: postrm only reloads" "daemon-reload" "$(got)"
+expect "remove: config.yaml stays" test -f "$conf"
+
+# Reinstall from the config-files state: dpkg passes the version whose config files remain.
+run "$root" "$ctl/postinst" configure 0.1.0
+expect_eq "reinstall after remove: no enable (the admin's choice survived remove)" \
+  "daemon-reload
+try-restart ocserv-agent.service" "$(got)"
+
+# purge: dpkg has removed the conffile (the example) by the time postrm purge runs.
+rm "$root/etc/ocserv-agent/config.yaml.example"
+echo key >"$root/etc/ocserv-agent/pki/agent-client.key"
+run "$root" "$ctl/postrm" purge
+expect_eq "purge: disable" "disable ocserv-agent.service
+daemon-reload" "$(got)"
+expect "purge: config.yaml removed" test ! -e "$conf"
+expect "purge: a private key is never deleted" test -f "$root/etc/ocserv-agent/pki/agent-client.key"
+rm "$root/etc/ocserv-agent/pki/agent-client.key"
+run "$root" "$ctl/postrm" purge
+expect "purge: empty directories removed" test ! -e "$root/etc/ocserv-agent"
+
+# First install with the real agent and the unedited example: the config is not valid (no certificates).
+root=$(new_root deb-root-unconfigured)
+run "$root" "$ctl/postinst" configure ""
+expect_eq "first install, config not ready: enable, no start" \
+  "daemon-reload
+enable ocserv-agent.service" "$(got)"
+expect "first install, config not ready: says what to do" grep -q "is not ready yet" "$out"
+
+# No systemd running (a chroot, a container): nothing calls systemctl, everything succeeds.
+root=$(new_root deb-root-nosystemd nosystemd)
+config_ready "$root"
+for step in "postinst configure" "prerm upgrade 0.1.1" "postinst configure 0.1.0" "prerm remove" "postrm remove" \
+            "postrm purge"; do
+  # shellcheck disable=SC2086  # split into script name and arguments
+  set -- $step
+  run "$root" "$ctl/$1" "${@:2}"
+  expect_eq "without systemd: $step calls no systemctl" "" "$(got)"
+done
+
+# ---------------------------------------------------------------------------------------------------------------
+if command -v rpmbuild >/dev/null && command -v rpm >/dev/null; then
+  echo "== RPM"
+  rpmfile=$(pack RPM) || exit 1
+  # rpmbuild adds /usr/lib/.build-id/ links to the binaries on its own: not ours, left out of the comparison.
+  expected_rpm_payload="drwxr-x--- /etc/ocserv-agent
+-rw-r--r-- /etc/ocserv-agent/config.yaml.example
+-rw-r--r-- /usr/lib/systemd/system/ocserv-agent.service
+drwxr-xr-x /usr/libexec/ocserv-agent
+-rwxr-xr-x /usr/libexec/ocserv-agent/ocserv-agent-auth
+-rwxr-xr-x /usr/libexec/ocserv-agent/ocserv-agent-auth.sh
+-rwxr-xr-x /usr/sbin/ocserv-agent"
+  expect_eq "RPM payload is exactly the agent, the helper + wrapper, the unit, the example config" \
+    "$expected_rpm_payload" \
+    "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpmfile" 2>/dev/null | grep -v ' /usr/lib/.build-id' | sort -k2)"
+  expect_eq "RPM: the one %config file is the example, noreplace" "/etc/ocserv-agent/config.yaml.example cn" \
+    "$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/null | awk '$2 ~ /c/ {print $1, $2}')"
+  expect "RPM requires systemd" grep -qx systemd <(rpm -qp --requires "$rpmfile" 2>/dev/null)
+  # %post, %preun, %postun: each to a file, run as rpm does (sh FILE ARG).
+  for s in POSTIN PREUN POSTUN; do
+    expect_eq "RPM %$s runs under /bin/sh" /bin/sh "$(rpm -qp --qf "%{${s}PROG}" "$rpmfile" 2>/dev/null)"
+    rpm -qp --qf "%{$s}\n" "$rpmfile" 2>/dev/null >"$tmp/rpm-$s"
+    check_script "RPM %$s" "$tmp/rpm-$s"
+  done
+  expect "RPM has no %pre scriptlet" test "$(rpm -qp --qf '%{PREIN}' "$rpmfile" 2>/dev/null)" = "(none)"
+
+  echo "== RPM scriptlets"
+  root=$(new_root rpm-root)
+  config_ready "$root"
+  conf=$root/etc/ocserv-agent/config.yaml
+  run "$root" sh "$tmp/rpm-POSTIN" 1
+  expect_eq "RPM first install (%post 1): enable + start" \
+    "daemon-reload
+enable ocserv-agent.service
+start ocserv-agent.service" "$(got)"
+  expect "RPM first install: config.yaml copied from the example" \
+    cmp -s "$root/etc/ocserv-agent/config.yaml.example" "$conf"
+  echo "# edited by the operator" >>"$conf"
+  cp "$conf" "$tmp/edited"
+  # rpm's upgrade order: new %post 2, old %preun 1, old %postun 1.
+  run "$root" sh "$tmp/rpm-POSTIN" 2
+  expect_eq "RPM upgrade (%post 2): try-restart only, no enable" \
+    "daemon-reload
+try-restart ocserv-agent.service" "$(got)"
+  run "$root" sh "$tmp/rpm-PREUN" 1
+  expect_eq "RPM upgrade (%preun 1): leaves the service alone" "" "$(got)"
+  run "$root" sh "$tmp/rpm-POSTUN" 1
+  expect_eq "RPM upgrade (%postun 1): only reloads" "daemon-reload" "$(got)"
+  expect "RPM upgrade: the edited config.yaml survives" cmp -s "$tmp/edited" "$conf"
+  run "$root" sh "$tmp/rpm-PREUN" 0
+  expect_eq "RPM erase (%preun 0): stop + disable" "stop ocserv-agent.service
+disable ocserv-agent.service" "$(got)"
+  run "$root" sh "$tmp/rpm-POSTUN" 0
+  expect_eq "RPM erase (%postun 0): only reloads" "daemon-reload" "$(got)"
+else
+  echo "note: rpmbuild not found: the RPM is not checked (scripts/bootstrap.sh installs the rpm package)"
+fi
+
+echo
+if [ "$failures" -ne 0 ]; then
+  echo "packaging: $failures check(s) failed"
+  exit 1
+fi
+echo "packaging: all checks passed"
