@@ -124,6 +124,9 @@ void CircuitBreaker::Record(BreakerPermit& permit, CallResult result) {
 bool CircuitBreaker::TryRecordClosedSuccessUnlocked(std::uint64_t generation, Clock::MonoTime now) {
   const std::uint64_t fast = fast_.load(std::memory_order_acquire);
   if ((fast & 1) == 0 || (fast >> 1) != generation) return false;  // not closed, or an earlier state: locked path
+  // A thread preempted from here to the writes below while the breaker trips, waits out open_timeout, probes and
+  // closes again would count its old success in the new window. That takes a stall longer than open_timeout; the
+  // window tolerates it as it tolerates slice-boundary races, rather than taking the lock on every success.
   const std::int64_t epoch = EpochOf(now);
   Bucket& b = buckets_[epoch % kWindowBuckets];
   if (b.epoch.load(std::memory_order_acquire) != epoch) return false;  // the slice must be rolled: locked path
@@ -325,18 +328,21 @@ BreakerCounters CircuitBreaker::counters() const {
   return c;
 }
 
+// One deliverer at a time drains the queue; a thread that finds a delivery under way leaves its transitions to that
+// thread and returns at once, so no caller (a rejected TryAcquire above all) ever waits behind a callback. The
+// deliverer gives up its role only under mu_ and with the queue empty, so no transition is left behind.
 void CircuitBreaker::DeliverTransitions() {
-  std::lock_guard callbacks(callback_mu_);
-  for (;;) {
-    BreakerTransition t;
-    {
-      std::lock_guard lock(mu_);
-      if (pending_.empty()) return;
-      t = pending_.front();
-      pending_.pop_front();
-    }
+  std::unique_lock lock(mu_);
+  if (delivering_) return;
+  delivering_ = true;
+  while (!pending_.empty()) {
+    const BreakerTransition t = pending_.front();
+    pending_.pop_front();
+    lock.unlock();
     if (on_transition_) on_transition_(t);
+    lock.lock();
   }
+  delivering_ = false;
 }
 
 }  // namespace oa

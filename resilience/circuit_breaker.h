@@ -18,9 +18,11 @@
 //
 // Thread-safety: every method may be called from any thread. In the closed state TryAcquire takes no lock (one
 // atomic load) and recording a success takes none either (a few atomics and one clock read); failures, probes and
-// transitions take a mutex briefly. The transition callback never runs under the breaker's lock: it runs
-// on the thread whose call caused the transition, after the state changed, one callback at a time and in
-// transition order. It may call any method of the breaker; keep it short (a log line and a metric).
+// transitions take a mutex briefly. The transition callback never runs under the breaker's lock, one callback at a
+// time and in transition order, after the state changed: on the thread whose call caused the transition, or — when
+// another thread is delivering at that moment — on that thread, so that no caller ever waits for a callback. It may
+// call any method of the breaker (its own transitions are delivered after it returns); keep it short (a log line
+// and a metric), do not block in it and do not throw from it.
 #pragma once
 
 #include <atomic>
@@ -207,7 +209,7 @@ class CircuitBreaker {
   int half_open_successes_ = 0;
   std::deque<BreakerTransition> pending_;  // transitions not yet delivered to the callback
 
-  std::recursive_mutex callback_mu_;  // serialises deliveries; recursive so the callback may call back in
+  bool delivering_ = false;  // guarded by mu_: one thread at a time runs the callback and drains pending_
 
   struct AtomicCounters {
     std::atomic<std::uint64_t> admitted{0}, probes{0}, rejected{0}, successes{0}, failures{0}, ignored{0},

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -142,6 +143,41 @@ TEST(BreakerStormTest, EveryAdmittedCallIsAccountedOnceUnderRaces) {
   EXPECT_EQ(c.admitted + c.rejected, attempts.load());
   EXPECT_EQ(c.admitted, c.successes + c.failures + c.ignored + c.stale_results);
   EXPECT_EQ(transitions.load(), breaker.generation()) << "one callback per generation";
+}
+
+// A slow transition callback on one thread never holds up another caller: the open breaker refuses at once, a
+// transition caused meanwhile is delivered afterwards by the thread already delivering, and order is kept.
+TEST(BreakerCallbackRace, NoCallerWaitsBehindACallbackRunningOnAnotherThread) {
+  FakeClock clock;
+  std::atomic<bool> in_callback{false}, release{false};
+  std::mutex seen_mu;
+  std::vector<BreakerState> seen;  // the `to` of each transition, in delivery order
+  CircuitBreaker breaker(Options(1), clock, [&](const BreakerTransition& t) {
+    {
+      std::lock_guard lock(seen_mu);
+      seen.push_back(t.to);
+    }
+    if (t.to == BreakerState::kOpen && !in_callback.exchange(true)) {
+      while (!release.load()) std::this_thread::yield();
+    }
+  });
+  std::thread tripper([&] {
+    auto p = breaker.TryAcquire();
+    breaker.Record(p, CallResult::kFailure);  // trips; the callback blocks until released
+  });
+  while (!in_callback.load()) std::this_thread::yield();
+
+  EXPECT_FALSE(breaker.TryAcquire());  // refused at once, not after the callback
+  breaker.SetOverride(BreakerOverride::kForceClosed);  // a transition of this thread: returns without delivering it
+  EXPECT_EQ(breaker.state(), BreakerState::kClosed);
+  {
+    std::lock_guard lock(seen_mu);
+    EXPECT_EQ(seen, std::vector<BreakerState>{BreakerState::kOpen});
+  }
+  release.store(true);
+  tripper.join();
+  std::lock_guard lock(seen_mu);
+  EXPECT_EQ(seen, (std::vector<BreakerState>{BreakerState::kOpen, BreakerState::kClosed}));
 }
 
 }  // namespace
