@@ -17,7 +17,7 @@
 // plus VmHWM), and the targets of issue 5. Prints tables; the figures go to BENCHMARKS.md.
 //
 // Usage: oa_decision_path_bench [--latencies 0,20] [--requests 2000] [--helper-requests 300] [--storm-users 10000]
-//                               [--storm-seconds 1] [--agent-log-level info]
+//                               [--storm-seconds 1] [--agent-log-level info] [--report-events true|false]
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,6 +63,7 @@ struct Args {
   int storm_users = 10000;
   double storm_seconds = 1.0;
   std::string agent_log_level = "info";  // as deployed: one audit line per decision is on the measured path
+  bool report_events = true;  // portal.report_events, the default: a ReportConnect per admitted session
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -533,6 +534,7 @@ void RunAtLatency(const Args& args, int latency_ms) {
   as.open_timeout = "30s";
   as.max_open_timeout = "5m";
   as.log_level = args.agent_log_level;
+  as.report_events = args.report_events;
   auto agent = AgentProcess::Start(dir.path(), as);
   if (!agent.ok()) Die(agent.status().ToString());
   const pid_t agent_pid = (*agent)->pid();
@@ -660,6 +662,9 @@ Args ParseArgs(int argc, char** argv) {
       ok = absl::SimpleAtoi(v, &a.storm_users);
     } else if (flag == "--agent-log-level") {
       a.agent_log_level = v;
+    } else if (flag == "--report-events") {
+      ok = v == "true" || v == "false";
+      a.report_events = v == "true";
     } else if (flag == "--storm-seconds") {
       ok = absl::SimpleAtod(v, &a.storm_seconds);
     } else {
@@ -678,8 +683,9 @@ int main(int argc, char** argv) {
   std::string load;
   std::getline(std::ifstream("/proc/loadavg"), load);
   std::printf("# decision path benchmark: %d requests per sequential path (%d through the helper), storm of %d "
-              "users in %.1f s; load average at start: %s\n",
-              args.requests, args.helper_requests, args.storm_users, args.storm_seconds, load.c_str());
+              "users in %.1f s; session reports to the portal %s; load average at start: %s\n",
+              args.requests, args.helper_requests, args.storm_users, args.storm_seconds,
+              args.report_events ? "on" : "off", load.c_str());
   for (int latency : args.latencies) oa::bench::RunAtLatency(args, latency);
   std::getline(std::ifstream("/proc/loadavg"), load);
   std::printf("\nload average at end: %s\n", load.c_str());
