@@ -76,6 +76,7 @@ struct Conn {
   int fd = -1;
   State state = State::kReading;
   bool write_armed = false;
+  bool in_epoll = false;  // a connection answered straight after accept never enters the epoll set
   uid_t uid = 0;
   pid_t pid = 0;
   Clock::MonoTime deadline{};
@@ -122,6 +123,7 @@ struct IpcServer::Impl {
   bool accept_paused = false;
   Clock::MonoTime accept_resume_at{};
   WarnLimiter<kWarnKinds> limiter;
+  std::vector<char> read_buf = std::vector<char>(kReadChunk);
 
   template <class... Args>
   void Warn(WarnKind kind, spdlog::format_string_t<Args...> fmt, Args&&... args) {
@@ -138,6 +140,23 @@ struct IpcServer::Impl {
   void SetDeadline(std::uint64_t id, Conn& c, Clock::MonoTime t) {
     c.deadline = t;
     deadlines.emplace(t, id);
+  }
+
+  // Sets what the loop waits for on `c`, adding it to the epoll set the first time. A connection whose request
+  // arrives with it and is answered at once (a cache hit) is never added: two epoll_ctl calls saved per request.
+  bool Watch(std::uint64_t id, Conn& c, std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = id;
+    if (::epoll_ctl(epfd, c.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c.fd, &ev) != 0) return false;
+    c.in_epoll = true;
+    return true;
+  }
+
+  // The connection `id` if it is still open and in `state`: handlers may have closed it.
+  Conn* StillIn(std::uint64_t id, Conn::State state) {
+    auto it = conns.find(id);
+    return it != conns.end() && it->second.state == state ? &it->second : nullptr;
   }
 
   void CloseConn(std::uint64_t id) {
@@ -199,15 +218,6 @@ struct IpcServer::Impl {
         ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &tuning.send_buffer_bytes, sizeof(tuning.send_buffer_bytes));
       }
       const std::uint64_t id = next_id++;
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
-      ev.data.u64 = id;
-      if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
-        Warn(kWarnAccept, "ipc: epoll_ctl failed: {}", std::strerror(errno));
-        ::close(fd);
-        continue;
-      }
       Conn& c = conns[id];
       c.fd = fd;
       c.uid = cred.uid;
@@ -215,28 +225,36 @@ struct IpcServer::Impl {
       c.accepted_at = clock.now();
       open_count.fetch_add(1, std::memory_order_relaxed);
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      SetDeadline(id, c, clock.now() + options.read_timeout);
-      OnReadable(id, c);  // the request has often arrived with the connection: save an epoll round
+      OnReadable(id, c);  // the request has usually arrived with the connection: save an epoll round
+      DrainInline();
+      if (Conn* waiting = StillIn(id, Conn::State::kReading)) {  // not all of it yet: wait for the rest
+        if (!Watch(id, *waiting, EPOLLIN | EPOLLRDHUP)) {
+          counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+          Warn(kWarnAccept, "ipc: epoll_ctl failed: {}", std::strerror(errno));
+          CloseConn(id);
+          continue;
+        }
+        SetDeadline(id, *waiting, waiting->accepted_at + options.read_timeout);
+      }
     }
   }
 
   // ---- reading ----
 
+  // Reads into the loop's one buffer; only a request that arrives in pieces is kept per connection, so the usual
+  // request (whole in the first read) costs no allocation and no copy before it is decoded.
   void OnReadable(std::uint64_t id, Conn& c) {
     for (;;) {
-      std::size_t want = kReadChunk;
-      if (c.in.size() >= kFrameHeaderBytes) {
-        const std::size_t total = kFrameHeaderBytes + ReadBigEndian32(c.in.data());
-        want = std::min<std::size_t>(total - c.in.size(), 65536);
-      }
-      const std::size_t old = c.in.size();
-      c.in.resize(old + want);
-      const ssize_t n = ::read(c.fd, c.in.data() + old, want);
-      c.in.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+      const ssize_t n = ::read(c.fd, read_buf.data(), read_buf.size());
       if (n > 0) {
-        const FrameCheck fc = CheckFrame(c.in, options.max_frame_bytes);
+        const std::string_view got(read_buf.data(), static_cast<std::size_t>(n));
+        if (!c.in.empty()) c.in.append(got);
+        const std::string_view buffered = c.in.empty() ? got : std::string_view(c.in);
+        const FrameCheck fc = CheckFrame(buffered, options.max_frame_bytes);
         switch (fc.state) {
-          case FrameState::kNeedMore: continue;
+          case FrameState::kNeedMore:
+            if (c.in.empty()) c.in.assign(got);
+            continue;
           case FrameState::kZeroLength:
             counters.bad_frame_zero_len.fetch_add(1, std::memory_order_relaxed);
             Warn(kWarnZeroLen, "ipc: zero-length frame from pid {} uid {}", c.pid, c.uid);
@@ -247,7 +265,7 @@ struct IpcServer::Impl {
                  fc.body_len, c.pid, c.uid, options.max_frame_bytes);
             return ReplyError(id, c, "frame exceeds ipc.max_frame_bytes");
           case FrameState::kComplete:
-            return OnRequest(id, c, std::string_view(c.in).substr(kFrameHeaderBytes, fc.body_len));
+            return OnRequest(id, c, buffered.substr(kFrameHeaderBytes, fc.body_len));
         }
       }
       if (n < 0 && errno == EINTR) continue;
@@ -301,21 +319,21 @@ struct IpcServer::Impl {
     }
 
     c.state = Conn::State::kDeciding;
-    epoll_event ev{};
-    // No events: EPOLLHUP/EPOLLERR are always reported, which is how we notice a helper that gives up (or is killed)
-    // while we decide. Not EPOLLRDHUP: a peer that merely shut down its write side still waits for its answer.
-    ev.events = 0;
-    ev.data.u64 = id;
-    ::epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev);
     auto budget = std::chrono::duration_cast<Clock::MonoTime::duration>(options.decision_timeout);
     if (req->deadline_ms > 0) {
       const auto helper_left = std::max(Ms(req->deadline_ms) - kHelperMargin, Ms(0));
       budget = std::min<Clock::MonoTime::duration>(budget, helper_left);
     }
     const Clock::MonoTime deadline = clock.now() + budget;
-    SetDeadline(id, c, deadline + kBackstopGrace);
     authorizer.Authorize(std::move(req), deadline, MakeDone(id));
-    DrainInline();  // c may be gone after this
+    DrainInline();  // c may be gone after this: a cache hit is answered (and closed) inline
+    if (Conn* waiting = StillIn(id, Conn::State::kDeciding)) {
+      // No events: EPOLLHUP/EPOLLERR are always reported, which is how we notice a helper that gives up (or is
+      // killed) while we decide. Not EPOLLRDHUP: a peer that merely shut down its write side still waits for its
+      // answer. The answer itself comes through the completion queue, not through this fd.
+      Watch(id, *waiting, 0);
+      SetDeadline(id, *waiting, deadline + kBackstopGrace);
+    }
   }
 
   Authorizer::Done MakeDone(std::uint64_t id) {
@@ -431,10 +449,7 @@ struct IpcServer::Impl {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         if (!c.write_armed) {
           c.write_armed = true;
-          epoll_event ev{};
-          ev.events = EPOLLOUT;
-          ev.data.u64 = id;
-          ::epoll_ctl(epfd, EPOLL_CTL_MOD, c.fd, &ev);
+          Watch(id, c, EPOLLOUT);
           SetDeadline(id, c, clock.now() + options.read_timeout);
         }
         return;
