@@ -1,21 +1,32 @@
 #include "agent/daemon/logging.h"
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "ipc/wire_codec.h"
+
 namespace oa {
 namespace {
 
 // %* in the JSON pattern: the message with JSON string escaping (spdlog's %v writes it raw, and a user name or a
-// portal reason may contain quotes, backslashes or control characters).
+// portal reason may contain quotes, backslashes, control characters or bytes that are not UTF-8 — JSON must be).
 class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : msg.payload) {
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    std::string sanitized;
+    if (!IsValidUtf8(payload)) {
+      sanitized.assign(payload);
+      SanitizeUtf8(&sanitized);  // each stray byte becomes '?'
+      payload = sanitized;
+    }
+    for (char c : payload) {
       switch (c) {
         case '"': dest.append(std::string_view("\\\"")); break;
         case '\\': dest.append(std::string_view("\\\\")); break;
