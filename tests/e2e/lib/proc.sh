@@ -62,6 +62,9 @@ proc_priority() {
 }
 
 # wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds or SECONDS pass; 0 on success.
+# CMD is run anew at every poll, but its arguments are expanded once, by the caller: a condition must be a function
+# or command that computes its answer itself (wait_until 5 has_disconnect alice), never `test -n "$(...)"`, whose
+# substitution is the value from before the first poll.
 wait_until() {
   local deadline
   deadline=$(deadline_after "$1"); shift
@@ -93,3 +96,6 @@ deadline_after() {
 # us_to_ms MICROSECONDS: as milliseconds with three decimals.
 us_to_ms() { local v=$1 sign=''; (( v < 0 )) && { sign=-; v=$(( -v )); }; printf '%s%d.%03d\n' "$sign" $(( v / 1000 )) $(( v % 1000 )); }
 now_before() { [ "$(now_us)" -lt "$1" ]; }
+# elapsed_over T0_US MICROSECONDS: more than that much time has passed since T0_US (a now_us value). A predicate for
+# wait_until, evaluated at every poll.
+elapsed_over() { [ $(( $(now_us) - $1 )) -gt "$2" ]; }

@@ -36,18 +36,26 @@ s1_allowed_connects() {
   return $ok
 }
 
-# s5: a disconnect reaches the agent with byte and duration stats (in its audit log).
+# s5: a disconnect reaches the agent with byte and duration stats (in its audit log). Scenario 1's alice disconnected
+# into the same agent log just before: only a line written after this scenario's mark, for the session ID the agent
+# admitted here, counts. The session is held over a second, so that its duration (whole seconds) cannot be 0.
 s5_disconnect_stats() {
+  audit_mark
   oc_up alice $SC_PORT $SC_OCTET
   expect_result admitted || { oc_down; return 1; }
+  local up id; up=$(now_us)
+  expect_audit alice '[a-z_]+' allow "this session's admission" || { oc_down; return 1; }
+  id=$(audit_id "$(audit_decision alice '[a-z_]+' allow)")
   oc_ping "$(server_vpn_ip $SC_OCTET)" || log "note: ping failed, bytes may be small"
+  wait_until 2 elapsed_over "$up" 1200000
   oc_down
-  if wait_until 5 test -n "$(audit_disconnect alice)"; then
-    log "agent recorded: $(audit_disconnect alice)"
+  if wait_until 5 has_disconnect alice "$id"; then
+    log "agent recorded: $(audit_disconnect alice "$id" | sed 's/^.* session /session /')"
     return 0
   fi
-  log "no disconnect with byte and duration stats for alice in $AGENT_LOG; its tail:"
-  tail -5 "$AGENT_LOG" | sed 's/^/    /' >&2
+  log "no disconnect for alice's session id=${id:-?} with non-zero bytes and duration in $AGENT_LOG after line" \
+    "$AUDIT_FROM (the last one since then: $(audit_any_disconnect alice | sed 's/^.* session /session /'))"
+  log "its tail:"; audit_lines | tail -5 | sed 's/^/    /' >&2
   return 1
 }
 
@@ -145,7 +153,9 @@ s3_fail_stale() {
   expect_audit alice portal allow "alice seen with the portal up" || ok=1
   local seen; seen=$(now_us)
   portal_stop
-  wait_until 3 test $(( $(now_us) - seen )) -gt 1500000   # past allow_ttl (1s) plus its 10% jitter
+  # alice's entry expires allow_ttl (1s, plus up to 10% jitter) after the agent stored it, which was before `seen`:
+  # polled, so that this waits until then and no longer.
+  wait_until 3 elapsed_over "$seen" 1500000
   audit_mark
   oc_try alice $SC_PORT $SC_OCTET
   if expect_result admitted; then
