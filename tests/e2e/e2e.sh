@@ -5,11 +5,12 @@
 #   e2e.sh --mechanics                  stand-in scripts only (/bin/true, /bin/false, sh): needs none of our binaries
 #   e2e.sh --scenarios BINARIES...      the seven scenarios with the real helper, agent and portal + the timing
 #   e2e.sh BINARIES...                  both
-#   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip
+#   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip (under CI=true: fail)
 # BINARIES: --helper PATH --agent PATH --portal-sim PATH [--wrapper PATH] [--dev-pki PATH]
 # Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir).
 #
-# Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed).
+# Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed). A missing
+# tool or binary of ours is a skip too, except under CI=true, where it is a failure (exit 1).
 # Exits 0 if every check passed, 1 otherwise. It creates only what it removes: two namespaces named after its PID,
 # a veth pair in them, addresses in 10.99.0.0/16 on those interfaces only, a temp dir, and processes it stops by PID.
 # shellcheck disable=SC2034  # the options parsed below are read by the sourced files
@@ -26,15 +27,15 @@ for lib in proc netns pki ocserv client mechanics components scenarios; do
   source "$E2E_HERE/lib/$lib.sh"
 done
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-150}
-E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh
+E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh E2E_NOT_BUILT=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --mechanics) E2E_MODE=mechanics ;;
     --scenarios) E2E_MODE=scenarios ;;
-    --not-built) skip "not built yet: ${2:-our binaries} (the e2e test picks them up once their CMake targets exist)" ;;
+    --not-built) E2E_NOT_BUILT=${2:-our binaries}; break ;;   # reported by preflight: a skip, or under CI a failure
     --helper) E2E_HELPER=${2:?}; shift ;;
     --agent) E2E_AGENT=${2:?}; shift ;;
     --portal-sim) E2E_PORTAL_SIM=${2:?}; shift ;;
@@ -49,26 +50,42 @@ while [ $# -gt 0 ]; do
 done
 
 # --- preflight: every reason this machine cannot run the test is a skip with its reason, never a pass ----------------
+# Root, network namespaces and /dev/net/tun are what the machine offers: without them the test cannot run here, which
+# is a skip. A missing tool or one of our binaries on a machine that has all three is different: under CI (CI=true)
+# that is a broken pipeline (a package not installed, a target not built, a renamed target), and a skip would show
+# green for a test that never ran: there it is a failure. Outside CI it stays a skip (a developer's partial build).
 preflight() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, tun devices, ocserv), running as uid $(id -u)"
+  local why
+  why=$(netns_probe) || skip "no network namespaces here: $why"
+  [ -c /dev/net/tun ] || skip "no /dev/net/tun: ocserv and openconnect need tun devices"
   local tool missing=()
   for tool in ip nsenter ocserv ocpasswd occtl openconnect certtool ping iptables timeout awk renice; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   [ -x /usr/bin/ocserv-fw ] || missing+=(/usr/bin/ocserv-fw)
-  [ ${#missing[@]} -eq 0 ] || skip "missing tools: ${missing[*]} (scripts/bootstrap.sh installs them)"
-  [ -c /dev/net/tun ] || skip "no /dev/net/tun: ocserv and openconnect need tun devices"
-  local why
-  why=$(netns_probe) || skip "no network namespaces here: $why"
+  [ ${#missing[@]} -eq 0 ] || unmet "missing tools: ${missing[*]} (scripts/bootstrap.sh installs them)"
+  [ -z "$E2E_NOT_BUILT" ] ||
+    unmet "not built yet: $E2E_NOT_BUILT (the e2e test picks them up once their CMake targets exist)"
   if [ "$E2E_MODE" != mechanics ]; then
     local b missing_bin=()
     for b in E2E_HELPER E2E_AGENT E2E_PORTAL_SIM; do
       [ -n "${!b}" ] && [ -x "${!b}" ] || missing_bin+=("${b#E2E_}=${!b:-<not given>}")
     done
     [ ${#missing_bin[@]} -eq 0 ] ||
-      skip "not built yet: ${missing_bin[*]} (the scenarios need the helper, the agent and the portal; --mechanics runs without)"
-    [ -x "$E2E_DEV_PKI" ] || skip "no dev PKI script at $E2E_DEV_PKI"
+      unmet "not built yet: ${missing_bin[*]} (the scenarios need the helper, the agent and the portal; --mechanics runs without)"
+    [ -x "$E2E_DEV_PKI" ] || unmet "no dev PKI script at $E2E_DEV_PKI"
   fi
+}
+
+# unmet WHY: a requirement of ours (a tool, a binary) is missing on a machine that could run the test: a skip, or
+# under CI a failure.
+unmet() {
+  case "${CI:-}" in
+    true|TRUE|True|1) die "CI=$CI and this machine has root, network namespaces and /dev/net/tun, so the test must run," \
+      "not be skipped: $1" ;;
+  esac
+  skip "$1"
 }
 
 # Debian's package may start a system ocserv on install (bootstrap.sh blocks that with policy-rc.d, but a machine

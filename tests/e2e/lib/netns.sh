@@ -21,6 +21,13 @@ netns_names() {
 # netns_probe: can this process create a network namespace? Prints why not and returns 1 if it cannot.
 netns_probe() {
   local probe="oa-e2e-probe-$$" out
+  if ! command -v ip >/dev/null 2>&1; then
+    # No ip (preflight reports it as a missing tool): ask the kernel directly, so that a machine with namespaces but
+    # without iproute2 is told apart from one without namespaces.
+    unshare --net true 2>/dev/null && return 0
+    echo "cannot create a network namespace (unshare --net failed; ip is not installed)"
+    return 1
+  fi
   if ! out=$(ip netns add "$probe" 2>&1); then
     echo "cannot create a network namespace: $out"
     return 1
