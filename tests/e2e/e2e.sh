@@ -164,14 +164,20 @@ nap_init "$E2E_TMP"
 # A watchdog keeps the whole run bounded even if something hangs where no step has its own limit; the TERM it sends
 # runs the cleanup above.
 # Its sleep is its own child, stopped with it, so that nothing outlives the run or holds its output open.
+# If this shell was SIGKILLed, its cleanup never stopped the watchdog: it then must not signal $$, which may by now be
+# another process's PID, so it signals only while this shell is still its parent.
 (
   trap 'kill "$nap" 2>/dev/null; exit 0' TERM
   sleep "$E2E_BUDGET" >/dev/null 2>&1 & nap=$!
-  wait "$nap" && echo "e2e: FATAL: over the ${E2E_BUDGET}s budget, stopping" >&2 && kill -TERM $$
+  wait "$nap" || exit 0
+  read -r _ _ _ parent _ <"/proc/$BASHPID/stat"
+  [ "$parent" = $$ ] || exit 0
+  echo "e2e: FATAL: over the ${E2E_BUDGET}s budget, stopping" >&2 && kill -TERM $$
 ) &
 E2E_WATCHDOG=$!
 
 e2e_t0=$(now_us)
+netns_reap_stale
 netns_names $$
 log "namespaces $E2E_NS_SRV / $E2E_NS_CLI, temp dir $E2E_TMP, mode $E2E_MODE"
 netns_up
