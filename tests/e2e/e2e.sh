@@ -29,7 +29,7 @@ done
 
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
-E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-150}
+E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-140}
 E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh E2E_NOT_BUILT=''
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -106,7 +106,8 @@ stop_system_ocserv() {
 E2E_TMP='' E2E_WATCHDOG=''
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  # A second signal must not cut the cleanup short (namespaces would be left); naps in here must not exit again.
+  trap - EXIT; trap '' INT TERM; E2E_STOP=''
   [ -z "$E2E_WATCHDOG" ] || { kill "$E2E_WATCHDOG" 2>/dev/null; wait "$E2E_WATCHDOG" 2>/dev/null; }
   proc_stop_all
   netns_down
@@ -157,7 +158,12 @@ expect_ocserv_logged_rejection() {
 preflight
 stop_system_ocserv
 trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+# The signal trap only notes the signal; the next nap exits (every wait polls with one, none longer than 0.5 s), from
+# plain code. An `exit` inside the trap would run from wherever the signal landed, most often inside nap's `read -t`,
+# and bash 5.2 then leaves that read's timer armed: it fires in the middle of the cleanup, which dies half done
+# (segfault, or "longjmp causes uninitialized stack frame"), leaving the namespaces behind.
+trap 'E2E_STOP=130' INT TERM
+stop_now() { log "interrupted"; exit "$E2E_STOP"; }
 E2E_TMP=$(mktemp -d /tmp/oa-e2e.XXXXXX)
 chmod 755 "$E2E_TMP"
 nap_init "$E2E_TMP"
@@ -194,4 +200,5 @@ esac
 log "=== ${#E2E_PASSED[@]} passed, ${#E2E_FAILED[@]} failed in $(awk -v a="$e2e_t0" -v b="$(now_us)" \
   'BEGIN { printf "%.1f s", (b - a) / 1e6 }')"
 for f in "${E2E_FAILED[@]}"; do log "failed: $f"; done
+[ -z "$E2E_STOP" ] || stop_now   # a signal after the last nap
 [ ${#E2E_FAILED[@]} -eq 0 ]
