@@ -14,6 +14,11 @@ SC_TRUE_PORT=4452 SC_TRUE_OCTET=6   # ocserv "true": /bin/true as connect-script
 SC_FW_PORT=4453 SC_FW_OCTET=7    # ocserv "fw": restrict-user-to-routes, the sh wrapper for every script
 SC_READY=0
 SC_REJECT_MS=1000   # replaced by the time scenario 2's rejection took
+# How far beyond the deadline + a refused rejection's time a frozen-agent answer may come (scenario 6). Measured on
+# the shared 2-core machine, 28 answers at load 0.9-5.3 (up to five busy loops beside the test): the frozen answer
+# minus (3 s + the slower refused rejection, 22-132 ms) was -39..+50 ms. 400 ms is 8x that, for worse load; and a
+# helper that overruns its deadline by 0.5 s fails (tried: a 3.55 s helper deadline came to +555 ms, over the limit).
+SC_DEADLINE_MARGIN_MS=400
 
 sc_setup() {
   comp_setup && portal_start && agent_start fail-stale 5m || return 1
@@ -65,7 +70,7 @@ s2_denied_rejected() {
   oc_up bob $SC_PORT $SC_OCTET
   expect_result rejected || { oc_down; return 1; }
   log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
-  SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's allowance beyond deadlines
+  SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's fallback baseline
   expect_audit bob portal deny "the portal's deny" || ok=1
   helper_logged main "$mark" bob deny || ok=1
   expect_ocserv_logged_rejection main bob || ok=1
@@ -202,10 +207,12 @@ s4_fail_close() {
 # s6: the agent is stopped. Frozen (SIGSTOP: it accepts but never answers), two connects in flight at once are both
 # rejected by the helper's default when its deadline passes; the second is not queued behind the first (their answers
 # come about as far apart as their starts, not a deadline apart). Killed (its socket refuses), connects are rejected
-# before that deadline. ocserv keeps serving throughout. The allowance beyond the deadline is what a plain rejection
-# costs on this machine now (scenario 2), doubled, plus a second: the check is about the deadline, not machine load.
+# before that deadline. ocserv keeps serving throughout.
+# The frozen-agent answers are judged against the killed-agent ones: a refused connect takes the same path (TLS,
+# both auth requests, the helper's start, its connect to the socket, the rejection) minus the wait, so a frozen
+# answer may take the deadline + that + SC_DEADLINE_MARGIN_MS (see there) and no more.
 s6_agent_stopped() {
-  local ok=0 h h1 h2 end1 end2 limit=$((E2E_HELPER_TIMEOUT_MS + 1000 + 2 * SC_REJECT_MS)) mark
+  local ok=0 h h1 h2 end1 end2 mark u ms base=0 limit frozen=()
   agent_restart fail-stale 5m || return 1
   mark=$(ocserv_log_mark main)
   kill -STOP "$AGENT_PID"
@@ -216,8 +223,7 @@ s6_agent_stopped() {
     oc_wait "$h"
     if expect_result rejected; then
       log "agent frozen: attempt $h rejected after $(fmt_ms "$OC_MS") (helper deadline $E2E_HELPER_TIMEOUT)"
-      awk -v v="$OC_MS" -v l="$limit" 'BEGIN { exit !(v <= l) }' ||
-        { log "that is more than the deadline + $((limit - E2E_HELPER_TIMEOUT_MS)) ms"; ok=1; }
+      frozen+=("${OC_MS%.*}")
     else
       oc_down; ok=1
     fi
@@ -236,6 +242,7 @@ s6_agent_stopped() {
     oc_try $u $SC_PORT $SC_OCTET
     if [ "$OC_RESULT" = rejected ]; then
       log "agent dead: $u rejected after $(fmt_ms "$OC_MS")"
+      ms=${OC_MS%.*}; [ "$ms" -le "$base" ] || base=$ms   # the slower of the two: a fast outlier must not tighten
       # A refused socket needs no waiting: the answer comes before the deadline a frozen agent costs.
       awk -v v="$OC_MS" -v l="$E2E_HELPER_TIMEOUT_MS" 'BEGIN { exit !(v < l) }' ||
         { log "that is not prompt (not under the helper's deadline)"; ok=1; }
@@ -243,6 +250,14 @@ s6_agent_stopped() {
       expect_result rejected; oc_down; ok=1
     fi
     helper_logged main "$mark" $u refused || ok=1
+  done
+  [ "$base" -gt 0 ] || base=$SC_REJECT_MS   # no refused rejection to go by: scenario 2's
+  limit=$((E2E_HELPER_TIMEOUT_MS + base + SC_DEADLINE_MARGIN_MS))
+  for ms in "${frozen[@]}"; do
+    log "agent frozen: answered $ms ms after the start: deadline + $((ms - E2E_HELPER_TIMEOUT_MS - base)) ms beyond" \
+      "a refused rejection ($base ms); allowed: + $SC_DEADLINE_MARGIN_MS ms"
+    [ "$ms" -le "$limit" ] ||
+      { log "the helper overran its deadline by more than $SC_DEADLINE_MARGIN_MS ms (limit $limit ms)"; ok=1; }
   done
   proc_alive "$OCSERV_PID_main" || { log "ocserv died"; return 1; }
   agent_start fail-stale 5m || return 1
