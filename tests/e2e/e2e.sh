@@ -7,7 +7,8 @@
 #   e2e.sh BINARIES...                  both
 #   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip (under CI=true: fail)
 # BINARIES: --helper PATH --agent PATH --portal-sim PATH [--wrapper PATH] [--dev-pki PATH]
-# Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir).
+# Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir),
+# --bench-file PATH (also write the e2e-bench: line there, replaced every run; CTest: build/tests/e2e/e2e-bench.txt).
 #
 # Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed). A missing
 # tool or binary of ours is a skip too, except under CI=true, where it is a failure (exit 1).
@@ -27,10 +28,11 @@ for lib in proc netns pki ocserv client mechanics components scenarios; do
   source "$E2E_HERE/lib/$lib.sh"
 done
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-140}
 E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh E2E_NOT_BUILT=''
+E2E_BENCH_FILE=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --mechanics) E2E_MODE=mechanics ;;
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     --wrapper) E2E_WRAPPER=${2:?}; shift ;;
     --dev-pki) E2E_DEV_PKI=${2:?}; shift ;;
     --rounds) E2E_ROUNDS=${2:?}; shift ;;
+    --bench-file) E2E_BENCH_FILE=${2:?}; shift ;;
     --keep) E2E_KEEP=1 ;;
     -h|--help) usage ;;
     *) log "unknown argument: $1"; usage ;;
@@ -82,8 +85,9 @@ preflight() {
 # under CI a failure.
 unmet() {
   case "${CI:-}" in
-    true|TRUE|True|1) die "CI=$CI and this machine has root, network namespaces and /dev/net/tun, so the test must run," \
-      "not be skipped: $1" ;;
+    true|TRUE|True|1)
+      die "CI=$CI and this machine has root, network namespaces and /dev/net/tun, so the test must run, not be" \
+        "skipped: $1" ;;
   esac
   skip "$1"
 }
