@@ -171,8 +171,9 @@ expect_audit() {
 # last disconnect event for USER (and, if given, for that session ID) whose byte counts are both non-zero (the
 # session moved traffic) and whose duration is non-zero (whole seconds: the caller holds the session long enough).
 audit_disconnect() {
+  local nonzero='[1-9][0-9]*'
   audit_lines |
-    grep -E "session disconnect id=${2:-[^ ]+} user=\"$1\" .* bytes_in=[1-9][0-9]* bytes_out=[1-9][0-9]* duration_s=[1-9][0-9]* " |
+    grep -E "session disconnect id=${2:-[^ ]+} user=\"$1\" .* bytes_in=$nonzero bytes_out=$nonzero duration_s=$nonzero " |
     tail -1
 }
 # has_disconnect USER [ID]: there is such a line; a predicate for wait_until.
