@@ -5,11 +5,13 @@
 #   e2e.sh --mechanics                  stand-in scripts only (/bin/true, /bin/false, sh): needs none of our binaries
 #   e2e.sh --scenarios BINARIES...      the seven scenarios with the real helper, agent and portal + the timing
 #   e2e.sh BINARIES...                  both
-#   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip
+#   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip (under CI=true: fail)
 # BINARIES: --helper PATH --agent PATH --portal-sim PATH [--wrapper PATH] [--dev-pki PATH]
-# Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir).
+# Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir),
+# --bench-file PATH (also write the e2e-bench: line there, replaced every run; CTest: build/tests/e2e/e2e-bench.txt).
 #
-# Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed).
+# Needs root and network namespaces; without them it says why and exits 77 (CTest: skipped, never passed). A missing
+# tool or binary of ours is a skip too, except under CI=true, where it is a failure (exit 1).
 # Exits 0 if every check passed, 1 otherwise. It creates only what it removes: two namespaces named after its PID,
 # a veth pair in them, addresses in 10.99.0.0/16 on those interfaces only, a temp dir, and processes it stops by PID.
 # shellcheck disable=SC2034  # the options parsed below are read by the sourced files
@@ -26,21 +28,23 @@ for lib in proc netns pki ocserv client mechanics components scenarios; do
   source "$E2E_HERE/lib/$lib.sh"
 done
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
-E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-150}
-E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh
+E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-140}
+E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh E2E_NOT_BUILT=''
+E2E_BENCH_FILE=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --mechanics) E2E_MODE=mechanics ;;
     --scenarios) E2E_MODE=scenarios ;;
-    --not-built) skip "not built yet: ${2:-our binaries} (the e2e test picks them up once their CMake targets exist)" ;;
+    --not-built) E2E_NOT_BUILT=${2:-our binaries}; break ;;   # reported by preflight: a skip, or under CI a failure
     --helper) E2E_HELPER=${2:?}; shift ;;
     --agent) E2E_AGENT=${2:?}; shift ;;
     --portal-sim) E2E_PORTAL_SIM=${2:?}; shift ;;
     --wrapper) E2E_WRAPPER=${2:?}; shift ;;
     --dev-pki) E2E_DEV_PKI=${2:?}; shift ;;
     --rounds) E2E_ROUNDS=${2:?}; shift ;;
+    --bench-file) E2E_BENCH_FILE=${2:?}; shift ;;
     --keep) E2E_KEEP=1 ;;
     -h|--help) usage ;;
     *) log "unknown argument: $1"; usage ;;
@@ -49,26 +53,43 @@ while [ $# -gt 0 ]; do
 done
 
 # --- preflight: every reason this machine cannot run the test is a skip with its reason, never a pass ----------------
+# Root, network namespaces and /dev/net/tun are what the machine offers: without them the test cannot run here, which
+# is a skip. A missing tool or one of our binaries on a machine that has all three is different: under CI (CI=true)
+# that is a broken pipeline (a package not installed, a target not built, a renamed target), and a skip would show
+# green for a test that never ran: there it is a failure. Outside CI it stays a skip (a developer's partial build).
 preflight() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, tun devices, ocserv), running as uid $(id -u)"
+  local why
+  why=$(netns_probe) || skip "no network namespaces here: $why"
+  [ -c /dev/net/tun ] || skip "no /dev/net/tun: ocserv and openconnect need tun devices"
   local tool missing=()
   for tool in ip nsenter ocserv ocpasswd occtl openconnect certtool ping iptables timeout awk renice; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   [ -x /usr/bin/ocserv-fw ] || missing+=(/usr/bin/ocserv-fw)
-  [ ${#missing[@]} -eq 0 ] || skip "missing tools: ${missing[*]} (scripts/bootstrap.sh installs them)"
-  [ -c /dev/net/tun ] || skip "no /dev/net/tun: ocserv and openconnect need tun devices"
-  local why
-  why=$(netns_probe) || skip "no network namespaces here: $why"
+  [ ${#missing[@]} -eq 0 ] || unmet "missing tools: ${missing[*]} (scripts/bootstrap.sh installs them)"
+  [ -z "$E2E_NOT_BUILT" ] ||
+    unmet "not built yet: $E2E_NOT_BUILT (the e2e test picks them up once their CMake targets exist)"
   if [ "$E2E_MODE" != mechanics ]; then
     local b missing_bin=()
     for b in E2E_HELPER E2E_AGENT E2E_PORTAL_SIM; do
       [ -n "${!b}" ] && [ -x "${!b}" ] || missing_bin+=("${b#E2E_}=${!b:-<not given>}")
     done
     [ ${#missing_bin[@]} -eq 0 ] ||
-      skip "not built yet: ${missing_bin[*]} (the scenarios need the helper, the agent and the portal; --mechanics runs without)"
-    [ -x "$E2E_DEV_PKI" ] || skip "no dev PKI script at $E2E_DEV_PKI"
+      unmet "not built yet: ${missing_bin[*]} (the scenarios need the helper, the agent and the portal; --mechanics runs without)"
+    [ -x "$E2E_DEV_PKI" ] || unmet "no dev PKI script at $E2E_DEV_PKI"
   fi
+}
+
+# unmet WHY: a requirement of ours (a tool, a binary) is missing on a machine that could run the test: a skip, or
+# under CI a failure.
+unmet() {
+  case "${CI:-}" in
+    true|TRUE|True|1)
+      die "CI=$CI and this machine has root, network namespaces and /dev/net/tun, so the test must run, not be" \
+        "skipped: $1" ;;
+  esac
+  skip "$1"
 }
 
 # Debian's package may start a system ocserv on install (bootstrap.sh blocks that with policy-rc.d, but a machine
@@ -89,7 +110,8 @@ stop_system_ocserv() {
 E2E_TMP='' E2E_WATCHDOG=''
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  # A second signal must not cut the cleanup short (namespaces would be left); naps in here must not exit again.
+  trap - EXIT; trap '' INT TERM; E2E_STOP=''
   [ -z "$E2E_WATCHDOG" ] || { kill "$E2E_WATCHDOG" 2>/dev/null; wait "$E2E_WATCHDOG" 2>/dev/null; }
   proc_stop_all
   netns_down
@@ -140,21 +162,32 @@ expect_ocserv_logged_rejection() {
 preflight
 stop_system_ocserv
 trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+# The signal trap only notes the signal; the next nap exits (every wait polls with one, none longer than 0.5 s), from
+# plain code. An `exit` inside the trap would run from wherever the signal landed, most often inside nap's `read -t`,
+# and bash 5.2 then leaves that read's timer armed: it fires in the middle of the cleanup, which dies half done
+# (segfault, or "longjmp causes uninitialized stack frame"), leaving the namespaces behind.
+trap 'E2E_STOP=130' INT TERM
+stop_now() { log "interrupted"; exit "$E2E_STOP"; }
 E2E_TMP=$(mktemp -d /tmp/oa-e2e.XXXXXX)
 chmod 755 "$E2E_TMP"
 nap_init "$E2E_TMP"
 # A watchdog keeps the whole run bounded even if something hangs where no step has its own limit; the TERM it sends
 # runs the cleanup above.
 # Its sleep is its own child, stopped with it, so that nothing outlives the run or holds its output open.
+# If this shell was SIGKILLed, its cleanup never stopped the watchdog: it then must not signal $$, which may by now be
+# another process's PID, so it signals only while this shell is still its parent.
 (
   trap 'kill "$nap" 2>/dev/null; exit 0' TERM
   sleep "$E2E_BUDGET" >/dev/null 2>&1 & nap=$!
-  wait "$nap" && echo "e2e: FATAL: over the ${E2E_BUDGET}s budget, stopping" >&2 && kill -TERM $$
+  wait "$nap" || exit 0
+  read -r _ _ _ parent _ <"/proc/$BASHPID/stat"
+  [ "$parent" = $$ ] || exit 0
+  echo "e2e: FATAL: over the ${E2E_BUDGET}s budget, stopping" >&2 && kill -TERM $$
 ) &
 E2E_WATCHDOG=$!
 
 e2e_t0=$(now_us)
+netns_reap_stale
 netns_names $$
 log "namespaces $E2E_NS_SRV / $E2E_NS_CLI, temp dir $E2E_TMP, mode $E2E_MODE"
 netns_up
@@ -171,4 +204,5 @@ esac
 log "=== ${#E2E_PASSED[@]} passed, ${#E2E_FAILED[@]} failed in $(awk -v a="$e2e_t0" -v b="$(now_us)" \
   'BEGIN { printf "%.1f s", (b - a) / 1e6 }')"
 for f in "${E2E_FAILED[@]}"; do log "failed: $f"; done
+[ -z "$E2E_STOP" ] || stop_now   # a signal after the last nap
 [ ${#E2E_FAILED[@]} -eq 0 ]

@@ -144,6 +144,10 @@ wrapper_path() {
 audit_decision() {
   audit_lines | grep -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 " | tail -1
 }
+# audit_has USER SOURCE [VERDICT]: there is such a line (since the mark); a predicate for wait_until.
+audit_has() { [ -n "$(audit_decision "$@")" ]; }
+# audit_id LINE: the session ID (ocserv's ID, the worker's PID) a decision or disconnect line names.
+audit_id() { sed -n 's/.* id=\([^ ]*\) .*/\1/p' <<<"$1"; }
 # audit_count USER SOURCE [VERDICT]: how many such lines (since the mark).
 audit_count() {
   audit_lines | grep -c -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 "
@@ -155,7 +159,7 @@ audit_lines() { tail -n "+$AUDIT_FROM" "$AGENT_LOG" 2>/dev/null; }
 # expect_audit USER SOURCE VERDICT WHAT: the agent logged that decision (since the mark); waits a moment, since the
 # audit line may be written just after the answer went out. Logs the line, or the log's tail if there is none.
 expect_audit() {
-  if wait_until 2 test -n "$(audit_decision "$1" "$2" "$3")"; then
+  if wait_until 2 audit_has "$1" "$2" "$3"; then
     log "$4: $(audit_decision "$1" "$2" "$3" | sed 's/^.* decision /decision /')"
     return 0
   fi
@@ -163,12 +167,19 @@ expect_audit() {
   audit_lines | tail -5 | sed 's/^/    /' >&2
   return 1
 }
-# audit_disconnect USER: the last disconnect event for USER whose byte counts are both non-zero (the session moved
-# traffic) and which carries its duration (whole seconds, may be 0 for a short session).
+# audit_disconnect USER [ID]: since the mark (so an earlier session's disconnect in the same log never counts), the
+# last disconnect event for USER (and, if given, for that session ID) whose byte counts are both non-zero (the
+# session moved traffic) and whose duration is non-zero (whole seconds: the caller holds the session long enough).
 audit_disconnect() {
-  grep -E "session disconnect id=[^ ]+ user=\"$1\" .* bytes_in=[1-9][0-9]* bytes_out=[1-9][0-9]* duration_s=[0-9]+ " \
-    "$AGENT_LOG" 2>/dev/null | tail -1
+  local nonzero='[1-9][0-9]*'
+  audit_lines |
+    grep -E "session disconnect id=${2:-[^ ]+} user=\"$1\" .* bytes_in=$nonzero bytes_out=$nonzero duration_s=$nonzero " |
+    tail -1
 }
+# has_disconnect USER [ID]: there is such a line; a predicate for wait_until.
+has_disconnect() { [ -n "$(audit_disconnect "$@")" ]; }
+# audit_any_disconnect USER: the last disconnect line for USER since the mark, whatever its stats (for diagnostics).
+audit_any_disconnect() { audit_lines | grep -E "session disconnect id=[^ ]+ user=\"$1\" " | tail -1; }
 
 # --- the helper's own lines, which ocserv copies from its stderr into its log ---------------------------------------
 # helper_logged INSTANCE FROM USER KIND: since line FROM of that ocserv's log, the helper logged for USER

@@ -4,7 +4,11 @@
 # restrict-user-to-routes path (ocserv-fw running a sh wrapper through /bin/sh) admits and rejects, and the timing
 # loop (A/A: two ocserv instances with /bin/true, interleaved). Sourced by e2e.sh; each m_* is one check.
 
-MECH_PORT=4431
+# Each instance its own port and VPN pool: they run one after another, but one that did not stop in time (its
+# workers still ending sessions) must not answer the next one's connects or hand out its pool's addresses.
+MECH_TRUE_PORT=4431 MECH_TRUE_OCTET=1
+MECH_FALSE_PORT=4432 MECH_FALSE_OCTET=2
+MECH_FW_PORT=4433 MECH_FW_OCTET=8   # 3-7: the timing and the scenarios
 
 # A disconnect-/host-update-script stand-in: appends its REASON, USERNAME and STATS_* to a file.
 mech_write_recorder() {
@@ -36,12 +40,13 @@ SH
 # and the disconnect-script stand-in receives the session's byte and duration stats.
 m_true_admits() {
   mech_write_recorder
-  ocserv_write_config mtrue $MECH_PORT 1 /bin/true "$E2E_TMP/recorder.sh" "$E2E_TMP/recorder.sh" false &&
-    ocserv_start mtrue $MECH_PORT || return 1
-  oc_up alice $MECH_PORT 1
+  ocserv_write_config mtrue $MECH_TRUE_PORT $MECH_TRUE_OCTET /bin/true "$E2E_TMP/recorder.sh" "$E2E_TMP/recorder.sh" \
+      false &&
+    ocserv_start mtrue $MECH_TRUE_PORT || return 1
+  oc_up alice $MECH_TRUE_PORT $MECH_TRUE_OCTET
   expect_result admitted || { ocserv_stop mtrue; return 1; }
   local server_ip ok=0
-  server_ip=$(server_vpn_ip 1)
+  server_ip=$(server_vpn_ip $MECH_TRUE_OCTET)
   log "alice is up as $OC_VPN_IP in $(fmt_ms "$OC_MS"); the server's VPN address is ${server_ip:-missing}"
   if [ -n "$server_ip" ] && oc_ping "$server_ip"; then
     log "ping $server_ip through the tunnel: ok"
@@ -69,8 +74,9 @@ m_true_admits() {
 # m_false_rejects: connect-script /bin/false; bob is refused (openconnect exit 2, "Cookie was rejected") and ocserv
 # logs the failed attempt.
 m_false_rejects() {
-  ocserv_write_config mfalse $MECH_PORT 1 /bin/false "" "" false && ocserv_start mfalse $MECH_PORT || return 1
-  oc_up bob $MECH_PORT 1
+  ocserv_write_config mfalse $MECH_FALSE_PORT $MECH_FALSE_OCTET /bin/false "" "" false &&
+    ocserv_start mfalse $MECH_FALSE_PORT || return 1
+  oc_up bob $MECH_FALSE_PORT $MECH_FALSE_OCTET
   local ok=0
   expect_result rejected || ok=1
   [ $ok -ne 0 ] || log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
@@ -83,12 +89,12 @@ m_false_rejects() {
 # the server namespace and then runs our connect-script with /bin/sh. A sh wrapper admits alice and rejects bob.
 m_restrict_routes() {
   mech_write_sh_wrapper
-  ocserv_write_config mfw $MECH_PORT 1 "$E2E_TMP/wrapper-standin.sh" "" "" true && ocserv_start mfw $MECH_PORT ||
-    return 1
+  ocserv_write_config mfw $MECH_FW_PORT $MECH_FW_OCTET "$E2E_TMP/wrapper-standin.sh" "" "" true &&
+    ocserv_start mfw $MECH_FW_PORT || return 1
   local ok=0
-  oc_up alice $MECH_PORT 1
+  oc_up alice $MECH_FW_PORT $MECH_FW_OCTET
   if expect_result admitted; then
-    local server_ip; server_ip=$(server_vpn_ip 1)
+    local server_ip; server_ip=$(server_vpn_ip $MECH_FW_OCTET)
     oc_ping "$server_ip" || { log "ping $server_ip through the restricted tunnel failed"; ok=1; }
     # ocserv-fw made its per-device chain in the server namespace: proof that the wrapper ran through it.
     if in_srv iptables -S 2>/dev/null | grep -q -- '-N FORWARD-ocserv-fw-'; then
@@ -100,7 +106,7 @@ m_restrict_routes() {
     ok=1
   fi
   oc_down
-  oc_up bob $MECH_PORT 1
+  oc_up bob $MECH_FW_PORT $MECH_FW_OCTET
   expect_result rejected || ok=1
   if ! grep -q '^USERNAME=alice OCSERV_RESTRICT_TO_ROUTES=1$' "$E2E_TMP/wrapper-ran" ||
      ! grep -q '^USERNAME=bob OCSERV_RESTRICT_TO_ROUTES=1$' "$E2E_TMP/wrapper-ran"; then

@@ -21,11 +21,38 @@ netns_names() {
 # netns_probe: can this process create a network namespace? Prints why not and returns 1 if it cannot.
 netns_probe() {
   local probe="oa-e2e-probe-$$" out
+  if ! command -v ip >/dev/null 2>&1; then
+    # No ip (preflight reports it as a missing tool): ask the kernel directly, so that a machine with namespaces but
+    # without iproute2 is told apart from one without namespaces.
+    unshare --net true 2>/dev/null && return 0
+    echo "cannot create a network namespace (unshare --net failed; ip is not installed)"
+    return 1
+  fi
   if ! out=$(ip netns add "$probe" 2>&1); then
     echo "cannot create a network namespace: $out"
     return 1
   fi
   ip netns del "$probe" 2>/dev/null || true
+}
+
+# netns_reap_stale: a run that was SIGKILLed (CTest's TIMEOUT, a lost CI runner) never ran its cleanup and left its
+# namespaces. Their names carry that run's PID: delete the names of this harness's pattern whose PID no longer runs
+# (or is our own: this run has created none yet, so such a name is a dead run's whose PID came round again). Only the
+# name is removed: a process still inside (an ocserv the dead run left) is not ours to stop; it is reported, and the
+# namespace itself goes when it exits. A live run's namespaces (another worktree's test) are never touched.
+netns_reap_stale() {
+  local ns pid pids
+  for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+    [[ $ns =~ ^oa-e2e-(s|c|probe)-([0-9]+)$ ]] || continue
+    pid=${BASH_REMATCH[2]}
+    [ "$pid" = $$ ] || ! proc_alive "$pid" || continue
+    pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    if ip netns del "$ns" 2>/dev/null; then
+      log "deleted the leftover namespace $ns (its run, pid $pid, is gone)${pids:+; still inside, not stopped: $pids}"
+    else
+      log "could not delete the leftover namespace $ns"
+    fi
+  done
 }
 
 netns_up() {

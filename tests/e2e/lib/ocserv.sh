@@ -83,6 +83,7 @@ ocserv_start() {
   printf -v "OCSERV_PID_$name" '%s' "$pid"
   if ! wait_until 10 port_open "$port"; then
     log "ocserv $name did not listen on $E2E_SRV_IP:$port; its log:"; tail -20 "$dir/ocserv.log" >&2
+    ocserv_stop "$name"   # not left to come up later beside the next instance
     return 1
   fi
 }

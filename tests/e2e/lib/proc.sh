@@ -43,14 +43,30 @@ proc_stop() {
   fi
 }
 
-# proc_stop_all: stops every PID this run started, newest first (clients before servers).
+# proc_stop_all: stops every PID this run started that still runs: SIGTERM to all of them at once, one shared grace
+# of 2 s, then SIGKILL for the rest and at most 1 s more. One grace for all, not one each: this is the cleanup that
+# runs after the watchdog fired, and it must end before CTest's TIMEOUT however many processes are still up (seven
+# stopped one after another with 2 s grace + 2 s after SIGKILL each would be up to 28 s).
 proc_stop_all() {
-  local i
-  for (( i=${#E2E_PIDS[@]}-1; i>=0; i-- )); do
-    proc_stop "${E2E_PIDS[$i]}" TERM 2
+  local pid live=()
+  for pid in "${E2E_PIDS[@]}"; do
+    if proc_alive "$pid"; then live+=("$pid"); else wait "$pid" 2>/dev/null; fi
   done
   E2E_PIDS=()
+  [ ${#live[@]} -gt 0 ] || return 0
+  kill -TERM "${live[@]}" 2>/dev/null
+  kill -CONT "${live[@]}" 2>/dev/null   # one that is stopped (scenario 6 freezes the agent) acts on the TERM now
+  if ! wait_until 2 procs_gone "${live[@]}"; then
+    for pid in "${live[@]}"; do
+      proc_alive "$pid" || continue
+      log "process $pid ignored SIGTERM for 2s: SIGKILL"; kill -KILL "$pid" 2>/dev/null
+    done
+    wait_until 1 procs_gone "${live[@]}" || log "still running after SIGKILL: ${live[*]}"
+  fi
+  for pid in "${live[@]}"; do wait "$pid" 2>/dev/null; done   # reap those that are our children
+  return 0
 }
+procs_gone() { local pid; for pid in "$@"; do ! proc_alive "$pid" || return 1; done; }   # procs_gone PID...
 
 # proc_priority NICE PID...: sets the nice value of every thread of each PID (nice is per thread on Linux). The
 # timing runs raise their own priority so that a busy machine (parallel builds) disturbs the measurement less.
@@ -62,6 +78,9 @@ proc_priority() {
 }
 
 # wait_until SECONDS CMD...: polls CMD every 20 ms until it succeeds or SECONDS pass; 0 on success.
+# CMD is run anew at every poll, but its arguments are expanded once, by the caller: a condition must be a function
+# or command that computes its answer itself (wait_until 5 has_disconnect alice), never `test -n "$(...)"`, whose
+# substitution is the value from before the first poll.
 wait_until() {
   local deadline
   deadline=$(deadline_after "$1"); shift
@@ -73,12 +92,14 @@ wait_until() {
 
 # nap SECONDS: sleeps without forking (`read -t` on a FIFO nobody writes), so that the polling loops around a
 # timed connect do not themselves load the CPU they are measuring on. Falls back to sleep before nap_init.
-E2E_NAP_FD=''
+# It is also where an INT/TERM takes effect: e2e.sh's trap only sets E2E_STOP, and the nap after it exits (see there).
+E2E_NAP_FD='' E2E_STOP=''
 nap_init() {  # nap_init DIR
   mkfifo "$1/nap.fifo" && exec {E2E_NAP_FD}<>"$1/nap.fifo"
 }
 nap() {
   if [ -n "$E2E_NAP_FD" ]; then read -r -t "$1" -u "$E2E_NAP_FD" _ || true; else sleep "$1"; fi
+  [ -z "$E2E_STOP" ] || stop_now
 }
 
 # Time in microseconds since the epoch, from bash's own clock (no fork).
@@ -93,3 +114,6 @@ deadline_after() {
 # us_to_ms MICROSECONDS: as milliseconds with three decimals.
 us_to_ms() { local v=$1 sign=''; (( v < 0 )) && { sign=-; v=$(( -v )); }; printf '%s%d.%03d\n' "$sign" $(( v / 1000 )) $(( v % 1000 )); }
 now_before() { [ "$(now_us)" -lt "$1" ]; }
+# elapsed_over T0_US MICROSECONDS: more than that much time has passed since T0_US (a now_us value). A predicate for
+# wait_until, evaluated at every poll.
+elapsed_over() { [ $(( $(now_us) - $1 )) -gt "$2" ]; }

@@ -14,6 +14,11 @@ SC_TRUE_PORT=4452 SC_TRUE_OCTET=6   # ocserv "true": /bin/true as connect-script
 SC_FW_PORT=4453 SC_FW_OCTET=7    # ocserv "fw": restrict-user-to-routes, the sh wrapper for every script
 SC_READY=0
 SC_REJECT_MS=1000   # replaced by the time scenario 2's rejection took
+# How far beyond the deadline + a refused rejection's time a frozen-agent answer may come (scenario 6). Measured on
+# the shared 2-core machine, 28 answers at load 0.9-5.3 (up to five busy loops beside the test): the frozen answer
+# minus (3 s + the slower refused rejection, 22-132 ms) was -39..+50 ms. 400 ms is 8x that, for worse load; and a
+# helper that overruns its deadline by 0.5 s fails (tried: a 3.55 s helper deadline came to +555 ms, over the limit).
+SC_DEADLINE_MARGIN_MS=400
 
 sc_setup() {
   comp_setup && portal_start && agent_start fail-stale 5m || return 1
@@ -36,18 +41,26 @@ s1_allowed_connects() {
   return $ok
 }
 
-# s5: a disconnect reaches the agent with byte and duration stats (in its audit log).
+# s5: a disconnect reaches the agent with byte and duration stats (in its audit log). Scenario 1's alice disconnected
+# into the same agent log just before: only a line written after this scenario's mark, for the session ID the agent
+# admitted here, counts. The session is held over a second, so that its duration (whole seconds) cannot be 0.
 s5_disconnect_stats() {
+  audit_mark
   oc_up alice $SC_PORT $SC_OCTET
   expect_result admitted || { oc_down; return 1; }
+  local up id; up=$(now_us)
+  expect_audit alice '[a-z_]+' allow "this session's admission" || { oc_down; return 1; }
+  id=$(audit_id "$(audit_decision alice '[a-z_]+' allow)")
   oc_ping "$(server_vpn_ip $SC_OCTET)" || log "note: ping failed, bytes may be small"
+  wait_until 2 elapsed_over "$up" 1200000
   oc_down
-  if wait_until 5 test -n "$(audit_disconnect alice)"; then
-    log "agent recorded: $(audit_disconnect alice)"
+  if wait_until 5 has_disconnect alice "$id"; then
+    log "agent recorded: $(audit_disconnect alice "$id" | sed 's/^.* session /session /')"
     return 0
   fi
-  log "no disconnect with byte and duration stats for alice in $AGENT_LOG; its tail:"
-  tail -5 "$AGENT_LOG" | sed 's/^/    /' >&2
+  log "no disconnect for alice's session id=${id:-?} with non-zero bytes and duration in $AGENT_LOG after line" \
+    "$AUDIT_FROM (the last one since then: $(audit_any_disconnect alice | sed 's/^.* session /session /'))"
+  log "its tail:"; audit_lines | tail -5 | sed 's/^/    /' >&2
   return 1
 }
 
@@ -57,7 +70,7 @@ s2_denied_rejected() {
   oc_up bob $SC_PORT $SC_OCTET
   expect_result rejected || { oc_down; return 1; }
   log "bob rejected in $(fmt_ms "$OC_MS"): $(grep -m1 'Cookie was rejected' "$OC_LOG")"
-  SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's allowance beyond deadlines
+  SC_REJECT_MS=${OC_MS%.*}   # what a rejection costs on this machine now: scenario 6's fallback baseline
   expect_audit bob portal deny "the portal's deny" || ok=1
   helper_logged main "$mark" bob deny || ok=1
   expect_ocserv_logged_rejection main bob || ok=1
@@ -88,12 +101,16 @@ s_timing() {
   # Every timed connect through the helper was answered from the agent's cache (one decision line each).
   [ "$hits" -ge "$E2E_ROUNDS" ] ||
     { log "timing: only $hits of the $E2E_ROUNDS helper connects were cache hits in the agent's log"; ok=1; }
-  echo "e2e-bench: load average $load0 -> $load1; connect wall time p50 over $E2E_ROUNDS interleaved connects each:" \
-    "helper (cache hit, $hits hits) $c_helper ms, /bin/true $c_true ms, difference of p50s" \
-    "$(awk -v h="$c_helper" -v t="$c_true" 'BEGIN { printf "%+.2f", h - t }') ms, median of paired differences" \
-    "$c_paired ms; connect-script alone p50 over $script_rounds interleaved runs each: helper (cache hit)" \
-    "$MEASURE_P50_script_helper ms, /bin/true $MEASURE_P50_script_true ms, median of paired differences" \
-    "$MEASURE_PAIRED_P50 ms"
+  local bench="e2e-bench: load average $load0 -> $load1; connect wall time p50 over $E2E_ROUNDS interleaved connects"
+  bench+=" each: helper (cache hit, $hits hits) $c_helper ms, /bin/true $c_true ms, difference of p50s"
+  bench+=" $(awk -v h="$c_helper" -v t="$c_true" 'BEGIN { printf "%+.2f", h - t }') ms, median of paired differences"
+  bench+=" $c_paired ms; connect-script alone p50 over $script_rounds interleaved runs each: helper (cache hit)"
+  bench+=" $MEASURE_P50_script_helper ms, /bin/true $MEASURE_P50_script_true ms, median of paired differences"
+  bench+=" $MEASURE_PAIRED_P50 ms"
+  echo "$bench"
+  # CTest shows a passing test's output only with -V: the file keeps the figures of a green CI run.
+  [ -z "$E2E_BENCH_FILE" ] || echo "$(date -u +%FT%TZ) $bench" >"$E2E_BENCH_FILE" ||
+    log "timing: could not write $E2E_BENCH_FILE"
   ocserv_stop true
   # shellcheck disable=SC2046
   proc_priority 0 $$ $(ip netns pids "$E2E_NS_SRV")
@@ -145,7 +162,9 @@ s3_fail_stale() {
   expect_audit alice portal allow "alice seen with the portal up" || ok=1
   local seen; seen=$(now_us)
   portal_stop
-  wait_until 3 test $(( $(now_us) - seen )) -gt 1500000   # past allow_ttl (1s) plus its 10% jitter
+  # alice's entry expires allow_ttl (1s, plus up to 10% jitter) after the agent stored it, which was before `seen`:
+  # polled, so that this waits until then and no longer.
+  wait_until 3 elapsed_over "$seen" 1500000
   audit_mark
   oc_try alice $SC_PORT $SC_OCTET
   if expect_result admitted; then
@@ -192,10 +211,12 @@ s4_fail_close() {
 # s6: the agent is stopped. Frozen (SIGSTOP: it accepts but never answers), two connects in flight at once are both
 # rejected by the helper's default when its deadline passes; the second is not queued behind the first (their answers
 # come about as far apart as their starts, not a deadline apart). Killed (its socket refuses), connects are rejected
-# before that deadline. ocserv keeps serving throughout. The allowance beyond the deadline is what a plain rejection
-# costs on this machine now (scenario 2), doubled, plus a second: the check is about the deadline, not machine load.
+# before that deadline. ocserv keeps serving throughout.
+# The frozen-agent answers are judged against the killed-agent ones: a refused connect takes the same path (TLS,
+# both auth requests, the helper's start, its connect to the socket, the rejection) minus the wait, so a frozen
+# answer may take the deadline + that + SC_DEADLINE_MARGIN_MS (see there) and no more.
 s6_agent_stopped() {
-  local ok=0 h h1 h2 end1 end2 limit=$((E2E_HELPER_TIMEOUT_MS + 1000 + 2 * SC_REJECT_MS)) mark
+  local ok=0 h h1 h2 end1 end2 mark u ms base=0 limit frozen=()
   agent_restart fail-stale 5m || return 1
   mark=$(ocserv_log_mark main)
   kill -STOP "$AGENT_PID"
@@ -206,8 +227,7 @@ s6_agent_stopped() {
     oc_wait "$h"
     if expect_result rejected; then
       log "agent frozen: attempt $h rejected after $(fmt_ms "$OC_MS") (helper deadline $E2E_HELPER_TIMEOUT)"
-      awk -v v="$OC_MS" -v l="$limit" 'BEGIN { exit !(v <= l) }' ||
-        { log "that is more than the deadline + $((limit - E2E_HELPER_TIMEOUT_MS)) ms"; ok=1; }
+      frozen+=("${OC_MS%.*}")
     else
       oc_down; ok=1
     fi
@@ -226,6 +246,7 @@ s6_agent_stopped() {
     oc_try $u $SC_PORT $SC_OCTET
     if [ "$OC_RESULT" = rejected ]; then
       log "agent dead: $u rejected after $(fmt_ms "$OC_MS")"
+      ms=${OC_MS%.*}; [ "$ms" -le "$base" ] || base=$ms   # the slower of the two: a fast outlier must not tighten
       # A refused socket needs no waiting: the answer comes before the deadline a frozen agent costs.
       awk -v v="$OC_MS" -v l="$E2E_HELPER_TIMEOUT_MS" 'BEGIN { exit !(v < l) }' ||
         { log "that is not prompt (not under the helper's deadline)"; ok=1; }
@@ -233,6 +254,14 @@ s6_agent_stopped() {
       expect_result rejected; oc_down; ok=1
     fi
     helper_logged main "$mark" $u refused || ok=1
+  done
+  [ "$base" -gt 0 ] || base=$SC_REJECT_MS   # no refused rejection to go by: scenario 2's
+  limit=$((E2E_HELPER_TIMEOUT_MS + base + SC_DEADLINE_MARGIN_MS))
+  for ms in "${frozen[@]}"; do
+    log "agent frozen: answered $ms ms after the start: deadline + $((ms - E2E_HELPER_TIMEOUT_MS - base)) ms beyond" \
+      "a refused rejection ($base ms); allowed: + $SC_DEADLINE_MARGIN_MS ms"
+    [ "$ms" -le "$limit" ] ||
+      { log "the helper overran its deadline by more than $SC_DEADLINE_MARGIN_MS ms (limit $limit ms)"; ok=1; }
   done
   proc_alive "$OCSERV_PID_main" || { log "ocserv died"; return 1; }
   agent_start fail-stale 5m || return 1
@@ -275,6 +304,8 @@ sc_check() {  # sc_check DESCRIPTION FUNCTION: a scenario, failed outright if th
 }
 
 run_scenarios() {
+  # The bench file is this run's or none: an older run's figures must not pass for this one's.
+  [ -z "$E2E_BENCH_FILE" ] || rm -f "$E2E_BENCH_FILE"
   check "scenarios: setup (portal, agent fail-stale, ocserv with the helper)" sc_setup
   sc_check "1: an allowed user connects and traffic passes" s1_allowed_connects
   sc_check "5: a disconnect reaches the agent with byte and duration stats" s5_disconnect_stats
