@@ -1,5 +1,5 @@
 // Who is calling the management API and may they call this RPC. Pure logic, no gRPC: the server extracts the names
-// from the peer's verified certificate (management_auth.cc) and asks here.
+// from the peer's verified certificate (call_gate.cc) and asks here.
 //
 //   identity: the first URI SAN, then DNS SAN, that `management.clients` lists; with no SAN at all, the CN. A
 //             certificate that has SANs is never identified by its CN (RFC 6125 §6.4.4).
