@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/management/audit_text.h"
 #include "agent/management/occtl_runner.h"
 #include "agent/management/ocserv_config_writer.h"
 
@@ -55,7 +56,8 @@ grpc::Status AgentServiceImpl::ExecuteCommand(grpc::ServerContext* context, cons
   const std::vector<std::string> args(request->args().begin(), request->args().end());
   auto command = ParseOcctlCommand(request->command_type(), args);
   if (!command.ok()) {
-    return call.Finish(ToGrpcStatus(command.status()), absl::StrCat("request_id=", request->request_id().substr(0, 64)));
+    return call.Finish(ToGrpcStatus(command.status()),
+                       absl::StrCat("request_id=\"", AuditText(request->request_id(), 64), "\""));
   }
   const auto timeout = ClampOcctlTimeout(ocserv_, std::chrono::seconds(request->timeout_seconds()));
   gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
@@ -122,7 +124,8 @@ grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
   if (auto st = ValidateConfigName(name); !st.ok()) return call.Finish(ToGrpcStatus(st));
   if (!content.ok()) return call.Finish(ToGrpcStatus(content.status()));
 
-  const std::string detail = absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=", name);
+  const std::string detail =
+      absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=\"", AuditText(name), "\"");
   if (request->validate_only()) {
     response->set_success(true);
     response->set_validation_result("valid");

@@ -28,9 +28,10 @@ class CallGate {
    public:
     bool admitted() const { return refusal_.ok(); }
     const grpc::Status& refusal() const { return refusal_; }
-    const std::string& identity() const { return identity_; }
+    const std::string& identity() const { return identity_; }  // escaped for logging
     // Writes the audit line and counts the outcome; returns `status` so that a handler ends with
-    // `return call.Finish(status);`.
+    // `return call.Finish(status);`. The status message is escaped here; caller text in `detail` must already be
+    // (AuditText, audit_text.h).
     grpc::Status Finish(grpc::Status status, std::string_view detail = {});
 
    private:

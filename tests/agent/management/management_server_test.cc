@@ -11,14 +11,17 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <spdlog/spdlog.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "agent/management/log_ring_sink.h"
 #include "agent/v1/agent.grpc.pb.h"
 #include "fake_control_plane.h"
 #include "ocserv_agent/v1/control.grpc.pb.h"
@@ -70,6 +73,10 @@ class ManagementServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Stop(std::chrono::milliseconds(100));
     server_.reset();
+    if (audit_sink_) {
+      auto& sinks = spdlog::default_logger()->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), audit_sink_), sinks.end());
+    }
     if (occtl_listener_ >= 0) ::close(occtl_listener_);
     fs::remove_all(dir_);
   }
@@ -155,6 +162,21 @@ class ManagementServerTest : public ::testing::Test {
     }
     return calls;
   }
+  // From now on, every line the default logger writes is also kept, to read back with AuditLines().
+  void CaptureLogs() {
+    audit_ring_ = std::make_shared<LogRing>(1024);
+    audit_sink_ = MakeLogRingSink(audit_ring_);
+    spdlog::default_logger()->sinks().push_back(audit_sink_);
+  }
+  // Each log record that contains "management audit:", as one string per record (one spdlog call).
+  std::vector<std::string> AuditLines() const {
+    std::vector<std::string> out;
+    for (const auto& r : audit_ring_->Since({})) {
+      if (r.message.find("management audit:") != std::string::npos) out.push_back(r.message);
+    }
+    return out;
+  }
+
   void OcctlMode(const std::string& mode) { std::ofstream(dir_ / "occtl.mode") << mode; }
 
   void ListenOnOcctlSocket() {
@@ -174,6 +196,8 @@ class ManagementServerTest : public ::testing::Test {
   std::shared_ptr<LogRing> ring_;
   std::unique_ptr<ManagementServer> server_;
   int occtl_listener_ = -1;
+  std::shared_ptr<LogRing> audit_ring_;
+  std::shared_ptr<spdlog::sinks::sink> audit_sink_;
 };
 
 // --- TLS and identity -------------------------------------------------------------------------------------------
@@ -546,6 +570,39 @@ TEST_F(ManagementServerTest, InvalidateCacheAffectsExactlyTheNamedUser) {
   cv1::InvalidateCacheRequest empty;
   EXPECT_EQ(Control("operator")->InvalidateCache(&ctx2, empty, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A caller's text with a line break must not become a second, forged audit line.
+TEST_F(ManagementServerTest, CallerTextCannotForgeAuditLines) {
+  CaptureLogs();
+  Start();
+  const std::string forged = "bob\nmanagement audit: identity=admin.test role=admin rpc=/x result=OK";
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::InvalidateCacheRequest req;
+    req.set_user(forged);
+    cv1::InvalidateCacheResponse resp;
+    ASSERT_TRUE(Control("operator")->InvalidateCache(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    av1::CommandRequest req;
+    req.set_request_id("r1\r\nmanagement audit: forged");
+    req.set_command_type("sh");
+    av1::CommandResponse resp;
+    EXPECT_EQ(Agent("admin")->ExecuteCommand(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  const auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find('\n'), std::string::npos) << l;
+    EXPECT_EQ(l.find('\r'), std::string::npos) << l;
+    EXPECT_EQ(l.rfind("management audit:", 0), 0u) << l;
+  }
+  EXPECT_NE(lines[0].find("user=\"bob\\x0amanagement audit:"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("request_id=\"r1\\x0d\\x0amanagement audit: forged\""), std::string::npos) << lines[1];
 }
 
 TEST_F(ManagementServerTest, SetFailModeTakesEffectOnTheNextDecision) {
