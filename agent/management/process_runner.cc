@@ -47,12 +47,17 @@ int ToExitCode(int status) {
   return -1;
 }
 
-// Reads what is available on fd into out (up to cap); returns false at EOF or on a hard error.
+// Reads what is available on fd into out (up to cap; the rest is discarded); returns false at EOF or on a hard
+// error. At most kReadsPerWakeup reads: a child that writes as fast as we read would otherwise keep us here, never
+// back at the deadline check.
+constexpr int kReadsPerWakeup = 4;
+
 bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
   char buf[16384];
-  for (;;) {
+  for (int reads = 0; reads < kReadsPerWakeup;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
+      ++reads;
       const std::size_t room = cap > out.size() ? cap - out.size() : 0;
       const std::size_t take = std::min(room, static_cast<std::size_t>(n));
       out.append(buf, take);
@@ -63,6 +68,7 @@ bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
     if (errno == EINTR) continue;
     return errno == EAGAIN || errno == EWOULDBLOCK;
   }
+  return true;
 }
 
 }  // namespace
@@ -92,6 +98,12 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  // Nothing else of the agent's reaches occtl: not its sockets, not a descriptor another thread (a library) opened
+  // without O_CLOEXEC.
+  if (const int err = posix_spawn_file_actions_addclosefrom_np(&actions, 3); err != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return Errno("posix_spawn_file_actions_addclosefrom_np", err);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;
@@ -114,7 +126,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   const auto deadline = clock.now() + limits.timeout;
   ProcessResult result;
-  bool out_open = true, err_open = true, exited = false;
+  bool out_open = true, err_open = true, exited = false, out_cut = false, err_cut = false;
   int status = 0;
 
   while (!exited || out_open || err_open) {
@@ -130,8 +142,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
                                          : static_cast<int>(std::min<long long>(left.count(), 20));
     const int pr = ::poll(fds, n, wait_ms);
     if (pr < 0 && errno != EINTR) break;
-    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, result.output_truncated);
-    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, result.output_truncated);
+    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, out_cut);
+    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, err_cut);
     if (!exited) {
       const pid_t w = ::waitpid(pid, &status, WNOHANG);
       if (w == pid) exited = true;
@@ -151,6 +163,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
     ::kill(-pid, SIGKILL);
   }
   result.exit_code = ToExitCode(status);
+  result.output_truncated = out_cut || err_cut;
   return result;
 }
 
