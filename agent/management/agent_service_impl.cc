@@ -9,6 +9,7 @@
 #include "agent/management/audit_text.h"
 #include "agent/management/occtl_runner.h"
 #include "agent/management/ocserv_config_writer.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -25,12 +26,15 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+// A log line may quote anything (a user name from the portal, bytes from ocserv's environment); a proto3 string that
+// is not UTF-8 would make the whole stream unparsable for the portal.
 void FillEntry(const LogRecord& r, agent::v1::LogEntry* e) {
   *e->mutable_timestamp() = ToTimestamp(r.time);
   e->set_level(r.level);
   e->set_source("agent");
   e->set_message(r.message);
-  if (!r.logger.empty()) (*e->mutable_fields())["logger"] = r.logger;
+  SanitizeUtf8(e->mutable_message());
+  if (!r.logger.empty()) SanitizeUtf8(&((*e->mutable_fields())["logger"] = r.logger));
   (*e->mutable_fields())["seq"] = std::to_string(r.seq);
 }
 

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -69,6 +70,22 @@ bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
     return errno == EAGAIN || errno == EWOULDBLOCK;
   }
   return true;
+}
+
+// Makes captured output valid UTF-8 for the proto3 string fields it ends up in. When the cap cut the output, a
+// character it split is dropped whole (a '?' there would be an artefact of the cap, not of the program); any other
+// invalid byte becomes '?'.
+void MakeUtf8(std::string& s, bool cut) {
+  if (cut) {
+    std::size_t lead = s.size();
+    while (lead > 0 && s.size() - lead < 3 && (static_cast<unsigned char>(s[lead - 1]) & 0xC0) == 0x80) --lead;
+    if (lead > 0) {
+      const auto c = static_cast<unsigned char>(s[lead - 1]);
+      const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      if (need > s.size() - (lead - 1)) s.resize(lead - 1);
+    }
+  }
+  SanitizeUtf8(&s);
 }
 
 }  // namespace
@@ -164,6 +181,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   }
   result.exit_code = ToExitCode(status);
   result.output_truncated = out_cut || err_cut;
+  MakeUtf8(result.stdout_text, out_cut);
+  MakeUtf8(result.stderr_text, err_cut);
   return result;
 }
 

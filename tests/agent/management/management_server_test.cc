@@ -299,6 +299,17 @@ TEST_F(ManagementServerTest, FailingCommandReportsItsExitCodeAndStderr) {
   EXPECT_NE(resp.stderr().find("could not connect"), std::string::npos);
 }
 
+// Output that is not UTF-8 must still arrive as a parsable response (proto3 strings are checked on parse).
+TEST_F(ManagementServerTest, CommandOutputThatIsNotUtf8StillArrives) {
+  Start();
+  OcctlMode("binary");
+  av1::CommandResponse resp;
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "status"}, &resp).ok());
+  EXPECT_EQ(resp.stdout(), "user ?? caf\xc3\xa9\n");
+  EXPECT_EQ(resp.stderr(), "warn ?\n");
+  EXPECT_TRUE(resp.success());
+}
+
 TEST_F(ManagementServerTest, InjectionAttemptsRunNothing) {
   Start();
   const std::vector<std::pair<std::string, std::vector<std::string>>> attempts = {
@@ -490,6 +501,26 @@ TEST_F(ManagementServerTest, StreamLogsServesTheRingAndFollows) {
   EXPECT_TRUE(found);
   ctx.TryCancel();
   reader->Finish();
+}
+
+TEST_F(ManagementServerTest, StreamLogsSendsValidUtf8) {
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.logger = "ipc\xff";
+  r.message = "helper sent hostname \xc0\xaf" "etc caf\xc3\xa9";
+  ring_->Append(r);
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  av1::LogStreamRequest req;
+  auto reader = Agent("viewer")->StreamLogs(&ctx, req);
+  av1::LogEntry e;
+  ASSERT_TRUE(reader->Read(&e)) << "an invalid proto3 string would fail the client's parse";
+  EXPECT_EQ(e.message(), "helper sent hostname ??etc caf\xc3\xa9");
+  EXPECT_EQ(e.fields().at("logger"), "ipc?");
+  EXPECT_FALSE(reader->Read(&e));
+  EXPECT_TRUE(reader->Finish().ok());
 }
 
 TEST_F(ManagementServerTest, StreamLogsOtherSourcesAreUnimplemented) {

@@ -106,6 +106,22 @@ TEST(ProcessRunner, NoDescriptorLeaksIntoTheChild) {
   EXPECT_TRUE(r->stdout_text == "0\n1\n2\n" || r->stdout_text == "0\n1\n2\n3\n") << r->stdout_text;
 }
 
+// stdout and stderr go into proto3 string fields, which must be valid UTF-8.
+TEST(ProcessRunner, OutputIsValidUtf8) {
+  auto r = RunProcess({"/usr/bin/printf", "ok \\377\\376 \\303\\251 \\355\\240\\200 end"}, {}, Real());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->stdout_text, "ok ?? \xc3\xa9 ??? end") << "invalid bytes (and a surrogate) become '?', UTF-8 stays";
+}
+
+TEST(ProcessRunner, TheCapCutsAtACharacterBoundary) {
+  // "abc" + U+00E9 (2 bytes) + U+20AC (3 bytes): a 5-byte cap falls inside the euro sign.
+  auto r = RunProcess({"/usr/bin/printf", "abc\\303\\251\\342\\202\\254xyz"}, {std::chrono::seconds(10), 6},
+                      Real());
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->output_truncated);
+  EXPECT_EQ(r->stdout_text, "abc\xc3\xa9") << "the euro sign is dropped whole, not turned into '?'";
+}
+
 TEST(ProcessRunner, OutputIsCapped) {
   auto r = RunProcess({"/bin/sh", "-c", "head -c 100000 /dev/zero"}, {std::chrono::seconds(10), 1000}, Real());
   ASSERT_TRUE(r.ok());
