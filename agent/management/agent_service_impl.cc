@@ -150,9 +150,15 @@ grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
   }
   gate_.counters().config_writes.fetch_add(1, std::memory_order_relaxed);
   response->set_success(true);
-  response->set_validation_result("valid");
   response->set_backup_path(written->backup_path);
-  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path));
+  if (written->warning.empty()) {
+    response->set_validation_result("valid");
+  } else {
+    response->set_validation_result(absl::StrCat("valid; warning: ", written->warning));
+    spdlog::warn("management: UpdateConfig {}: {}", name, written->warning);
+  }
+  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path,
+                                                    written->warning.empty() ? "" : " not_durable"));
 }
 
 grpc::Status AgentServiceImpl::HealthCheck(grpc::ServerContext* context, const agent::v1::HealthCheckRequest* request,
