@@ -31,6 +31,11 @@ std::string_view to_string(ManagementRole role);
 // RPC nobody may call (unknown to the table).
 std::optional<ManagementRole> RequiredRole(std::string_view full_method);
 
+// Whether the RPC is one of our services' methods, whose handler checks and audits the call itself (CallGate). Every
+// other call on the management port (gRPC's reflection service, a method not in the table) is checked and audited
+// before any handler runs (management_auth_processor.h).
+bool CheckedByHandler(std::string_view full_method);
+
 // Every RPC the table knows, for tests that check both services are covered.
 std::vector<std::string_view> KnownRpcs();
 

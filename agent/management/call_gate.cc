@@ -16,9 +16,8 @@ std::vector<std::string> Values(const grpc::AuthContext& auth, const char* prope
 
 }  // namespace
 
-PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
+PeerCertNames PeerNamesFromAuthContext(const grpc::AuthContext* auth) {
   PeerCertNames names;
-  const auto auth = context.auth_context();
   // Only a TLS peer that presented a certificate our client CA verified is authenticated; the handshake already
   // refused everyone else, this is defence in depth.
   if (!auth || !auth->IsPeerAuthenticated()) return names;
@@ -29,14 +28,22 @@ PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
   return names;
 }
 
+PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
+  return PeerNamesFromAuthContext(context.auth_context().get());
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 CallGate::Call CallGate::Admit(const grpc::ServerContext& context, std::string_view rpc) const {
+  return Admit(context.auth_context().get(), rpc);
+}
+
+CallGate::Call CallGate::Admit(const grpc::AuthContext* auth, std::string_view rpc) const {
   Call call(counters_, rpc);
   counters_.calls.fetch_add(1, std::memory_order_relaxed);
-  const PeerCertNames names = PeerNamesFromContext(context);
+  const PeerCertNames names = PeerNamesFromAuthContext(auth);
   const AccessDecision d = policy_.Check(names, rpc);
   // An unlisted identity is whatever the certificate says: escaped like any other caller text.
   call.identity_ = d.identity.empty() ? "(none)" : AuditText(d.identity);

@@ -711,12 +711,15 @@ TEST_F(ManagementServerTest, ListAndDisconnectSessionsThroughOcctl) {
 
 // Calls grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with a hand-encoded list_services request
 // (field 7, empty string); returns the status and the raw reply.
-grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel, std::string* reply) {
+// `method` lets the same raw call go to a method nobody serves.
+grpc::Status ListServicesByReflection(
+    const std::shared_ptr<grpc::Channel>& channel, std::string* reply,
+    const std::string& method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call = stub.PrepareCall(&ctx, method, &cq);
   auto step = [&](auto&& op) {
     void* tag;
     bool ok = false;
@@ -749,15 +752,54 @@ TEST_F(ManagementServerTest, ReflectionIsOffByDefault) {
   Start();
   std::string reply;
   EXPECT_EQ(ListServicesByReflection(Channel("admin"), &reply).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(reply.empty());
 }
 
 TEST_F(ManagementServerTest, ReflectionWhenConfigured) {
   mopts_.reflection = true;
   Start();
   std::string reply;
-  EXPECT_TRUE(ListServicesByReflection(Channel("admin"), &reply).ok());
+  EXPECT_TRUE(ListServicesByReflection(Channel("viewer"), &reply).ok()) << "viewer is enough to read the API";
   EXPECT_NE(reply.find("agent.v1.AgentService"), std::string::npos);
   EXPECT_NE(reply.find("ocserv_agent.v1.AgentControl"), std::string::npos);
+  EXPECT_EQ(server_->counters().ok, 1u);
+}
+
+// Reflection is gRPC's code, not ours: the role check and the audit line must still happen, before its handler.
+TEST_F(ManagementServerTest, ReflectionNeedsAListedIdentityAndIsAudited) {
+  mopts_.reflection = true;
+  CaptureLogs();
+  Start();
+  std::string reply;
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(reply.empty()) << "no service list for an unlisted identity";
+  EXPECT_TRUE(ListServicesByReflection(Channel("viewer"), &reply).ok());
+  const auto counters = server_->counters();
+  EXPECT_EQ(counters.calls, 2u);
+  EXPECT_EQ(counters.unauthenticated, 1u);
+  EXPECT_EQ(counters.ok, 1u);
+  const auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("identity=stranger.test"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("rpc=/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo result=ERROR code=16"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("identity=viewer.test role=viewer rpc=/grpc.reflection.v1alpha.ServerReflection/"
+                          "ServerReflectionInfo result=OK"),
+            std::string::npos)
+      << lines[1];
+}
+
+// A method nobody serves is refused like any other: no listed identity, no answer (not even UNIMPLEMENTED).
+TEST_F(ManagementServerTest, UnknownMethodsNeedAListedIdentityToo) {
+  Start();
+  std::string reply;
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply, "/agent.v1.AgentService/AgentStream").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ListServicesByReflection(Channel("admin"), &reply, "/agent.v1.AgentService/AgentStream").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(server_->counters().calls, 2u);
 }
 
 // A raw OpenSSL client with a valid client certificate, limited to [TLS 1.0, max_version]; returns the negotiated
