@@ -24,6 +24,8 @@ constexpr std::array kRpcRoles{
     RpcRole{"/ocserv_agent.v1.AgentControl/SetFailMode", ManagementRole::kOperator},
     RpcRole{"/ocserv_agent.v1.AgentControl/SetBreaker", ManagementRole::kOperator},
     RpcRole{"/ocserv_agent.v1.AgentControl/DisconnectSession", ManagementRole::kOperator},
+    // gRPC's reflection service (served only when management.reflection): it describes the API, nothing more.
+    RpcRole{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", ManagementRole::kViewer},
 };
 
 int Rank(ManagementRole r) {
@@ -51,6 +53,11 @@ std::optional<ManagementRole> RequiredRole(std::string_view full_method) {
     if (e.method == full_method) return e.role;
   }
   return std::nullopt;
+}
+
+bool CheckedByHandler(std::string_view full_method) {
+  // gRPC's own services (package grpc.*) are library code that never calls CallGate.
+  return RequiredRole(full_method).has_value() && full_method.substr(0, 6) != "/grpc.";
 }
 
 std::vector<std::string_view> KnownRpcs() {

@@ -1,5 +1,5 @@
 // Who is calling the management API and may they call this RPC. Pure logic, no gRPC: the server extracts the names
-// from the peer's verified certificate (management_auth.cc) and asks here.
+// from the peer's verified certificate (call_gate.cc) and asks here.
 //
 //   identity: the first URI SAN, then DNS SAN, that `management.clients` lists; with no SAN at all, the CN. A
 //             certificate that has SANs is never identified by its CN (RFC 6125 §6.4.4).
@@ -30,6 +30,11 @@ std::string_view to_string(ManagementRole role);
 // The minimum role for an RPC given by its full gRPC name ("/agent.v1.AgentService/HealthCheck"); nullopt for an
 // RPC nobody may call (unknown to the table).
 std::optional<ManagementRole> RequiredRole(std::string_view full_method);
+
+// Whether the RPC is one of our services' methods, whose handler checks and audits the call itself (CallGate). Every
+// other call on the management port (gRPC's reflection service, a method not in the table) is checked and audited
+// before any handler runs (management_auth_processor.h).
+bool CheckedByHandler(std::string_view full_method);
 
 // Every RPC the table knows, for tests that check both services are covered.
 std::vector<std::string_view> KnownRpcs();

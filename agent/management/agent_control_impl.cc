@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "agent/management/audit_text.h"
 #include "agent/management/occtl_runner.h"
 #include "agent/management/occtl_users_json.h"
 
@@ -84,12 +85,12 @@ grpc::Status AgentControlImpl::InvalidateCache(grpc::ServerContext* context, con
     case pb::InvalidateCacheRequest::kUser:
       if (request->user().empty()) return call.Finish(Invalid("user is empty"));
       removed = control_.InvalidateUser(request->user());
-      detail = absl::StrCat("user=", request->user().substr(0, 256));
+      detail = absl::StrCat("user=\"", AuditText(request->user()), "\"");
       break;
     case pb::InvalidateCacheRequest::kGroup:
       if (request->group().empty()) return call.Finish(Invalid("group is empty"));
       removed = control_.InvalidateGroup(request->group());
-      detail = absl::StrCat("group=", request->group().substr(0, 256));
+      detail = absl::StrCat("group=\"", AuditText(request->group()), "\"");
       break;
     case pb::InvalidateCacheRequest::kAll:
       if (!request->all()) return call.Finish(Invalid("all must be true"));
@@ -182,8 +183,8 @@ grpc::Status AgentControlImpl::DisconnectSession(grpc::ServerContext* context,
   response->set_exit_code(result->exit_code);
   response->set_success(!result->timed_out && result->exit_code == 0);
   response->set_message(result->stdout_text.empty() ? result->stderr_text : result->stdout_text);
-  return call.Finish(grpc::Status::OK, absl::StrCat(command->Name(), " ", command->params.front(),
-                                                    " exit_code=", result->exit_code));
+  return call.Finish(grpc::Status::OK, absl::StrCat(command->Name(), " \"", AuditText(command->params.front()),
+                                                    "\" exit_code=", result->exit_code));
 }
 
 }  // namespace oa

@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/management/audit_text.h"
 #include "agent/management/occtl_runner.h"
 #include "agent/management/ocserv_config_writer.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -24,12 +26,15 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+// A log line may quote anything (a user name from the portal, bytes from ocserv's environment); a proto3 string that
+// is not UTF-8 would make the whole stream unparsable for the portal.
 void FillEntry(const LogRecord& r, agent::v1::LogEntry* e) {
   *e->mutable_timestamp() = ToTimestamp(r.time);
   e->set_level(r.level);
   e->set_source("agent");
   e->set_message(r.message);
-  if (!r.logger.empty()) (*e->mutable_fields())["logger"] = r.logger;
+  SanitizeUtf8(e->mutable_message());
+  if (!r.logger.empty()) SanitizeUtf8(&((*e->mutable_fields())["logger"] = r.logger));
   (*e->mutable_fields())["seq"] = std::to_string(r.seq);
 }
 
@@ -55,7 +60,8 @@ grpc::Status AgentServiceImpl::ExecuteCommand(grpc::ServerContext* context, cons
   const std::vector<std::string> args(request->args().begin(), request->args().end());
   auto command = ParseOcctlCommand(request->command_type(), args);
   if (!command.ok()) {
-    return call.Finish(ToGrpcStatus(command.status()), absl::StrCat("request_id=", request->request_id().substr(0, 64)));
+    return call.Finish(ToGrpcStatus(command.status()),
+                       absl::StrCat("request_id=\"", AuditText(request->request_id(), 64), "\""));
   }
   const auto timeout = ClampOcctlTimeout(ocserv_, std::chrono::seconds(request->timeout_seconds()));
   gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
@@ -122,7 +128,8 @@ grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
   if (auto st = ValidateConfigName(name); !st.ok()) return call.Finish(ToGrpcStatus(st));
   if (!content.ok()) return call.Finish(ToGrpcStatus(content.status()));
 
-  const std::string detail = absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=", name);
+  const std::string detail =
+      absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=\"", AuditText(name), "\"");
   if (request->validate_only()) {
     response->set_success(true);
     response->set_validation_result("valid");
@@ -143,9 +150,15 @@ grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
   }
   gate_.counters().config_writes.fetch_add(1, std::memory_order_relaxed);
   response->set_success(true);
-  response->set_validation_result("valid");
   response->set_backup_path(written->backup_path);
-  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path));
+  if (written->warning.empty()) {
+    response->set_validation_result("valid");
+  } else {
+    response->set_validation_result(absl::StrCat("valid; warning: ", written->warning));
+    spdlog::warn("management: UpdateConfig {}: {}", name, written->warning);
+  }
+  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path,
+                                                    written->warning.empty() ? "" : " not_durable"));
 }
 
 grpc::Status AgentServiceImpl::HealthCheck(grpc::ServerContext* context, const agent::v1::HealthCheckRequest* request,

@@ -3,6 +3,8 @@
 #include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/management/audit_text.h"
+
 namespace oa {
 namespace {
 
@@ -14,9 +16,8 @@ std::vector<std::string> Values(const grpc::AuthContext& auth, const char* prope
 
 }  // namespace
 
-PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
+PeerCertNames PeerNamesFromAuthContext(const grpc::AuthContext* auth) {
   PeerCertNames names;
-  const auto auth = context.auth_context();
   // Only a TLS peer that presented a certificate our client CA verified is authenticated; the handshake already
   // refused everyone else, this is defence in depth.
   if (!auth || !auth->IsPeerAuthenticated()) return names;
@@ -27,16 +28,25 @@ PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
   return names;
 }
 
+PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context) {
+  return PeerNamesFromAuthContext(context.auth_context().get());
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 CallGate::Call CallGate::Admit(const grpc::ServerContext& context, std::string_view rpc) const {
+  return Admit(context.auth_context().get(), rpc);
+}
+
+CallGate::Call CallGate::Admit(const grpc::AuthContext* auth, std::string_view rpc) const {
   Call call(counters_, rpc);
   counters_.calls.fetch_add(1, std::memory_order_relaxed);
-  const PeerCertNames names = PeerNamesFromContext(context);
+  const PeerCertNames names = PeerNamesFromAuthContext(auth);
   const AccessDecision d = policy_.Check(names, rpc);
-  call.identity_ = d.identity.empty() ? "(none)" : d.identity;
+  // An unlisted identity is whatever the certificate says: escaped like any other caller text.
+  call.identity_ = d.identity.empty() ? "(none)" : AuditText(d.identity);
   call.role_ = d.role ? std::string(to_string(*d.role)) : "-";
   call.refusal_ = ToGrpcStatus(d.status);
   return call;
@@ -58,7 +68,7 @@ grpc::Status CallGate::Call::Finish(grpc::Status status, std::string_view detail
   const auto level = status.ok() ? spdlog::level::info : spdlog::level::warn;
   spdlog::log(level, "management audit: identity={} role={} rpc={} result={}{}{}{}", identity_, role_, rpc_,
               status.ok() ? "OK" : "ERROR", status.ok() ? "" : " code=" + std::to_string(status.error_code()),
-              status.error_message().empty() ? "" : " message=\"" + status.error_message() + "\"",
+              status.error_message().empty() ? "" : " message=\"" + AuditText(status.error_message(), 512) + "\"",
               detail.empty() ? "" : " " + std::string(detail));
   return status;
 }

@@ -16,6 +16,7 @@
 namespace oa {
 
 // The names in the peer's verified certificate: peer_uri / peer_dns / x509_common_name of the AuthContext.
+PeerCertNames PeerNamesFromAuthContext(const grpc::AuthContext* auth);
 PeerCertNames PeerNamesFromContext(const grpc::ServerContext& context);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
@@ -28,9 +29,10 @@ class CallGate {
    public:
     bool admitted() const { return refusal_.ok(); }
     const grpc::Status& refusal() const { return refusal_; }
-    const std::string& identity() const { return identity_; }
+    const std::string& identity() const { return identity_; }  // escaped for logging
     // Writes the audit line and counts the outcome; returns `status` so that a handler ends with
-    // `return call.Finish(status);`.
+    // `return call.Finish(status);`. The status message is escaped here; caller text in `detail` must already be
+    // (AuditText, audit_text.h).
     grpc::Status Finish(grpc::Status status, std::string_view detail = {});
 
    private:
@@ -46,6 +48,8 @@ class CallGate {
   // rpc: the full method name, as in the AccessPolicy table. When !admitted(), the handler returns
   // call.Finish(call.refusal()).
   Call Admit(const grpc::ServerContext& context, std::string_view rpc) const;
+  // The same from the connection's AuthContext, for the check before any handler (management_auth_processor.h).
+  Call Admit(const grpc::AuthContext* auth, std::string_view rpc) const;
 
   ManagementCounters& counters() const { return counters_; }
 

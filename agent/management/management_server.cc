@@ -18,6 +18,7 @@
 #include "agent/management/agent_service_impl.h"
 #include "agent/management/call_gate.h"
 #include "agent/management/health_checks.h"
+#include "agent/management/management_auth_processor.h"
 
 namespace oa {
 namespace {
@@ -107,9 +108,13 @@ absl::Status ManagementServer::Start() {
   ssl.pem_root_certs = *ca;
   ssl.pem_key_cert_pairs.push_back(grpc::SslServerCredentialsOptions::PemKeyCertPair{*key, *cert});
 
+  auto credentials = grpc::SslServerCredentials(ssl);
+  // Every call, reflection's included, needs a listed identity; see management_auth_processor.h.
+  credentials->SetAuthMetadataProcessor(std::make_shared<ManagementAuthProcessor>(impl_->gate));
+
   grpc::ServerBuilder builder;
   builder.SetOption(std::make_unique<ReflectionOption>(m.reflection));
-  builder.AddListeningPort(m.listen, grpc::SslServerCredentials(ssl), &impl_->port);
+  builder.AddListeningPort(m.listen, credentials, &impl_->port);
   builder.RegisterService(&impl_->agent_service);
   builder.RegisterService(&impl_->control_service);
   builder.SetMaxReceiveMessageSize(1 << 20);

@@ -1,6 +1,7 @@
 // ManagementServer: the agent's management gRPC endpoint — agent.v1.AgentService (wire-compatible with existing
 // portals) and ocserv_agent.v1.AgentControl — on `management.listen`, over TLS with a required client certificate
-// verified against `management.client_ca`, each RPC gated by the caller's role (access_policy.h) and audit-logged.
+// verified against `management.client_ca`, each RPC gated by the caller's role (access_policy.h) and audit-logged —
+// server reflection too, when enabled (management_auth_processor.h).
 // No gRPC types in this header: the daemon includes it cheaply.
 //
 // Lifecycle: construct, Start() (binds; port 0 picks a free port, see port()), Stop(grace) (Shutdown with a deadline:

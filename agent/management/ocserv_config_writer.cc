@@ -285,6 +285,9 @@ absl::StatusOr<ConfigWriteResult> WriteConfigFile(const ConfigWriteRequest& req,
     return st;
   };
   absl::Status st = WriteAll(fd, req.content, tmp);
+  // ocserv reads these files, possibly as another user or group than ours: keep the previous owner (only root may
+  // give a file away; chown before chmod, which it could otherwise reset).
+  if (st.ok() && exists && ::geteuid() == 0 && ::fchown(fd, cur.st_uid, cur.st_gid) != 0) st = Errno("fchown", tmp);
   if (st.ok() && ::fchmod(fd, mode) != 0) st = Errno("fchmod", tmp);
   if (st.ok() && ::fsync(fd) != 0) st = Errno("fsync", tmp);
   if (::close(fd) != 0 && st.ok()) st = Errno("close", tmp);
@@ -299,7 +302,10 @@ absl::StatusOr<ConfigWriteResult> WriteConfigFile(const ConfigWriteRequest& req,
   }
   if (::rename(tmp.c_str(), result.path.c_str()) != 0) return cleanup(Errno("rename", result.path));
   committed = true;
-  if (auto s = FsyncDir(req.directory); !s.ok()) return s;
+  // The file is replaced and the backup made: an error now would tell the caller the update failed (and lose the
+  // backup's path) when ocserv already reads the new file.
+  const absl::Status synced = req.sync_directory ? req.sync_directory() : FsyncDir(req.directory);
+  if (!synced.ok()) result.warning = absl::StrCat("file replaced, but not yet durable: ", synced.message());
   return result;
 }
 

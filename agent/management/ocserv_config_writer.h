@@ -1,8 +1,9 @@
 // Writes ocserv's per-user and per-group config files for UpdateConfig: validation of the file name and of the
 // content (an allow-list of ocserv directives whose values cannot smuggle a second directive), then an atomic
 // replace (temp file in the same directory + fsync + rename + fsync of the directory) with an optional backup of the
-// previous file (a hard link into DIR/.backup/NAME.YYYYMMDDTHHMMSS.mmmZ). A failure at any step leaves the existing
-// file as it was.
+// previous file (a hard link into DIR/.backup/NAME.YYYYMMDDTHHMMSS.mmmZ). A replacement keeps the previous file's
+// mode and, when we run as root, its owner and group. A failure at any step before the rename leaves the existing
+// file as it was; after the rename the write has happened, so a failed directory fsync is a warning, not an error.
 //
 // Thread-safety: the validators are pure. WriteConfigFile serialises writers of one process with a mutex, so two
 // concurrent updates of one name end as one or the other, never a mix.
@@ -41,11 +42,16 @@ struct ConfigWriteRequest {
   // Test seam: called after the temp file is written and synced, before the rename. A non-OK status aborts the
   // write exactly like a failed fsync would.
   std::function<absl::Status()> before_commit;
+  // Test seam: stands in for the fsync of the directory after the rename (unset: the real fsync).
+  std::function<absl::Status()> sync_directory = {};
 };
 
 struct ConfigWriteResult {
   std::string path;         // the file written
   std::string backup_path;  // real path of the backup, "" if none was made (no backup asked, or no previous file)
+  // Non-empty when the file was replaced but the directory could not be synced: the new content is in place and is
+  // what ocserv reads, but a crash soon after could bring the previous file back.
+  std::string warning;
 };
 
 absl::StatusOr<ConfigWriteResult> WriteConfigFile(const ConfigWriteRequest& request, const Clock& clock);

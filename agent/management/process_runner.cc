@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -47,12 +48,17 @@ int ToExitCode(int status) {
   return -1;
 }
 
-// Reads what is available on fd into out (up to cap); returns false at EOF or on a hard error.
+// Reads what is available on fd into out (up to cap; the rest is discarded); returns false at EOF or on a hard
+// error. At most kReadsPerWakeup reads: a child that writes as fast as we read would otherwise keep us here, never
+// back at the deadline check.
+constexpr int kReadsPerWakeup = 4;
+
 bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
   char buf[16384];
-  for (;;) {
+  for (int reads = 0; reads < kReadsPerWakeup;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
+      ++reads;
       const std::size_t room = cap > out.size() ? cap - out.size() : 0;
       const std::size_t take = std::min(room, static_cast<std::size_t>(n));
       out.append(buf, take);
@@ -63,6 +69,23 @@ bool Drain(int fd, std::string& out, std::size_t cap, bool& truncated) {
     if (errno == EINTR) continue;
     return errno == EAGAIN || errno == EWOULDBLOCK;
   }
+  return true;
+}
+
+// Makes captured output valid UTF-8 for the proto3 string fields it ends up in. When the cap cut the output, a
+// character it split is dropped whole (a '?' there would be an artefact of the cap, not of the program); any other
+// invalid byte becomes '?'.
+void MakeUtf8(std::string& s, bool cut) {
+  if (cut) {
+    std::size_t lead = s.size();
+    while (lead > 0 && s.size() - lead < 3 && (static_cast<unsigned char>(s[lead - 1]) & 0xC0) == 0x80) --lead;
+    if (lead > 0) {
+      const auto c = static_cast<unsigned char>(s[lead - 1]);
+      const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      if (need > s.size() - (lead - 1)) s.resize(lead - 1);
+    }
+  }
+  SanitizeUtf8(&s);
 }
 
 }  // namespace
@@ -92,6 +115,12 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  // Nothing else of the agent's reaches occtl: not its sockets, not a descriptor another thread (a library) opened
+  // without O_CLOEXEC.
+  if (const int err = posix_spawn_file_actions_addclosefrom_np(&actions, 3); err != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return Errno("posix_spawn_file_actions_addclosefrom_np", err);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;
@@ -114,7 +143,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   const auto deadline = clock.now() + limits.timeout;
   ProcessResult result;
-  bool out_open = true, err_open = true, exited = false;
+  bool out_open = true, err_open = true, exited = false, out_cut = false, err_cut = false;
   int status = 0;
 
   while (!exited || out_open || err_open) {
@@ -130,8 +159,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
                                          : static_cast<int>(std::min<long long>(left.count(), 20));
     const int pr = ::poll(fds, n, wait_ms);
     if (pr < 0 && errno != EINTR) break;
-    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, result.output_truncated);
-    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, result.output_truncated);
+    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, out_cut);
+    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, err_cut);
     if (!exited) {
       const pid_t w = ::waitpid(pid, &status, WNOHANG);
       if (w == pid) exited = true;
@@ -151,6 +180,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
     ::kill(-pid, SIGKILL);
   }
   result.exit_code = ToExitCode(status);
+  result.output_truncated = out_cut || err_cut;
+  MakeUtf8(result.stdout_text, out_cut);
+  MakeUtf8(result.stderr_text, err_cut);
   return result;
 }
 

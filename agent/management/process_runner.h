@@ -1,7 +1,8 @@
 // Runs one program by absolute path with an argv — posix_spawn, never a shell — and waits for it with a deadline:
 // stdout and stderr are captured up to a cap, and a program still running at the deadline is killed (SIGKILL to its
-// whole process group, so that its own children die too). The child gets a fixed minimal environment and /dev/null
-// as stdin.
+// whole process group, so that its own children die too). The child gets a fixed minimal environment, /dev/null
+// as stdin and no other descriptor of ours. The output is returned as valid UTF-8 (it goes into proto3 strings):
+// invalid bytes become '?', and the cap cuts at a character boundary.
 //
 // Thread-safety: RunProcess may be called from several threads at once; each call owns its child.
 #pragma once

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A stand-in for occtl in tests: appends its argv (one argument per line, then a "----" line) to "$0.calls" and
 # prints canned output. Its behaviour comes from the file "$0.mode" (the agent runs occtl with a cleared environment,
-# so a sibling file is the channel): "ok" (default), "fail" (stderr + exit 3), "sleep" (sleeps 30 s, for timeouts).
+# so a sibling file is the channel): "ok" (default), "fail" (stderr + exit 3), "sleep" (sleeps 30 s, for timeouts),
+# "binary" (bytes that are not UTF-8 on stdout and stderr).
 calls="$0.calls"
 for a in "$@"; do printf '%s\n' "$a" >> "$calls"; done
 printf '%s\n' "----" >> "$calls"
@@ -10,6 +11,7 @@ mode=ok
 case "$mode" in
   fail) echo "occtl: could not connect to ocserv" >&2; exit 3 ;;
   sleep) sleep 30; exit 0 ;;
+  binary) printf 'user \377\376 caf\303\251\n'; printf 'warn \300\n' >&2; exit 0 ;;
 esac
 # Skip the options the agent passes before the command.
 while [ $# -gt 0 ]; do

@@ -73,6 +73,20 @@ TEST(AccessPolicy, UnknownRpcIsDeniedEvenToAdmin) {
   EXPECT_EQ(d.status.code(), absl::StatusCode::kPermissionDenied);
 }
 
+// Reflection is open to every listed identity; its handler is gRPC's, so it is checked before the handler runs.
+TEST(AccessPolicy, ReflectionNeedsViewerAndIsCheckedBeforeTheHandler) {
+  constexpr std::string_view kReflection = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+  EXPECT_EQ(RequiredRole(kReflection), ManagementRole::kViewer);
+  EXPECT_FALSE(CheckedByHandler(kReflection));
+  EXPECT_FALSE(CheckedByHandler("/agent.v1.AgentService/AgentStream")) << "not in the table: checked before";
+  EXPECT_FALSE(CheckedByHandler(""));
+  for (auto m : KnownRpcs()) {
+    if (m != kReflection) {
+      EXPECT_TRUE(CheckedByHandler(m)) << m;
+    }
+  }
+}
+
 // Every method of both services has a row in the role table (a new RPC cannot ship without a role), and the table
 // names nothing that does not exist.
 TEST(AccessPolicy, TableCoversExactlyTheServedRpcs) {
@@ -82,6 +96,7 @@ TEST(AccessPolicy, TableCoversExactlyTheServedRpcs) {
     ASSERT_NE(svc, nullptr);
     for (int i = 0; i < svc->method_count(); ++i) served.insert("/" + svc->full_name() + "/" + svc->method(i)->name());
   }
+  served.insert("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");  // when management.reflection
   std::set<std::string> table;
   for (auto m : KnownRpcs()) table.emplace(m);
   EXPECT_EQ(served, table);

@@ -11,14 +11,17 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <spdlog/spdlog.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "agent/management/log_ring_sink.h"
 #include "agent/v1/agent.grpc.pb.h"
 #include "fake_control_plane.h"
 #include "ocserv_agent/v1/control.grpc.pb.h"
@@ -70,6 +73,10 @@ class ManagementServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_) server_->Stop(std::chrono::milliseconds(100));
     server_.reset();
+    if (audit_sink_) {
+      auto& sinks = spdlog::default_logger()->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), audit_sink_), sinks.end());
+    }
     if (occtl_listener_ >= 0) ::close(occtl_listener_);
     fs::remove_all(dir_);
   }
@@ -155,6 +162,21 @@ class ManagementServerTest : public ::testing::Test {
     }
     return calls;
   }
+  // From now on, every line the default logger writes is also kept, to read back with AuditLines().
+  void CaptureLogs() {
+    audit_ring_ = std::make_shared<LogRing>(1024);
+    audit_sink_ = MakeLogRingSink(audit_ring_);
+    spdlog::default_logger()->sinks().push_back(audit_sink_);
+  }
+  // Each log record that contains "management audit:", as one string per record (one spdlog call).
+  std::vector<std::string> AuditLines() const {
+    std::vector<std::string> out;
+    for (const auto& r : audit_ring_->Since({})) {
+      if (r.message.find("management audit:") != std::string::npos) out.push_back(r.message);
+    }
+    return out;
+  }
+
   void OcctlMode(const std::string& mode) { std::ofstream(dir_ / "occtl.mode") << mode; }
 
   void ListenOnOcctlSocket() {
@@ -174,6 +196,8 @@ class ManagementServerTest : public ::testing::Test {
   std::shared_ptr<LogRing> ring_;
   std::unique_ptr<ManagementServer> server_;
   int occtl_listener_ = -1;
+  std::shared_ptr<LogRing> audit_ring_;
+  std::shared_ptr<spdlog::sinks::sink> audit_sink_;
 };
 
 // --- TLS and identity -------------------------------------------------------------------------------------------
@@ -273,6 +297,17 @@ TEST_F(ManagementServerTest, FailingCommandReportsItsExitCodeAndStderr) {
   EXPECT_FALSE(resp.success());
   EXPECT_EQ(resp.exit_code(), 3);
   EXPECT_NE(resp.stderr().find("could not connect"), std::string::npos);
+}
+
+// Output that is not UTF-8 must still arrive as a parsable response (proto3 strings are checked on parse).
+TEST_F(ManagementServerTest, CommandOutputThatIsNotUtf8StillArrives) {
+  Start();
+  OcctlMode("binary");
+  av1::CommandResponse resp;
+  ASSERT_TRUE(Exec("admin", "occtl", {"show", "status"}, &resp).ok());
+  EXPECT_EQ(resp.stdout(), "user ?? caf\xc3\xa9\n");
+  EXPECT_EQ(resp.stderr(), "warn ?\n");
+  EXPECT_TRUE(resp.success());
 }
 
 TEST_F(ManagementServerTest, InjectionAttemptsRunNothing) {
@@ -468,6 +503,26 @@ TEST_F(ManagementServerTest, StreamLogsServesTheRingAndFollows) {
   reader->Finish();
 }
 
+TEST_F(ManagementServerTest, StreamLogsSendsValidUtf8) {
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.logger = "ipc\xff";
+  r.message = "helper sent hostname \xc0\xaf" "etc caf\xc3\xa9";
+  ring_->Append(r);
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  av1::LogStreamRequest req;
+  auto reader = Agent("viewer")->StreamLogs(&ctx, req);
+  av1::LogEntry e;
+  ASSERT_TRUE(reader->Read(&e)) << "an invalid proto3 string would fail the client's parse";
+  EXPECT_EQ(e.message(), "helper sent hostname ??etc caf\xc3\xa9");
+  EXPECT_EQ(e.fields().at("logger"), "ipc?");
+  EXPECT_FALSE(reader->Read(&e));
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
 TEST_F(ManagementServerTest, StreamLogsOtherSourcesAreUnimplemented) {
   Start();
   grpc::ClientContext ctx;
@@ -548,6 +603,39 @@ TEST_F(ManagementServerTest, InvalidateCacheAffectsExactlyTheNamedUser) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A caller's text with a line break must not become a second, forged audit line.
+TEST_F(ManagementServerTest, CallerTextCannotForgeAuditLines) {
+  CaptureLogs();
+  Start();
+  const std::string forged = "bob\nmanagement audit: identity=admin.test role=admin rpc=/x result=OK";
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::InvalidateCacheRequest req;
+    req.set_user(forged);
+    cv1::InvalidateCacheResponse resp;
+    ASSERT_TRUE(Control("operator")->InvalidateCache(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    av1::CommandRequest req;
+    req.set_request_id("r1\r\nmanagement audit: forged");
+    req.set_command_type("sh");
+    av1::CommandResponse resp;
+    EXPECT_EQ(Agent("admin")->ExecuteCommand(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  const auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& l : lines) {
+    EXPECT_EQ(l.find('\n'), std::string::npos) << l;
+    EXPECT_EQ(l.find('\r'), std::string::npos) << l;
+    EXPECT_EQ(l.rfind("management audit:", 0), 0u) << l;
+  }
+  EXPECT_NE(lines[0].find("user=\"bob\\x0amanagement audit:"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("request_id=\"r1\\x0d\\x0amanagement audit: forged\""), std::string::npos) << lines[1];
+}
+
 TEST_F(ManagementServerTest, SetFailModeTakesEffectOnTheNextDecision) {
   Start();
   EXPECT_EQ(control_.DecideWithPortalDown().source, DecisionSource::kFailClose);
@@ -623,12 +711,15 @@ TEST_F(ManagementServerTest, ListAndDisconnectSessionsThroughOcctl) {
 
 // Calls grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo with a hand-encoded list_services request
 // (field 7, empty string); returns the status and the raw reply.
-grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel, std::string* reply) {
+// `method` lets the same raw call go to a method nobody serves.
+grpc::Status ListServicesByReflection(
+    const std::shared_ptr<grpc::Channel>& channel, std::string* reply,
+    const std::string& method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call = stub.PrepareCall(&ctx, method, &cq);
   auto step = [&](auto&& op) {
     void* tag;
     bool ok = false;
@@ -661,15 +752,54 @@ TEST_F(ManagementServerTest, ReflectionIsOffByDefault) {
   Start();
   std::string reply;
   EXPECT_EQ(ListServicesByReflection(Channel("admin"), &reply).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(reply.empty());
 }
 
 TEST_F(ManagementServerTest, ReflectionWhenConfigured) {
   mopts_.reflection = true;
   Start();
   std::string reply;
-  EXPECT_TRUE(ListServicesByReflection(Channel("admin"), &reply).ok());
+  EXPECT_TRUE(ListServicesByReflection(Channel("viewer"), &reply).ok()) << "viewer is enough to read the API";
   EXPECT_NE(reply.find("agent.v1.AgentService"), std::string::npos);
   EXPECT_NE(reply.find("ocserv_agent.v1.AgentControl"), std::string::npos);
+  EXPECT_EQ(server_->counters().ok, 1u);
+}
+
+// Reflection is gRPC's code, not ours: the role check and the audit line must still happen, before its handler.
+TEST_F(ManagementServerTest, ReflectionNeedsAListedIdentityAndIsAudited) {
+  mopts_.reflection = true;
+  CaptureLogs();
+  Start();
+  std::string reply;
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(reply.empty()) << "no service list for an unlisted identity";
+  EXPECT_TRUE(ListServicesByReflection(Channel("viewer"), &reply).ok());
+  const auto counters = server_->counters();
+  EXPECT_EQ(counters.calls, 2u);
+  EXPECT_EQ(counters.unauthenticated, 1u);
+  EXPECT_EQ(counters.ok, 1u);
+  const auto lines = AuditLines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("identity=stranger.test"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("rpc=/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo result=ERROR code=16"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("identity=viewer.test role=viewer rpc=/grpc.reflection.v1alpha.ServerReflection/"
+                          "ServerReflectionInfo result=OK"),
+            std::string::npos)
+      << lines[1];
+}
+
+// A method nobody serves is refused like any other: no listed identity, no answer (not even UNIMPLEMENTED).
+TEST_F(ManagementServerTest, UnknownMethodsNeedAListedIdentityToo) {
+  Start();
+  std::string reply;
+  EXPECT_EQ(ListServicesByReflection(Channel("stranger"), &reply, "/agent.v1.AgentService/AgentStream").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ListServicesByReflection(Channel("admin"), &reply, "/agent.v1.AgentService/AgentStream").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(server_->counters().calls, 2u);
 }
 
 // A raw OpenSSL client with a valid client certificate, limited to [TLS 1.0, max_version]; returns the negotiated

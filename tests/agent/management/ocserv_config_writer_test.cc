@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -140,6 +141,51 @@ TEST(ConfigWriter, FailureBeforeRenameLeavesExistingFileAndNoTemp) {
     ++files;
   }
   EXPECT_EQ(files, 1) << "no temp file or backup left behind";
+}
+
+// After the rename the update has happened: a failed directory fsync must not be reported as a failed write.
+TEST(ConfigWriter, DirectorySyncFailureAfterTheRenameIsAWarning) {
+  TempDir dir;
+  testing::FakeClock clock;
+  std::ofstream(dir.path() / "alice") << "route = 10.0.0.0/8\n";
+  ConfigWriteRequest req{dir.path().string(), "alice", "dns = 10.0.0.53\n", true, {}};
+  req.sync_directory = [] { return absl::InternalError("injected directory fsync failure"); };
+  auto res = WriteConfigFile(req, clock);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_NE(res->warning.find("injected directory fsync failure"), std::string::npos) << res->warning;
+  EXPECT_EQ(Slurp(dir.path() / "alice"), "dns = 10.0.0.53\n");
+  ASSERT_FALSE(res->backup_path.empty()) << "the caller must learn where the previous file went";
+  EXPECT_EQ(Slurp(res->backup_path), "route = 10.0.0.0/8\n");
+
+  req.sync_directory = {};
+  auto clean = WriteConfigFile(req, clock);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->warning.empty()) << clean->warning;
+}
+
+// ocserv may read these files as another user or group: a replacement keeps them (and the mode).
+TEST(ConfigWriter, ReplacementKeepsOwnerAndGroup) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root can give a file to another owner";
+  TempDir dir;
+  testing::FakeClock clock;
+  const fs::path file = dir.path() / "alice";
+  std::ofstream(file) << "route = 10.0.0.0/8\n";
+  ASSERT_EQ(::chown(file.c_str(), 4321, 8765), 0);
+  ASSERT_EQ(::chmod(file.c_str(), 0640), 0);
+  auto res = WriteConfigFile({dir.path().string(), "alice", "dns = 10.0.0.53\n", false, {}}, clock);
+  ASSERT_TRUE(res.ok()) << res.status();
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(Slurp(file), "dns = 10.0.0.53\n");
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_gid, 8765u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+
+  // A new file is simply ours.
+  auto fresh = WriteConfigFile({dir.path().string(), "bob", "dns = 10.0.0.53\n", false, {}}, clock);
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_EQ(::stat((dir.path() / "bob").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
 }
 
 TEST(ConfigWriter, BackupFailureAbortsTheWrite) {
