@@ -88,6 +88,19 @@ int ExitCode(const Finished& f) { return WIFEXITED(f.status) ? WEXITSTATUS(f.sta
 
 int CountLines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
+// A bare listening socket at `path` in place of the agent (-1 on failure): the test plays the agent itself.
+int ListenWithoutAgent(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 16) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 class HelperTest : public ::testing::Test {
  protected:
   HelperTest() {
@@ -158,12 +171,8 @@ TEST_F(HelperTest, AgentDownAdmitsWithAllowButStillSaysSo) {
 
 TEST_F(HelperTest, SilentAgentRejectsAtTheHelperDeadline) {
   // A hung agent: the socket listens (the kernel queues the connection and takes the request) but nobody answers.
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, options_.socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
+  const int fd = ListenWithoutAgent(options_.socket_path);
+  ASSERT_GE(fd, 0);
   const auto start = SteadyClock::now();
   Finished f = Run(BaseEnv(), {"--timeout", "300ms"});
   const auto took = SteadyClock::now() - start;
@@ -234,12 +243,8 @@ TEST_F(HelperTest, ADenyReasonWithControlCharactersStaysOneLine) {
 // An agent that answers but refuses the request (here: an error reply, as for a version it does not speak) is not an
 // outage: on-agent-failure=allow must not turn that into an admit.
 TEST_F(HelperTest, AnAgentThatRefusesTheRequestRejectsEvenWithAllow) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, options_.socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
+  const int fd = ListenWithoutAgent(options_.socket_path);
+  ASSERT_GE(fd, 0);
   std::thread agent([fd] {
     const int c = ::accept(fd, nullptr, nullptr);
     if (c < 0) return;
