@@ -1,9 +1,11 @@
 // ocserv-agent: see daemon.h for what the process does and command_line.h for its options.
 #include <cstdio>
 
+
 #include "agent/daemon/check_config.h"
 #include "agent/daemon/command_line.h"
 #include "agent/daemon/daemon.h"
+#include "agent/portal/grpc_process_setup.h"
 
 int main(int argc, char** argv) {
   auto cl = oa::ParseCommandLine(argc, argv);
@@ -23,5 +25,6 @@ int main(int argc, char** argv) {
     case oa::CommandLine::Action::kRun:
       break;
   }
+  oa::SetUpGrpcProcess();
   return oa::RunDaemon(cl->config_path);
 }

@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/portal/grpc_process_setup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "agent/authorizer/request_mapping.h"
@@ -683,6 +684,7 @@ Args ParseArgs(int argc, char** argv) {
 }  // namespace oa::bench
 
 int main(int argc, char** argv) {
+  oa::SetUpGrpcProcess();  // as the agent and the sim do: the floors run gRPC the same way
   const auto args = oa::bench::ParseArgs(argc, argv);
   std::string load;
   std::getline(std::ifstream("/proc/loadavg"), load);

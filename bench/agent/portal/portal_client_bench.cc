@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/portal/grpc_process_setup.h"
 #include "agent/portal/grpc_portal_client.h"
 #include "dev_pki.h"
 #include "fake_clock.h"
@@ -137,4 +138,11 @@ BENCHMARK(BM_CheckPolicyRoundTrip)->Arg(1)->Arg(32)->UseRealTime()->Unit(benchma
 }  // namespace
 }  // namespace oa
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  oa::SetUpGrpcProcess();  // as the agent does
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

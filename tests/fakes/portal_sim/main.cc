@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "agent/portal/grpc_process_setup.h"
 #include "absl/strings/numbers.h"
 #include "portal_sim.h"
 #include "spdlog/spdlog.h"
@@ -38,6 +39,7 @@ SIGHUP reloads the policy; SIGTERM or SIGINT stops.
 }  // namespace
 
 int main(int argc, char** argv) {
+  oa::SetUpGrpcProcess();
   oa::sim::PortalSimOptions options;
   std::string port_file;
   for (int i = 1; i < argc; ++i) {
