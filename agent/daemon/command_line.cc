@@ -44,7 +44,8 @@ std::string UsageText() {
          "  -h, --help           print this help and exit\n"
          "\n"
          "Signals: SIGHUP reloads the configuration (an invalid file is refused and the running one kept);\n"
-         "SIGTERM or SIGINT stop gracefully. Under systemd (Type=notify) it reports READY/RELOADING/STOPPING.\n";
+         "SIGTERM or SIGINT stop gracefully. Under systemd (Type=notify) it reports READY/RELOADING/STOPPING.\n"
+         "Exit status 2: the command line itself was wrong (unknown option, missing FILE).\n";
 }
 
 std::string VersionText() { return std::string("ocserv-agent ") + OA_VERSION; }
