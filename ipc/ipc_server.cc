@@ -226,7 +226,6 @@ struct IpcServer::Impl {
       open_count.fetch_add(1, std::memory_order_relaxed);
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
       OnReadable(id, c);  // the request has usually arrived with the connection: save an epoll round
-      DrainInline();
       if (Conn* waiting = StillIn(id, Conn::State::kReading)) {  // not all of it yet: wait for the rest
         if (!Watch(id, *waiting, EPOLLIN | EPOLLRDHUP)) {
           counters.accept_errors.fetch_add(1, std::memory_order_relaxed);

@@ -193,8 +193,7 @@ void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
   auto done = std::move(w.done);
   done(IpcReply::FromDecision(std::move(decision)));
   if (admitted && deps_.events != nullptr) {
-    deps_.events->ReportConnect(
-        ConnectEventOf(*w.request, settings().agent_id, to_string(source), deps_.clock.wall_now()));
+    deps_.events->ReportConnect(ConnectEventOf(*w.request, to_string(source), deps_.clock.wall_now()));
   }
 }
 

@@ -58,16 +58,14 @@ PolicyQuery PolicyQueryOf(const IpcRequest& r, std::string_view agent_id, Clock:
 }
 
 namespace {
-std::map<std::string, std::string> EventMetadata(std::string_view agent_id, std::string_view admitted_by) {
+std::map<std::string, std::string> EventMetadata(std::string_view admitted_by) {
   std::map<std::string, std::string> m;
-  if (!agent_id.empty()) m.emplace("agent_id", agent_id);
   if (!admitted_by.empty()) m.emplace("admitted_by", admitted_by);
   return m;
 }
 }  // namespace
 
-ConnectEvent ConnectEventOf(const IpcRequest& r, std::string_view agent_id, std::string_view admitted_by,
-                            Clock::WallTime now) {
+ConnectEvent ConnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
   ConnectEvent e;
   e.username = r.username;
   e.session_id = r.id;
@@ -76,12 +74,11 @@ ConnectEvent ConnectEventOf(const IpcRequest& r, std::string_view agent_id, std:
   e.device = r.device;
   e.groupname = r.groupname;
   e.connected_at = now;
-  e.metadata = EventMetadata(agent_id, admitted_by);
+  e.metadata = EventMetadata(admitted_by);
   return e;
 }
 
-DisconnectEvent DisconnectEventOf(const IpcRequest& r, std::string_view agent_id, std::string_view admitted_by,
-                                  Clock::WallTime now) {
+DisconnectEvent DisconnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
   DisconnectEvent e;
   e.username = r.username;
   e.session_id = r.id;
@@ -90,7 +87,7 @@ DisconnectEvent DisconnectEventOf(const IpcRequest& r, std::string_view agent_id
   e.duration_seconds = static_cast<std::int64_t>(r.stats_duration);
   e.bytes_received = r.stats_bytes_in;  // STATS_BYTES_IN: what the server received from the client
   e.bytes_sent = r.stats_bytes_out;
-  e.metadata = EventMetadata(agent_id, admitted_by);
+  e.metadata = EventMetadata(admitted_by);
   return e;
 }
 

@@ -18,10 +18,9 @@ KeyFieldValues KeyFieldValuesOf(const IpcRequest& request);
 PolicyQuery PolicyQueryOf(const IpcRequest& request, std::string_view agent_id, Clock::WallTime now);
 
 // The portal's session reports (vpn.v1.EventService). `admitted_by` is the source of the admitting decision
-// (metadata "admitted_by": the portal learns which sessions it did not itself admit), "" when unknown.
-ConnectEvent ConnectEventOf(const IpcRequest& request, std::string_view agent_id, std::string_view admitted_by,
-                            Clock::WallTime now);
-DisconnectEvent DisconnectEventOf(const IpcRequest& request, std::string_view agent_id, std::string_view admitted_by,
-                                  Clock::WallTime now);
+// (metadata "admitted_by": the portal learns which sessions it did not itself admit), "" when unknown. The reporter
+// adds the agent's id.
+ConnectEvent ConnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
+DisconnectEvent DisconnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
 
 }  // namespace oa

@@ -19,7 +19,7 @@ void SessionEventRecorder::OnSessionEvent(std::shared_ptr<const IpcRequest> requ
   LogSessionEvent(*request, admitted);
   if (events_ != nullptr && request->reason == IpcReason::kDisconnect) {
     const std::string_view admitted_by = admitted ? to_string(admitted->admitted_by) : std::string_view();
-    events_->ReportDisconnect(DisconnectEventOf(*request, agent_id_, admitted_by, Clock::WallTime{}));
+    events_->ReportDisconnect(DisconnectEventOf(*request, admitted_by, Clock::WallTime{}));
   }
 }
 

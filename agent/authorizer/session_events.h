@@ -6,8 +6,6 @@
 // Thread-safety: OnSessionEvent runs on the IPC loop thread; it never blocks (a registry lookup and a log line).
 #pragma once
 
-#include <string>
-
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/portal/event_reporter.h"
@@ -18,9 +16,8 @@ namespace oa {
 class SessionEventRecorder final : public SessionEventSink {
  public:
   // `sessions`, `counters` and `events` (optional) must outlive the recorder.
-  SessionEventRecorder(SessionRegistry& sessions, AuthorizerCounters& counters, EventReporter* events = nullptr,
-                       std::string agent_id = "")
-      : sessions_(sessions), counters_(counters), events_(events), agent_id_(std::move(agent_id)) {}
+  SessionEventRecorder(SessionRegistry& sessions, AuthorizerCounters& counters, EventReporter* events = nullptr)
+      : sessions_(sessions), counters_(counters), events_(events) {}
 
   void OnSessionEvent(std::shared_ptr<const IpcRequest> request) override;
 
@@ -28,7 +25,6 @@ class SessionEventRecorder final : public SessionEventSink {
   SessionRegistry& sessions_;
   AuthorizerCounters& counters_;
   EventReporter* const events_;
-  const std::string agent_id_;
 };
 
 }  // namespace oa

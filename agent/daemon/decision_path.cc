@@ -42,7 +42,8 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   std::unique_ptr<DecisionPath> p(new DecisionPath(config, clock));
   p->portal_ = std::move(*portal);
   if (config.portal.report_events) {
-    auto reporter = MakeGrpcEventReporter(config.portal, clock);
+    // agent.id as started: like the portal connection, a changed id reaches the reports after a restart.
+    auto reporter = MakeGrpcEventReporter(config.portal, clock, 256, config.agent.id);
     if (!reporter.ok()) return reporter.status();
     p->events_ = std::make_unique<QueuedEventReporter>(std::move(*reporter));
   }
@@ -53,8 +54,7 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
       PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_,
                              p->events_.get()},
       std::move(*key_builder), SettingsOf(config));
-  p->session_events_ =
-      std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->events_.get(), config.agent.id);
+  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->events_.get());
   p->ipc_ = std::make_unique<IpcServer>(config.ipc, *p->authorizer_, p->session_events_.get(), clock);
   return p;
 }
@@ -113,6 +113,7 @@ void DecisionPath::Reload(const Config& c) {
       c.portal.server_name != was.portal.server_name || c.portal.keepalive_time != was.portal.keepalive_time) {
     needs_restart("portal connection settings");
   }
+  if (c.agent.id != was.agent.id) needs_restart("agent.id in session reports (policy queries use the new id now)");
   const auto& cc = c.resilience.cache;
   const auto& wc = was.resilience.cache;
   if (cc.max_entries != wc.max_entries || cc.allow_ttl != wc.allow_ttl || cc.deny_ttl != wc.deny_ttl ||

@@ -3,9 +3,10 @@
 // server that feeds them (shared/DESIGN.md "Request flow"). The daemon runs it as one Service (services.cc); the
 // management API and the metrics endpoint read and steer it through the accessors.
 //
-// Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server last (helpers are accepted
-// only once everything behind it is ready). Stop runs in reverse: the IPC server drains in-flight requests, the
-// portal client finishes or cancels its calls (their answers still reach the authorizer), then the timer stops.
+// Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server
+// last (helpers are accepted only once everything behind it is ready). Stop runs in reverse: the IPC server drains
+// in-flight requests, the portal client finishes or cancels its calls (their answers still reach the authorizer),
+// the session reporter sends what is queued, then the timer stops.
 //
 // Thread-safety: Create/Start/Stop/Reload from the daemon's main thread; the accessors' objects are thread-safe.
 #pragma once

@@ -73,8 +73,10 @@ class EventReporter {
   virtual EventReporterStatsSnapshot stats() const = 0;
 };
 
-// Same TLS files and checks as MakeGrpcPortalClient; each report's deadline is options.timeout.
+// Same TLS files and checks as MakeGrpcPortalClient; each report's deadline is options.timeout. A non-empty
+// `agent_id` goes into every report's metadata ("agent_id").
 absl::StatusOr<std::unique_ptr<EventReporter>> MakeGrpcEventReporter(const PortalOptions& options, const Clock& clock,
-                                                                    std::size_t max_in_flight = 256);
+                                                                    std::size_t max_in_flight = 256,
+                                                                    std::string agent_id = "");
 
 }  // namespace oa

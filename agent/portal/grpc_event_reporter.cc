@@ -23,11 +23,12 @@ void SetTimestamp(Clock::WallTime when, Clock::WallTime now, google::protobuf::T
 class GrpcEventReporter final : public EventReporter {
  public:
   GrpcEventReporter(std::shared_ptr<grpc::Channel> channel, const Clock& clock, std::chrono::milliseconds timeout,
-                    std::size_t max_in_flight)
+                    std::size_t max_in_flight, std::string agent_id)
       : stub_(vpn::v1::EventService::NewStub(std::move(channel))),
         clock_(clock),
         timeout_(timeout),
-        max_in_flight_(max_in_flight) {}
+        max_in_flight_(max_in_flight),
+        agent_id_(std::move(agent_id)) {}
 
   ~GrpcEventReporter() override { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -43,6 +44,7 @@ class GrpcEventReporter final : public EventReporter {
     SetTimestamp(e.connected_at, clock_.wall_now(), r.mutable_connected_at());
     r.set_groupname(e.groupname);
     r.mutable_metadata()->insert(e.metadata.begin(), e.metadata.end());
+    if (!agent_id_.empty()) (*r.mutable_metadata())["agent_id"] = agent_id_;
     call->what = "ReportConnect";
     call->username = std::move(e.username);
     auto* raw = call.release();
@@ -62,6 +64,7 @@ class GrpcEventReporter final : public EventReporter {
     r.mutable_stats()->set_bytes_received(e.bytes_received);
     r.mutable_stats()->set_bytes_sent(e.bytes_sent);
     r.mutable_metadata()->insert(e.metadata.begin(), e.metadata.end());
+    if (!agent_id_.empty()) (*r.mutable_metadata())["agent_id"] = agent_id_;
     call->what = "ReportDisconnect";
     call->username = std::move(e.username);
     auto* raw = call.release();
@@ -128,6 +131,7 @@ class GrpcEventReporter final : public EventReporter {
   const Clock& clock_;
   const std::chrono::milliseconds timeout_;
   const std::size_t max_in_flight_;
+  const std::string agent_id_;
   InFlightCalls in_flight_;
   std::atomic<std::uint64_t> sent_{0}, succeeded_{0}, failed_{0}, dropped_{0};
 };
@@ -135,11 +139,12 @@ class GrpcEventReporter final : public EventReporter {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EventReporter>> MakeGrpcEventReporter(const PortalOptions& options, const Clock& clock,
-                                                                    std::size_t max_in_flight) {
+                                                                    std::size_t max_in_flight, std::string agent_id) {
   auto channel = MakePortalChannel(options);
   if (!channel.ok()) return channel.status();
   return std::unique_ptr<EventReporter>(
-      std::make_unique<GrpcEventReporter>(*std::move(channel), clock, options.timeout, max_in_flight));
+      std::make_unique<GrpcEventReporter>(*std::move(channel), clock, options.timeout, max_in_flight,
+                                          std::move(agent_id)));
 }
 
 }  // namespace oa
