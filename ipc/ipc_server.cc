@@ -394,8 +394,8 @@ struct IpcServer::Impl {
     SendReply(id, c, std::move(r));
   }
 
-  // One line per connect decision (shared/DESIGN.md "Process"): here, because only the server sees every answer
-  // (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
+  // One line per connect decision (docs/architecture.md#audit-and-counters): here, because only the server sees
+  // every answer (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
   // fail_close) are warnings: an operator filtering on warnings sees every connect that did not get a live verdict.
   void Audit(const Conn& c, const IpcResponse& r) {
     const bool degraded =

@@ -1,4 +1,4 @@
-// IpcServer: the agent's side of the helper socket (shared/DESIGN.md "IPC"). One event-loop thread (epoll) serves
+// IpcServer: the agent's side of the helper socket (docs/architecture.md#flow). One event-loop thread (epoll) serves
 // every connection: accept, SO_PEERCRED check against ipc.allowed_uids, read one framed HelperRequest within
 // ipc.read_timeout, ask the Authorizer (connect) or acknowledge at once and hand to the SessionEventSink
 // (host-update / disconnect), write the reply without blocking anyone else, close. Bad input of every kind is cut

@@ -25,7 +25,7 @@ enum class WireSource : std::uint32_t {
 };
 
 // ocserv_agent.v1.HelperRequest: every variable ocserv sets for a connect/host-update/disconnect script
-// (shared/ocserv-facts.md). A variable ocserv did not set is an empty string / empty list / zero.
+// (docs/ocserv.md#environment). A variable ocserv did not set is an empty string / empty list / zero.
 struct IpcRequest {
   std::uint32_t version = kIpcVersion;
   std::string request_id;

@@ -1,4 +1,4 @@
-// Options of the IPC server, as the config file's `ipc:` section gives them (shared/DESIGN.md "Configuration").
+// Options of the IPC server, as the config file's `ipc:` section gives them (config.yaml.example).
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,4 @@
-// Options of the resilience components, as the config file gives them (shared/DESIGN.md "Configuration"). Plain
+// Options of the resilience components, as the config file gives them (config.yaml.example). Plain
 // data with the documented defaults; agent/config.* parses and validates them, the components only read them.
 #pragma once
 
@@ -45,7 +45,8 @@ struct FailModeOptions {
 
 namespace oa {
 
-// The accepted spellings (shared/DESIGN.md "Fail modes"); anything else is nullopt, which config reports as an error.
+// The accepted spellings (docs/architecture.md#agent-fail-mode); anything else is nullopt, which config reports as
+// an error.
 inline std::optional<FailMode> ParseFailMode(std::string_view s) {
   if (s == "fail-open" || s == "open") return FailMode::kOpen;
   if (s == "fail-close" || s == "fail-closed" || s == "close") return FailMode::kClose;

@@ -1,4 +1,4 @@
-// PolicyAuthorizer: decides each VPN connect (shared/DESIGN.md "Request flow"):
+// PolicyAuthorizer: decides each VPN connect (docs/architecture.md#flow):
 //
 //   fresh cache hit -> answer (source cache), inline
 //   miss -> single-flight per cache key: the first request (leader) asks the portal through the circuit breaker,
@@ -13,8 +13,8 @@
 // for the degraded sources stale / fail_open / fail_close). The fail mode can be changed at run time (management API,
 // SIGHUP) and applies from the next decision.
 //
-// Thread-safety: Authorize may be called from any thread (the IPC loop); portal completions and deadline tasks run
-// on other threads. A fresh cache hit calls `done` inline, before Authorize returns; everything else calls it
+// Thread-safety (docs/architecture.md#threads): Authorize may be called from any thread (the IPC loop); portal
+// completions and deadline tasks run on other threads. A fresh cache hit calls `done` inline, before Authorize returns; everything else calls it
 // later, from a portal or scheduler thread. Lifetime: every dependency must outlive this object, and the portal
 // client and the scheduler must be stopped (no more completions or tasks) before it is destroyed.
 #pragma once

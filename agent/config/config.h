@@ -1,7 +1,7 @@
 // The agent's whole configuration: one immutable object built from the YAML file (config_loader.h) and shared as a
-// std::shared_ptr<const Config> (config_store.h). Plain data with the documented defaults (shared/DESIGN.md "Key
-// names"); every section reuses the option struct of the component that reads it. Certificate paths are absolute
-// once loaded (relative ones are resolved against the config file's directory).
+// std::shared_ptr<const Config> (config_store.h). Plain data with the defaults config.yaml.example documents; every
+// section reuses the option struct of the component that reads it. Certificate paths are absolute once loaded
+// (relative ones are resolved against the config file's directory).
 //
 // Thread-safety: immutable after loading, so any number of threads may read one Config at once.
 #pragma once

@@ -68,7 +68,8 @@ bool AllValid(const ConfigDiagnostics& diag, std::initializer_list<const char*> 
 }  // namespace
 
 void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c) {
-  // Nested deadlines (DESIGN.md "Deadlines"): the agent must be able to fall back before its own deadline expires.
+  // Nested deadlines (docs/architecture.md#deadlines): the agent must be able to fall back before its own deadline
+  // expires.
   if (AllValid(*diag, {"portal.timeout", "ipc.decision_timeout"}) && c->portal.timeout >= c->ipc.decision_timeout) {
     Fail(diag, "portal.timeout",
          absl::StrCat("(", FormatDuration(c->portal.timeout), ") must be shorter than ipc.decision_timeout (",

@@ -1,4 +1,4 @@
-// Options of the portal client, as the config file's `portal:` section gives them (shared/DESIGN.md).
+// Options of the portal client, as the config file's `portal:` section gives them (config.yaml.example).
 #pragma once
 
 #include <chrono>

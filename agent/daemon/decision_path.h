@@ -1,6 +1,6 @@
 // DecisionPath: every object on the connect path, built from one Config and owned together — the portal client,
 // the circuit breaker, the decision cache, the deadline timer, the authorizer, the session registry and the IPC
-// server that feeds them (shared/DESIGN.md "Request flow"). The daemon runs it as one Service (services.cc); the
+// server that feeds them (docs/architecture.md#flow). The daemon runs it as one Service (services.cc); the
 // management API and the metrics endpoint read and steer it through the accessors.
 //
 // Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server

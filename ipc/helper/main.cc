@@ -1,5 +1,5 @@
 // ocserv-agent-auth: ocserv's connect/host-update/disconnect script. Reads ocserv's environment, makes one framed
-// exchange with the agent over its Unix socket, and exits 0 to admit or 1 to reject (shared/ocserv-facts.md).
+// exchange with the agent over its Unix socket, and exits 0 to admit or 1 to reject (docs/ocserv.md#exit-codes).
 //
 // Why it looks like C: it is statically linked and its whole run is on the path of every VPN connection, so it
 // avoids iostream, libprotobuf and anything with static initialisers. It never forks, has one hard deadline (poll
@@ -264,7 +264,8 @@ int main(int argc, char** argv) {
     return kExitAdmit;  // ocserv ignores the exit status of these scripts; do not hold it up
   }
   // on-agent-failure=allow covers an agent that cannot be reached or does not answer in time. An agent that answers
-  // but refuses the request, or a reply that does not make sense, is not an outage: it always rejects.
+  // but refuses the request, or a reply that does not make sense, is not an outage: it always rejects
+  // (docs/architecture.md#helper-fallback).
   if (cfg.on_agent_failure == OnAgentFailure::kAllow && ex.failure != Failure::kMalformed) {
     Line("agent failure (%s): ADMITTING user=%s id=%s because on-agent-failure=allow", ex.detail.c_str(), user,
          req.id.c_str());

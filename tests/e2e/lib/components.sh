@@ -58,7 +58,7 @@ portal_stop() { proc_stop "$PORTAL_PID" TERM 5; PORTAL_PID=; log "portal stopped
 
 agent_socket() { echo "$(comp_dir)/auth.sock"; }
 
-# agent_write_config FILE FAIL_MODE ALLOW_TTL: YAML keys as in DESIGN.md "Key names". Relative certificate paths
+# agent_write_config FILE FAIL_MODE ALLOW_TTL: YAML keys as in config.yaml.example. Relative certificate paths
 # resolve against the config file's directory. Short breaker timeouts so that recovery after the portal comes back
 # takes a second, not the 30 s default.
 agent_write_config() {
