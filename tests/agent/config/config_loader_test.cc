@@ -228,7 +228,14 @@ TEST(ConfigLoaderTest, UnreadableCertificateFileIsAnError) {
 TEST(ConfigLoaderTest, AMissingRequiredSectionIsOneProblem) {
   ConfigDir dir;
   auto r = dir.Load("logging:\n  level: info\n");
-  EXPECT_THAT(Keys(r), ElementsAre("portal", "management"));
+  EXPECT_THAT(Keys(r), ElementsAre("portal"));
+}
+
+TEST(ConfigLoaderTest, ManagementIsOffUnlessConfigured) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"management", ""}}));  // no management section at all
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_FALSE(r.config->management.enabled);
 }
 
 TEST(ConfigLoaderTest, ManagementFilesAreCheckedOnlyWhenEnabled) {
