@@ -132,7 +132,7 @@ std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store, std::sha
   auto decision_path = std::make_shared<DecisionPathHandle>();
   std::vector<std::unique_ptr<Service>> services;
   // Start order = dependency order; the Lifecycle stops them in reverse. Enabling or disabling management or
-  // metrics needs a restart (their Reload says so).
+  // metrics needs a restart (reload_plan.cc says so).
   services.push_back(std::make_unique<DecisionPathService>(decision_path));
   if (config->management.enabled) {
     services.push_back(std::make_unique<ManagementService>(decision_path, std::move(logs)));
