@@ -323,6 +323,7 @@ TEST(ConfigLoaderTest, ReadsEveryKeyTheManagementApiUses) {
 TEST(ConfigLoaderTest, EnabledManagementNeedsClients) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"management",
+                                     "  enabled: true\n"
                                      "  cert_file: pki/management.pem\n  key_file: pki/management.key\n"
                                      "  client_ca: pki/management-client-ca.pem\n  clients: []\n"}}));
   EXPECT_THAT(Keys(r), ElementsAre("management.clients"));
