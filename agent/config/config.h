@@ -19,17 +19,23 @@ namespace oa {
 struct AgentOptions {
   std::string id;  // "" in the file = the host name; the loader fills it in, so a loaded Config never has ""
   std::chrono::milliseconds shutdown_grace{10'000};  // SIGTERM: how long stopping services may take in total
+
+  bool operator==(const AgentOptions&) const = default;
 };
 
 struct ResilienceOptions {
   FailModeOptions fail;  // `fail_mode` and `stale_fallback` sit directly under `resilience:` in the file
   CircuitBreakerOptions circuit_breaker;
   DecisionCacheOptions cache;
+
+  bool operator==(const ResilienceOptions&) const = default;
 };
 
 struct MetricsOptions {
   bool enabled = true;
   std::string listen = "127.0.0.1:9102";
+
+  bool operator==(const MetricsOptions&) const = default;
 };
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
@@ -38,6 +44,8 @@ enum class LogFormat { kText, kJson };
 struct LoggingOptions {
   LogLevel level = LogLevel::kInfo;
   LogFormat format = LogFormat::kText;
+
+  bool operator==(const LoggingOptions&) const = default;
 };
 
 struct Config {
@@ -50,6 +58,8 @@ struct Config {
   OcservOptions ocserv;
   MetricsOptions metrics;
   LoggingOptions logging;
+
+  bool operator==(const Config&) const = default;
 };
 
 }  // namespace oa

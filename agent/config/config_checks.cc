@@ -99,11 +99,7 @@ void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c
     CheckReadableFile(base_dir, "portal.cert_file", &c->portal.cert_file, diag);
     CheckReadableFile(base_dir, "portal.key_file", &c->portal.key_file, diag);
   }
-  if (c->management.enabled && !diag->Has("management")) {
-    Fail(diag, "management",
-         "is enabled by default and then needs cert_file, key_file, client_ca and clients; give them or set "
-         "management.enabled: false");
-  } else if (c->management.enabled) {
+  if (c->management.enabled) {
     CheckReadableFile(base_dir, "management.cert_file", &c->management.cert_file, diag);
     CheckReadableFile(base_dir, "management.key_file", &c->management.key_file, diag);
     CheckReadableFile(base_dir, "management.client_ca", &c->management.client_ca, diag);

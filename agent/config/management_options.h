@@ -12,10 +12,12 @@ enum class ManagementRole { kViewer, kOperator, kAdmin };
 struct ManagementClient {
   std::string identity;  // certificate SAN (URI or DNS) or, failing those, CN
   ManagementRole role = ManagementRole::kViewer;
+
+  bool operator==(const ManagementClient&) const = default;
 };
 
 struct ManagementOptions {
-  bool enabled = true;
+  bool enabled = false;  // off until configured: most sites do not need it, and it needs its own PKI
   std::string listen = "0.0.0.0:9443";
   std::string cert_file;
   std::string key_file;
@@ -23,6 +25,8 @@ struct ManagementOptions {
   std::vector<ManagementClient> clients{{"portal.example.net", ManagementRole::kAdmin}};
   bool reflection = false;
   bool allow_main_config_update = false;  // UpdateConfig(MAIN) is refused unless true
+
+  bool operator==(const ManagementOptions&) const = default;
 };
 
 struct OcservOptions {
@@ -32,6 +36,8 @@ struct OcservOptions {
   std::string config_per_group_dir = "/etc/ocserv/config-per-group";
   std::string main_config_path = "/etc/ocserv/ocserv.conf";  // UpdateConfig(MAIN), only with allow_main_config_update
   std::chrono::milliseconds command_timeout_max{30000};
+
+  bool operator==(const OcservOptions&) const = default;
 };
 
 }  // namespace oa

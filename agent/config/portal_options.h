@@ -16,6 +16,8 @@ struct PortalOptions {
   std::chrono::milliseconds keepalive_time{30000};
   // Tell the portal about admitted sessions and their ends (vpn.v1.EventService ReportConnect / ReportDisconnect).
   bool report_events = true;
+
+  bool operator==(const PortalOptions&) const = default;
 };
 
 }  // namespace oa

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "agent/config/config_loader.h"
@@ -13,6 +14,7 @@
 #include "agent/daemon/command_line.h"
 #include "agent/daemon/lifecycle.h"
 #include "agent/daemon/logging.h"
+#include "agent/daemon/reload_plan.h"
 #include "agent/daemon/services.h"
 #include "agent/daemon/signals.h"
 #include "agent/daemon/systemd_notify.h"
@@ -45,6 +47,7 @@ class Daemon {
   SystemdNotifier notifier_;
   DaemonStats stats_;
   std::unique_ptr<ConfigStore> store_;
+  std::shared_ptr<const Config> started_with_;  // what the services started with: a reload compares against it
 };
 
 std::string Daemon::ReadyStatus() const {
@@ -77,6 +80,7 @@ int Daemon::Run() {
   }
   ConfigureLogging(loaded.config->logging);
   store_ = std::make_unique<ConfigStore>(loaded.config);
+  started_with_ = loaded.config;
   spdlog::info("{} starting: agent id {}, config {}", VersionText(), loaded.config->agent.id, path_);
 
   Lifecycle lifecycle(SystemClock::instance());
@@ -126,6 +130,9 @@ void Daemon::Reload() {
   std::uint64_t generation = store_->Replace(loaded.config);
   stats_.reloads_applied.fetch_add(1);
   spdlog::info("reloaded {}: config generation {}, agent id {}", path_, generation, loaded.config->agent.id);
+  for (std::string_view what : ChangesNeedingRestart(*started_with_, *loaded.config)) {
+    spdlog::warn("config reload: {} changed; it takes effect after a restart", what);
+  }
 }
 
 }  // namespace

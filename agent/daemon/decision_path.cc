@@ -96,30 +96,9 @@ void DecisionPath::Reload(const Config& c) {
                  to_string(running.fail_mode), to_string(running.stale_fallback), to_string(file.fail_mode),
                  to_string(file.stale_fallback));
   }
+  // What a reload cannot change is named once, for the whole daemon, in reload_plan.cc.
   authorizer_->UpdateSettings(SettingsOf(c));
   breaker_->UpdateOptions(c.resilience.circuit_breaker);
-  const auto& was = started_with_;
-  auto needs_restart = [](const char* what) {
-    spdlog::warn("config reload: {} changed; it takes effect after a restart", what);
-  };
-  if (c.ipc.socket_path != was.ipc.socket_path || c.ipc.socket_mode != was.ipc.socket_mode ||
-      c.ipc.allowed_uids != was.ipc.allowed_uids || c.ipc.max_connections != was.ipc.max_connections ||
-      c.ipc.max_frame_bytes != was.ipc.max_frame_bytes || c.ipc.read_timeout != was.ipc.read_timeout ||
-      c.ipc.decision_timeout != was.ipc.decision_timeout) {
-    needs_restart("ipc");
-  }
-  if (c.portal.address != was.portal.address || c.portal.ca_file != was.portal.ca_file ||
-      c.portal.cert_file != was.portal.cert_file || c.portal.key_file != was.portal.key_file ||
-      c.portal.server_name != was.portal.server_name || c.portal.keepalive_time != was.portal.keepalive_time) {
-    needs_restart("portal connection settings");
-  }
-  if (c.agent.id != was.agent.id) needs_restart("agent.id in session reports (policy queries use the new id now)");
-  const auto& cc = c.resilience.cache;
-  const auto& wc = was.resilience.cache;
-  if (cc.max_entries != wc.max_entries || cc.allow_ttl != wc.allow_ttl || cc.deny_ttl != wc.deny_ttl ||
-      cc.stale_ttl != wc.stale_ttl || cc.key_fields != wc.key_fields) {
-    needs_restart("resilience.cache");
-  }
 }
 
 }  // namespace oa

@@ -228,7 +228,14 @@ TEST(ConfigLoaderTest, UnreadableCertificateFileIsAnError) {
 TEST(ConfigLoaderTest, AMissingRequiredSectionIsOneProblem) {
   ConfigDir dir;
   auto r = dir.Load("logging:\n  level: info\n");
-  EXPECT_THAT(Keys(r), ElementsAre("portal", "management"));
+  EXPECT_THAT(Keys(r), ElementsAre("portal"));
+}
+
+TEST(ConfigLoaderTest, ManagementIsOffUnlessConfigured) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"management", ""}}));  // no management section at all
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_FALSE(r.config->management.enabled);
 }
 
 TEST(ConfigLoaderTest, ManagementFilesAreCheckedOnlyWhenEnabled) {
@@ -316,6 +323,7 @@ TEST(ConfigLoaderTest, ReadsEveryKeyTheManagementApiUses) {
 TEST(ConfigLoaderTest, EnabledManagementNeedsClients) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"management",
+                                     "  enabled: true\n"
                                      "  cert_file: pki/management.pem\n  key_file: pki/management.key\n"
                                      "  client_ca: pki/management-client-ca.pem\n  clients: []\n"}}));
   EXPECT_THAT(Keys(r), ElementsAre("management.clients"));
