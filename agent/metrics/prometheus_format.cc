@@ -1,6 +1,8 @@
 #include "agent/metrics/prometheus_format.h"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -42,6 +44,17 @@ class Writer {
     Single(name, "counter", help, value);
   }
   void Gauge(std::string_view name, std::string_view help, std::uint64_t value) { Single(name, "gauge", help, value); }
+  // A gauge in seconds (Prometheus' base unit), exact to the millisecond: "30", "1.5", "0.001".
+  void GaugeSeconds(std::string_view name, std::string_view help, std::chrono::milliseconds value) {
+    Family(name, "gauge", help);
+    const long long ms = value.count() < 0 ? 0 : static_cast<long long>(value.count());
+    char text[32];
+    std::snprintf(text, sizeof text, "%lld.%03lld", ms / 1000, ms % 1000);
+    std::string_view v(text);
+    while (v.back() == '0') v.remove_suffix(1);
+    if (v.back() == '.') v.remove_suffix(1);
+    Append({name_, " ", v, "\n"});
+  }
 
   std::string Take() { return std::move(out_); }
 
@@ -124,8 +137,8 @@ void Breaker(Writer& w, const AgentSnapshot& s) {
   w.Sample(b.ignored, {{"result", "ignored"}});
   w.Counter("breaker_stale_results_total", "Results dropped because they belonged to an earlier breaker state.",
             b.stale_results);
-  w.Gauge("breaker_open_timeout_milliseconds", "The open period of the latest trip (0 if none, or forced open).",
-          static_cast<std::uint64_t>(b.current_open_timeout.count()));
+  w.GaugeSeconds("breaker_open_timeout_seconds", "The open period of the latest trip (0 if none, or forced open).",
+                 b.current_open_timeout);
 }
 
 void Cache(Writer& w, const AgentSnapshot& s) {
@@ -171,6 +184,9 @@ void PortalEvents(Writer& w, const EventReporterStatsSnapshot& e) {
   w.Sample(e.failed, {{"result", "failed"}});
   w.Sample(e.dropped, {{"result", "dropped"}});
   w.Gauge("portal_session_reports_pending", "Session reports queued or in flight.", e.in_flight);
+  w.Counter("portal_session_report_malformed_replies_total",
+            "Session report replies with an OK status but no message or one that does not parse (counted as failed).",
+            e.malformed_replies);
 }
 
 void Management(Writer& w, const ManagementCounters::Snapshot& m) {

@@ -57,7 +57,8 @@ struct DisconnectEvent {
 struct EventReporterStatsSnapshot {
   std::uint64_t sent = 0;       // reports started
   std::uint64_t succeeded = 0;  // the portal answered success
-  std::uint64_t failed = 0;     // gRPC error, or the portal answered success=false
+  std::uint64_t failed = 0;     // gRPC error, a malformed reply, or the portal answered success=false
+  std::uint64_t malformed_replies = 0;  // of `failed`: OK status but no reply, or one that does not parse
   std::uint64_t dropped = 0;    // never sent: too many in flight, or shut down
   std::uint64_t in_flight = 0;
 };

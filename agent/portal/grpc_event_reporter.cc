@@ -5,12 +5,17 @@
 #include "agent/portal/event_reporter.h"
 #include "agent/portal/in_flight_calls.h"
 #include "agent/portal/portal_channel.h"
+#include "agent/portal/strict_reply.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "spdlog/spdlog.h"
 #include "vpn/v1/events.grpc.pb.h"
 
 namespace oa {
 namespace {
+
+// A report's reply is {success, message}: anything this large is not one (strict_reply.h).
+constexpr std::size_t kMaxReportReplyBytes = 64 * 1024;
 
 void SetTimestamp(Clock::WallTime when, Clock::WallTime now, google::protobuf::Timestamp* out) {
   if (when == Clock::WallTime{}) when = now;
@@ -24,7 +29,7 @@ class GrpcEventReporter final : public EventReporter {
  public:
   GrpcEventReporter(std::shared_ptr<grpc::Channel> channel, const Clock& clock, std::chrono::milliseconds timeout,
                     std::size_t max_in_flight, std::string agent_id)
-      : stub_(vpn::v1::EventService::NewStub(std::move(channel))),
+      : stub_(std::move(channel)),
         clock_(clock),
         timeout_(timeout),
         max_in_flight_(max_in_flight),
@@ -35,7 +40,7 @@ class GrpcEventReporter final : public EventReporter {
   void ReportConnect(ConnectEvent e) override {
     auto call = std::make_unique<Call<vpn::v1::ReportConnectRequest, vpn::v1::ReportConnectResponse>>();
     if (!Admit("ReportConnect", e.username, &call->context)) return;
-    auto& r = call->request;
+    auto& r = call->message;
     r.set_username(e.username);
     r.set_session_id(e.session_id);
     r.set_client_ip(e.client_ip);
@@ -48,14 +53,13 @@ class GrpcEventReporter final : public EventReporter {
     call->what = "ReportConnect";
     call->username = std::move(e.username);
     auto* raw = call.release();
-    stub_->async()->ReportConnect(&raw->context, &raw->request, &raw->reply,
-                                  [this, raw](grpc::Status s) { Complete(raw, s); });
+    Start(raw, kReportConnect);
   }
 
   void ReportDisconnect(DisconnectEvent e) override {
     auto call = std::make_unique<Call<vpn::v1::ReportDisconnectRequest, vpn::v1::ReportDisconnectResponse>>();
     if (!Admit("ReportDisconnect", e.username, &call->context)) return;
-    auto& r = call->request;
+    auto& r = call->message;
     r.set_username(e.username);
     r.set_session_id(e.session_id);
     SetTimestamp(e.disconnected_at, clock_.wall_now(), r.mutable_disconnected_at());
@@ -68,8 +72,7 @@ class GrpcEventReporter final : public EventReporter {
     call->what = "ReportDisconnect";
     call->username = std::move(e.username);
     auto* raw = call.release();
-    stub_->async()->ReportDisconnect(&raw->context, &raw->request, &raw->reply,
-                                     [this, raw](grpc::Status s) { Complete(raw, s); });
+    Start(raw, kReportDisconnect);
   }
 
   void Shutdown(std::chrono::milliseconds grace) override {
@@ -84,6 +87,7 @@ class GrpcEventReporter final : public EventReporter {
     s.succeeded = succeeded_.load(std::memory_order_relaxed);
     s.failed = failed_.load(std::memory_order_relaxed);
     s.dropped = dropped_.load(std::memory_order_relaxed);
+    s.malformed_replies = malformed_.load(std::memory_order_relaxed);
     s.in_flight = in_flight_.pending();
     return s;
   }
@@ -91,9 +95,11 @@ class GrpcEventReporter final : public EventReporter {
  private:
   template <class Request, class Reply>
   struct Call {
+    using ReplyType = Reply;
     grpc::ClientContext context;
-    Request request;
-    Reply reply;
+    Request message;          // filled by the caller, serialized by Start
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer reply;   // stays invalid (!Valid()) when no message arrives
     const char* what = "";
     std::string username;
   };
@@ -111,29 +117,47 @@ class GrpcEventReporter final : public EventReporter {
     return false;
   }
 
+  // Generic call on bytes, parsed strictly in Complete (strict_reply.h says why not the generated stub).
+  template <class C>
+  void Start(C* raw, const std::string& method) {
+    raw->request = SerializeRequest(raw->message);
+    stub_.UnaryCall(&raw->context, method, grpc::StubOptions(), &raw->request, &raw->reply,
+                    [this, raw](grpc::Status s) { Complete(raw, s); });
+  }
+
   template <class C>
   void Complete(C* raw, const grpc::Status& status) {
     std::unique_ptr<C> call(raw);
     in_flight_.Forget(&call->context);
-    if (status.ok() && call->reply.success()) {
+    typename C::ReplyType reply;
+    absl::Status parsed = absl::OkStatus();
+    if (status.ok()) parsed = ParseReplyStrictly(&call->reply, kMaxReportReplyBytes, &reply);
+    if (status.ok() && parsed.ok() && reply.success()) {
       succeeded_.fetch_add(1, std::memory_order_relaxed);
     } else {
       failed_.fetch_add(1, std::memory_order_relaxed);
+      if (!parsed.ok()) malformed_.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("portal: {} for user '{}' failed: {}", call->what, call->username,
-                   status.ok() ? "the portal answered success=false: " + call->reply.message()
-                               : status.error_message());
+                   !status.ok()   ? status.error_message()
+                   : !parsed.ok() ? "malformed reply: " + std::string(parsed.message())
+                                  : "the portal answered success=false: " + reply.message());
     }
     call.reset();
     in_flight_.Done();
   }
 
-  std::unique_ptr<vpn::v1::EventService::Stub> stub_;
+  inline static const std::string kReportConnect =
+      MethodPath(vpn::v1::EventService::service_full_name(), "ReportConnect");
+  inline static const std::string kReportDisconnect =
+      MethodPath(vpn::v1::EventService::service_full_name(), "ReportDisconnect");
+
+  grpc::GenericStub stub_;
   const Clock& clock_;
   const std::chrono::milliseconds timeout_;
   const std::size_t max_in_flight_;
   const std::string agent_id_;
   InFlightCalls in_flight_;
-  std::atomic<std::uint64_t> sent_{0}, succeeded_{0}, failed_{0}, dropped_{0};
+  std::atomic<std::uint64_t> sent_{0}, succeeded_{0}, failed_{0}, dropped_{0}, malformed_{0};
 };
 
 }  // namespace

@@ -105,6 +105,30 @@ TEST(PrometheusFormatTest, TheCountersOperatorsAlertOn) {
   EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_metrics_scrapes_total")));
 }
 
+// Issue 14 item 9: Prometheus base units — the breaker's open period is exported in seconds.
+TEST(PrometheusFormatTest, BreakerOpenTimeoutIsInSeconds) {
+  AgentSnapshot s = Sample();
+  s.breaker.current_open_timeout = std::chrono::milliseconds(1500);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("# TYPE ocserv_agent_breaker_open_timeout_seconds gauge\n"));
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 1.5\n"));
+  EXPECT_THAT(FormatPrometheus(s), Not(HasSubstr("milliseconds")));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(30000);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 30\n"));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(1);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 0.001\n"));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(0);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 0\n"));
+}
+
+TEST(PrometheusFormatTest, MalformedSessionReportRepliesAreCounted) {
+  AgentSnapshot s = Sample();
+  EventReporterStatsSnapshot events;
+  events.failed = 3;
+  events.malformed_replies = 2;
+  s.portal_events = events;
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_portal_session_report_malformed_replies_total 2\n"));
+}
+
 TEST(PrometheusFormatTest, BreakerStatesAndOverridesAreCoded) {
   AgentSnapshot s = Sample();
   s.breaker_state = BreakerState::kClosed;
