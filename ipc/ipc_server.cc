@@ -397,6 +397,8 @@ struct IpcServer::Impl {
   // One line per connect decision (shared/DESIGN.md "Process"): here, because only the server sees every answer
   // (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
   // fail_close) are warnings: an operator filtering on warnings sees every connect that did not get a live verdict.
+  // Every field the helper sent is quoted and escaped ({:?}): a request id, ip or id holding "\n" or " verdict=allow"
+  // must not forge a second line or a second verdict field. Only the values the server itself chose stay bare.
   void Audit(const Conn& c, const IpcResponse& r) {
     const bool degraded =
         r.source == WireSource::kStale || r.source == WireSource::kFailOpen || r.source == WireSource::kFailClose;
@@ -404,8 +406,8 @@ struct IpcServer::Impl {
     if (!spdlog::should_log(level) || !c.request) return;
     const double ms = std::chrono::duration<double, std::milli>(clock.now() - c.accepted_at).count();
     spdlog::log(level,
-                "decision user={:?} group={:?} ip={} id={} verdict={} source={} latency_ms={:.3f} reason={:?} "
-                "request_id={}",
+                "decision user={:?} group={:?} ip={:?} id={:?} verdict={} source={} latency_ms={:.3f} reason={:?} "
+                "request_id={:?}",
                 c.request->username, c.request->groupname, c.request->ip_real, c.request->id,
                 r.verdict == WireVerdict::kAllow ? "allow" : r.verdict == WireVerdict::kDeny ? "deny" : "none",
                 SourceName(r.source), ms, r.reason, c.request_id);

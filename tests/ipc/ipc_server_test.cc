@@ -21,6 +21,7 @@
 #include "fake_clock.h"
 #include "ipc/wire_frame.h"
 #include "ipc_test_client.h"
+#include "log_capture.h"
 
 namespace oa {
 namespace {
@@ -103,6 +104,29 @@ TEST_F(IpcServerTest, AllowAndDenyReachTheClient) {
   ASSERT_EQ(authorizer_.requests().size(), 2u);
   EXPECT_EQ(authorizer_.requests()[1]->username, "bob");
   EXPECT_EQ(authorizer_.requests()[1]->routes, (std::vector<std::string>{"10.0.0.0/255.0.0.0"}));
+}
+
+// A local client chooses request_id, ip, id (and everything else it sends): none of them may end the audit line or
+// pose as one of its fields. Each is quoted and escaped, so the deny below stays one line with one verdict.
+TEST_F(IpcServerTest, TheDecisionLineEscapesEveryFieldTheClientSent) {
+  authorizer_.set_decision({Verdict::kDeny, DecisionSource::kPortal, "no"});
+  StartServer();
+  testing::LogCapture logs;
+  IpcRequest req = ConnectRequest("mallory");
+  req.request_id = "r1\ndecision user=\"admin\" verdict=allow";
+  req.ip_real = "10.0.0.1 verdict=allow";
+  req.id = "7\" verdict=\"allow";
+  auto r = RoundTrip(options_.socket_path, req);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->verdict, WireVerdict::kDeny);
+  const auto lines = logs.lines_with("decision ");
+  ASSERT_EQ(lines.size(), 1u) << "a second line was forged";
+  const std::string& line = lines[0];
+  EXPECT_NE(line.find(R"(ip="10.0.0.1 verdict=allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(id="7\" verdict=\"allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(request_id="r1\ndecision user=\"admin\" verdict=allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(" verdict=deny "), std::string::npos) << line;
+  EXPECT_EQ(line.find(" verdict=allow "), std::string::npos) << line;
 }
 
 TEST_F(IpcServerTest, CompletionFromAnotherThread) {
