@@ -268,16 +268,54 @@ TEST_F(IpcServerTest, PeerThatNeverReadsItsReplyIsCutOffAtTheWriteTimeout) {
   ::close(fd);
 }
 
-TEST_F(IpcServerTest, DisallowedUidIsRefused) {
+// Sends a request on a connection the server refuses on accept. The server does not read it and may have answered
+// and closed before it goes out, so the send may fail (EPIPE): the reply must be readable either way.
+void SendRequestMaybeTooLate(int fd, const std::string& user) {
+  std::string request;
+  EncodeRequestFrame(ConnectRequest(user), &request);
+  [[maybe_unused]] const bool sent = testing::SendAll(fd, request);
+}
+
+// A refused peer is told so (an error reply, then the close), so that a helper never takes a refusal for an agent
+// that is down. Here the allowed list leaves out the test's own uid.
+TEST_F(IpcServerTest, DisallowedUidIsRefusedWithAnErrorReply) {
   options_.allowed_uids = {::getuid() + 1};
   StartServer();
   const int fd = Connect();
   ASSERT_GE(fd, 0);
+  SendRequestMaybeTooLate(fd, "mallory");
+  auto r = testing::ReadResponse(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->error.find("ipc.allowed_uids"), std::string::npos) << r->error;
+  EXPECT_EQ(r->verdict, WireVerdict::kUnspecified);
   EXPECT_TRUE(testing::WaitForEof(fd));
   ::close(fd);
   EXPECT_EQ(counters().refused_uid, 1u);
+  EXPECT_EQ(counters().refusal_reply_failed, 0u);
   EXPECT_EQ(counters().accepted, 0u);
   EXPECT_TRUE(authorizer_.requests().empty());
+}
+
+TEST_F(IpcServerTest, PastMaxConnectionsAPeerIsRefusedWithAnErrorReply) {
+  options_.max_connections = 1;
+  StartServer();
+  const int held = Connect();  // sends nothing: stays open until the read timeout, which the FakeClock never reaches
+  ASSERT_GE(held, 0);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 1; }));
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
+  SendRequestMaybeTooLate(fd, "late");
+  auto r = testing::ReadResponse(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->error.find("ipc.max_connections"), std::string::npos) << r->error;
+  EXPECT_TRUE(testing::WaitForEof(fd));
+  ::close(fd);
+  EXPECT_EQ(counters().too_many_connections, 1u);
+  EXPECT_EQ(counters().refusal_reply_failed, 0u);
+  EXPECT_TRUE(authorizer_.requests().empty());
+  ::close(held);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  ExpectStillServing();
 }
 
 TEST_F(IpcServerTest, ThousandsOfConnectionsAtOnce) {
