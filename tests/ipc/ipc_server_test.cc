@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -343,6 +345,59 @@ TEST_F(IpcServerTest, ThousandsOfConnectionsAtOnce) {
   for (int fd : fds) ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   ExpectStillServing();
+}
+
+// Holds the loop thread inside Authorize until released, then keeps the request undecided: lets a test line up what
+// the kernel queues (a connection, its peer's shutdown) before the loop sees any of it.
+class GateAuthorizer final : public Authorizer {
+ public:
+  void Authorize(std::shared_ptr<const IpcRequest>, Clock::MonoTime, Done done) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return released_; });
+    held_.push_back(std::move(done));
+  }
+  void WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+  std::vector<Done> held_;
+};
+
+// A refused peer that cannot take its error reply any more (here: it shut down its reading side before the server
+// got to it) is counted; the refusal itself stands.
+TEST_F(IpcServerTest, ARefusalThatCannotBeDeliveredIsCounted) {
+  options_.max_connections = 1;
+  GateAuthorizer gate;
+  server_ = std::make_unique<IpcServer>(options_, gate, &events_, clock_);
+  ASSERT_TRUE(server_->Start().ok());
+  const int held = Connect();  // takes the only slot and stays undecided
+  ASSERT_GE(held, 0);
+  std::string request;
+  EncodeRequestFrame(ConnectRequest("first"), &request);
+  ASSERT_TRUE(testing::SendAll(held, request));
+  gate.WaitEntered();  // the loop thread is inside Authorize: nothing below is accepted before Release
+  const int late = Connect();
+  ASSERT_GE(late, 0);
+  ASSERT_EQ(::shutdown(late, SHUT_RD), 0);  // on AF_UNIX this shuts the server's sending side of the connection
+  gate.Release();
+  ASSERT_TRUE(WaitFor([&] { return counters().refusal_reply_failed == 1; }));
+  EXPECT_EQ(counters().too_many_connections, 1u);
+  ::close(late);
+  ::close(held);
+  server_.reset();  // before `gate`, which it uses
 }
 
 TEST_F(IpcServerTest, BackstopDeniesWhenTheAuthorizerNeverAnswers) {
