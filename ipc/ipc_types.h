@@ -79,7 +79,7 @@ struct IpcResponse {
   WireVerdict verdict = WireVerdict::kUnspecified;
   WireSource source = WireSource::kUnspecified;
   std::string reason;  // deny reason, for ocserv's log
-  std::string error;   // the agent refused the request itself (bad version, bad frame...): not a verdict
+  std::string error;   // the agent refused the request or connection (bad frame, max_connections, uid): no verdict
 
   bool operator==(const IpcResponse&) const = default;
 };

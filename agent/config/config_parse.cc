@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/config/address.h"
 #include "agent/config/config_loader.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -54,6 +55,9 @@ void CheckAbsolutePath(YamlSection& s, std::string_view key, const std::string& 
 
 void ParseAgent(YamlSection s, AgentOptions* o) {
   s.ReadString("id", &o->id);
+  // The id travels in every CheckPolicy and event as a proto3 string, which must be UTF-8: an id that is not would
+  // make every call fail to serialise, i.e. every connect an outage.
+  if (!IsValidUtf8(o->id)) s.Error("id", "is not valid UTF-8 (it is sent to the portal as a protobuf string)");
   s.ReadDuration("shutdown_grace", 0ms, 10min, &o->shutdown_grace);
   s.ReportUnknownKeys();
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "log_capture.h"
+
 namespace oa::testing {
 namespace {
 
@@ -37,6 +39,26 @@ TEST(SessionEventRecorderTest, DisconnectWithoutConnectIsCountedNotAnError) {
   SessionEventRecorder recorder(sessions, counters);
   recorder.OnSessionEvent(Event(IpcReason::kDisconnect, "99"));
   EXPECT_EQ(counters.snapshot().disconnects_unknown_session, 1u);
+}
+
+// id, ip and vpn_ip come from the helper (ocserv's environment, or any local client of the socket): quoted and
+// escaped, they can neither end the session line nor pose as another of its fields.
+TEST(SessionEventRecorderTest, TheSessionLineEscapesEveryFieldTheClientSent) {
+  SessionRegistry sessions;
+  AuthorizerCounters counters;
+  SessionEventRecorder recorder(sessions, counters);
+  LogCapture logs;
+  auto e = Event(IpcReason::kDisconnect, "7\nsession disconnect id=8 admitted_by=portal");
+  e->ip_real = "198.51.100.7 admitted_by=portal";
+  e->ip_remote = "10.1.0.2\" user=\"root";
+  recorder.OnSessionEvent(e);
+  const auto lines = logs.lines_with("session disconnect");
+  ASSERT_EQ(lines.size(), 1u) << "a second line was forged";
+  const std::string& line = lines[0];
+  EXPECT_NE(line.find(R"(id="7\nsession disconnect id=8 admitted_by=portal")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(ip="198.51.100.7 admitted_by=portal")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(vpn_ip="10.1.0.2\" user=\"root")"), std::string::npos) << line;
+  EXPECT_NE(line.find(" admitted_by=unknown"), std::string::npos) << line;
 }
 
 TEST(SessionRegistryTest, RepeatedConnectReplacesAndBoundHolds) {

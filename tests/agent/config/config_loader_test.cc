@@ -397,6 +397,34 @@ TEST(ConfigLoaderTest, NotYamlIsOneClearMessage) {
   EXPECT_EQ(binary.errors.size(), 1u) << Dump(binary);
 }
 
+// agent.id is sent in every CheckPolicy as a proto3 string: one that is not UTF-8 would fail every call.
+TEST(ConfigLoaderTest, AnAgentIdThatIsNotUtf8IsAnError) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"agent", "  id: edge-\xff\xfe\n"}}));
+  ASSERT_FALSE(r.ok());
+  const ConfigError* e = ErrorFor(r, "agent.id");
+  ASSERT_NE(e, nullptr) << Dump(r);
+  EXPECT_THAT(e->message, HasSubstr("UTF-8"));
+  EXPECT_GT(e->line, 0);
+  auto ok = dir.Load(TestConfigYaml({{"agent", "  id: \"J\xc3\xbcrgen-edge\"\n"}}));
+  EXPECT_TRUE(ok.ok()) << Dump(ok);
+}
+
+// yaml-cpp's Load reads the first document only: the settings after a stray '---' would be dropped without a word.
+TEST(ConfigLoaderTest, ASecondYamlDocumentIsAnError) {
+  ConfigDir dir;
+  const std::string first = TestConfigYaml();
+  auto r = dir.Load(first + "---\nipc:\n  max_connections: 1\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("more than one YAML document"));
+  EXPECT_GT(r.errors[0].line, 0);
+  // A leading '---', an end marker, or a trailing '---' with nothing after it hold one document: nothing is lost.
+  for (const std::string& one : {"---\n" + first, first + "...\n", first + "---\n"}) {
+    auto ok = dir.Load(one);
+    EXPECT_TRUE(ok.ok()) << Dump(ok);
+  }
+}
+
 TEST(ConfigLoaderTest, FormatsErrorsWithKeyAndLine) {
   EXPECT_EQ(FormatConfigError({"ipc.read_timeout", 7, "bad"}), "ipc.read_timeout (line 7): bad");
   EXPECT_EQ(FormatConfigError({"portal.ca_file", 0, "is required"}), "portal.ca_file: is required");
