@@ -22,7 +22,11 @@
 namespace oa {
 namespace {
 
-enum WarnKind : std::size_t { kWarnBadRequest, kWarnTimeout, kWarnTooMany, kWarnKinds };
+enum WarnKind : std::size_t { kWarnBadRequest, kWarnTimeout, kWarnTooMany, kWarnEvicted, kWarnAccept, kWarnKinds };
+
+// After accept() fails (descriptor exhaustion: EMFILE/ENFILE, or ENOBUFS/ENOMEM), the listen socket stays readable:
+// polling it again at once would spin a core. Stop watching it this long instead, like the IPC server does.
+constexpr std::chrono::milliseconds kAcceptPause{100};
 
 struct Conn {
   int fd = -1;
@@ -31,6 +35,7 @@ struct Conn {
   std::size_t written = 0;
   bool replying = false;
   Clock::MonoTime deadline{};
+  Clock::MonoTime accepted_at{};
 };
 
 std::string Reply(std::string_view status, std::string_view content_type, const std::string& body, bool with_body) {
@@ -107,6 +112,9 @@ struct MetricsHttpServer::Loop {
 
   void Run();
   void Accept();
+  // At the connection limit: closes the longest-waiting connection that has not sent a whole request yet, so that
+  // idle connections cannot keep a scraper out. False when every connection is already being answered.
+  bool EvictOldestIdle();
   // Returns false when the connection is finished (closed).
   bool OnReadable(Conn& c);
   bool OnWritable(Conn& c);
@@ -124,7 +132,11 @@ struct MetricsHttpServer::Loop {
   WarnLimiter<kWarnKinds> limiter{5};
   std::thread thread;
 
-  std::atomic<std::uint64_t> scrapes{0}, not_found{0}, bad_requests{0}, read_timeouts{0}, too_many_connections{0};
+  bool accept_paused = false;
+  Clock::MonoTime accept_resume_at{};
+
+  std::atomic<std::uint64_t> scrapes{0}, not_found{0}, bad_requests{0}, read_timeouts{0}, too_many_connections{0},
+      idle_evicted{0}, accept_errors{0};
 };
 
 void MetricsHttpServer::Loop::Warn(WarnKind kind, std::string_view what) {
@@ -137,15 +149,41 @@ void MetricsHttpServer::Loop::Warn(WarnKind kind, std::string_view what) {
 void MetricsHttpServer::Loop::Accept() {
   for (;;) {
     int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or an error (fd exhaustion...): the next poll round tries again
-    if (conns.size() >= options.max_connections) {
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      // Descriptor or memory exhaustion: the connection stays in the backlog; try again after a pause.
+      const int err = errno;
+      Bump(accept_errors);
+      Warn(kWarnAccept, absl::StrCat("accept failed: ", std::strerror(err), "; pausing accepts for ",
+                                     kAcceptPause.count(), " ms"));
+      accept_paused = true;
+      accept_resume_at = clock.now() + kAcceptPause;
+      return;
+    }
+    if (conns.size() >= options.max_connections && !EvictOldestIdle()) {
       Bump(too_many_connections);
       Warn(kWarnTooMany, absl::StrCat("connection refused: already ", conns.size(), " open"));
       ::close(fd);
       continue;
     }
-    conns.push_back(Conn{fd, {}, {}, 0, false, clock.now() + options.read_timeout});
+    const auto now = clock.now();
+    conns.push_back(Conn{fd, {}, {}, 0, false, now + options.read_timeout, now});
   }
+}
+
+bool MetricsHttpServer::Loop::EvictOldestIdle() {
+  auto oldest = conns.end();
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    if (it->fd >= 0 && !it->replying && (oldest == conns.end() || it->accepted_at < oldest->accepted_at)) oldest = it;
+  }
+  if (oldest == conns.end()) return false;
+  Bump(idle_evicted);
+  Warn(kWarnEvicted, absl::StrCat("connection limit (", options.max_connections,
+                                  ") reached: closed the oldest connection without a complete request"));
+  ::close(oldest->fd);
+  // Marked, not erased: Run() pairs conns with its pollfd array by index; it drops closed entries after the round.
+  oldest->fd = -1;
+  return true;
 }
 
 void MetricsHttpServer::Loop::Handle(Conn& c) {
@@ -219,9 +257,15 @@ void MetricsHttpServer::Loop::Run() {
   while (!stopping.load()) {
     fds.clear();
     fds.push_back({wake, POLLIN, 0});
-    fds.push_back({listener, POLLIN, 0});
     auto now = clock.now();
+    if (accept_paused && now >= accept_resume_at) accept_paused = false;
+    // A negative fd is ignored by poll(): the listener is not watched while accepts are paused.
+    fds.push_back({accept_paused ? -1 : listener, POLLIN, 0});
     auto timeout = std::chrono::milliseconds(-1);
+    if (accept_paused) {
+      timeout = std::max(std::chrono::ceil<std::chrono::milliseconds>(accept_resume_at - now),
+                         std::chrono::milliseconds(1));
+    }
     for (const auto& c : conns) {
       fds.push_back({c.fd, static_cast<short>(c.replying ? POLLOUT : POLLIN), 0});
       auto left = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now);
@@ -239,6 +283,7 @@ void MetricsHttpServer::Loop::Run() {
     keep.reserve(conns.size());
     for (std::size_t i = 0; i < conns.size(); ++i) {
       Conn& c = conns[i];
+      if (c.fd < 0) continue;  // evicted in Accept(), already closed
       bool open = true;
       const short ev = i + 2 < fds.size() ? fds[i + 2].revents : 0;
       if (ev != 0) open = (ev & (POLLERR | POLLNVAL)) == 0 && (c.replying ? OnWritable(c) : OnReadable(c));
@@ -292,8 +337,8 @@ void MetricsHttpServer::Stop() {
 MetricsHttpCountersSnapshot MetricsHttpServer::counters() const {
   if (!loop_) return {};
   auto r = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {r(loop_->scrapes), r(loop_->not_found), r(loop_->bad_requests), r(loop_->read_timeouts),
-          r(loop_->too_many_connections)};
+  return {r(loop_->scrapes),      r(loop_->not_found),           r(loop_->bad_requests), r(loop_->read_timeouts),
+          r(loop_->too_many_connections), r(loop_->idle_evicted), r(loop_->accept_errors)};
 }
 
 }  // namespace oa

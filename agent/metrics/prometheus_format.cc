@@ -193,6 +193,10 @@ void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
   w.Sample(h.bad_requests, {{"reason", "bad_request"}});
   w.Sample(h.read_timeouts, {{"reason", "read_timeout"}});
   w.Sample(h.too_many_connections, {{"reason", "too_many_connections"}});
+  w.Sample(h.idle_evicted, {{"reason", "idle_evicted"}});
+  w.Counter("metrics_http_accept_errors_total",
+            "accept() failures on the metrics listener (descriptor exhaustion); accepts pause briefly after each.",
+            h.accept_errors);
 }
 
 }  // namespace
