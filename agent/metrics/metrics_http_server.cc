@@ -1,7 +1,6 @@
 #include "agent/metrics/metrics_http_server.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/metrics/prometheus_format.h"
+#include "agent/net/tcp_listen.h"
 #include "ipc/warn_limiter.h"
 
 namespace oa {
@@ -46,58 +46,6 @@ std::string Reply(std::string_view status, std::string_view content_type, const 
   r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   if (with_body) r += body;
   return r;
-}
-
-// "host:port" / "[v6]:port" -> a bound, listening, non-blocking socket.
-absl::StatusOr<int> Listen(const std::string& listen) {
-  std::string host, port;
-  if (!listen.empty() && listen.front() == '[') {
-    const auto close = listen.find("]:");
-    if (close == std::string::npos) return absl::InvalidArgumentError("metrics.listen: expected [address]:port");
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError("metrics.listen: expected host:port");
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics.listen: cannot resolve ", listen, ": ", gai_strerror(rc)));
-  }
-  std::string error = "no address";
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      error = std::strerror(errno);
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
-      error = std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("metrics.listen: cannot listen on ", listen, ": ", error));
-  return fd;
-}
-
-int BoundPort(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
 }
 
 }  // namespace
@@ -309,7 +257,7 @@ MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::Status MetricsHttpServer::Start() {
   if (loop_) return absl::FailedPreconditionError("metrics endpoint already started");
-  auto fd = Listen(options_.listen);
+  auto fd = ListenTcp(options_.listen, "metrics.listen");
   if (!fd.ok()) return fd.status();
   auto loop = std::make_unique<Loop>(options_, render_, clock_);
   loop->listener = *fd;
