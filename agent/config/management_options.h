@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct ManagementOptions {
   std::vector<ManagementClient> clients{{"portal.example.net", ManagementRole::kAdmin}};
   bool reflection = false;
   bool allow_main_config_update = false;  // UpdateConfig(MAIN) is refused unless true
+  // Against peers without a certificate (issue 14): fixed defaults, not config keys. A connection must finish its TLS
+  // handshake within handshake_timeout; past max_connections open at once, a new one is closed at once. Management
+  // clients are a few portals and operators, each needing one HTTP/2 connection.
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::size_t max_connections = 128;
 
   bool operator==(const ManagementOptions&) const = default;
 };

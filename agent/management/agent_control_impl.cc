@@ -145,7 +145,7 @@ grpc::Status AgentControlImpl::SetBreaker(grpc::ServerContext* context, const pb
 grpc::Status AgentControlImpl::ListSessions(grpc::ServerContext* context, const pb::ListSessionsRequest*,
                                             pb::ListSessionsResponse* response) {
   auto call = gate_.Admit(*context, kListSessions);
-  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!call.admitted() || !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   auto command = ParseOcctlCommand("show users", {});
   if (!command.ok()) return call.Finish(ToGrpcStatus(command.status()));
   gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
@@ -168,7 +168,7 @@ grpc::Status AgentControlImpl::DisconnectSession(grpc::ServerContext* context,
                                                  const pb::DisconnectSessionRequest* request,
                                                  pb::DisconnectSessionResponse* response) {
   auto call = gate_.Admit(*context, kDisconnectSession);
-  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!call.admitted() || !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   absl::StatusOr<OcctlCommand> command = absl::InvalidArgumentError("name a session id or a user");
   if (request->target_case() == pb::DisconnectSessionRequest::kId) {
     command = ParseOcctlCommand("disconnect id", {request->id()});

@@ -28,7 +28,9 @@ struct MetricsHttpCountersSnapshot {
   std::uint64_t not_found = 0;             // any other path (404) or method (405)
   std::uint64_t bad_requests = 0;          // unparsable or oversize request line/headers (400 / 431)
   std::uint64_t read_timeouts = 0;         // no complete request within the read timeout
-  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached
+  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached, none idle to evict
+  std::uint64_t idle_evicted = 0;          // at the limit, the oldest connection without a request was closed
+  std::uint64_t accept_errors = 0;         // accept() failed (descriptor exhaustion...): accepts paused briefly
 };
 
 struct AgentSnapshot {

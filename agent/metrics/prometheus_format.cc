@@ -200,6 +200,20 @@ void Management(Writer& w, const ManagementCounters::Snapshot& m) {
   w.Counter("management_commands_timed_out_total", "occtl commands killed at their deadline.",
             m.commands_timed_out);
   w.Counter("management_config_writes_total", "ocserv config files replaced through UpdateConfig.", m.config_writes);
+  w.Family("management_busy_refused_total", "counter",
+           "Management calls refused with RESOURCE_EXHAUSTED to keep handler threads free, by limit.");
+  w.Sample(m.slow_call_refused, {{"limit", "role_slow_calls"}});
+  w.Sample(m.follow_refused, {{"limit", "identity_log_follows"}});
+  w.Counter("management_connections_accepted_total", "TCP connections accepted on the management port.",
+            m.connections_accepted);
+  w.Counter("management_connections_refused_total",
+            "TCP connections closed at once because the management connection limit was reached.",
+            m.connections_refused_at_cap);
+  w.Counter("management_accept_errors_total",
+            "accept() failures on the management port (descriptor exhaustion); accepts pause briefly after each.",
+            m.accept_errors);
+  w.Gauge("management_connections_open", "Management connections open (as of the last check, at most 1 s old).",
+          m.connections_open);
 }
 
 void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
@@ -209,6 +223,10 @@ void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
   w.Sample(h.bad_requests, {{"reason", "bad_request"}});
   w.Sample(h.read_timeouts, {{"reason", "read_timeout"}});
   w.Sample(h.too_many_connections, {{"reason", "too_many_connections"}});
+  w.Sample(h.idle_evicted, {{"reason", "idle_evicted"}});
+  w.Counter("metrics_http_accept_errors_total",
+            "accept() failures on the metrics listener (descriptor exhaustion); accepts pause briefly after each.",
+            h.accept_errors);
 }
 
 }  // namespace

@@ -146,16 +146,31 @@ TEST(PrometheusFormatTest, ManagementAndEndpointCountersWhenPresent) {
   ManagementCounters::Snapshot m;
   m.calls = 9;
   m.permission_denied = 2;
+  m.follow_refused = 3;
+  m.slow_call_refused = 4;
+  m.connections_refused_at_cap = 5;
+  m.accept_errors = 6;
+  m.connections_open = 7;
   s.management = m;
   MetricsHttpCountersSnapshot h;
   h.scrapes = 12;
   h.read_timeouts = 1;
+  h.idle_evicted = 2;
+  h.accept_errors = 3;
   s.metrics_http = h;
   const std::string text = FormatPrometheus(s);
   EXPECT_THAT(text, HasSubstr("ocserv_agent_management_calls_total 9\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_management_refused_total{reason=\"permission_denied\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_scrapes_total 12\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_refused_total{reason=\"read_timeout\"} 1\n"));
+  // Issue 14: every refusal under hostile load has its counter.
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_busy_refused_total{limit=\"identity_log_follows\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_busy_refused_total{limit=\"role_slow_calls\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_connections_refused_total 5\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_accept_errors_total 6\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_connections_open 7\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_refused_total{reason=\"idle_evicted\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_accept_errors_total 3\n"));
 }
 
 TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
