@@ -288,7 +288,7 @@ int AgentProcess::CountLogLines(const std::string& needle) const {
 
 std::optional<AuditRecord> AgentProcess::DecisionOf(pid_t helper_pid, std::chrono::milliseconds timeout) const {
   static const std::regex kAudit(R"(decision user=.* verdict=(\w+) source=(\w+) latency_ms=([0-9.]+))");
-  const std::string tag = "request_id=" + std::to_string(helper_pid) + "-";
+  const std::string tag = "request_id=\"" + std::to_string(helper_pid) + "-";  // quoted: a client-sent value
   const auto deadline = Steady::now() + timeout;
   while (true) {
     std::istringstream in(Log());
