@@ -3,7 +3,6 @@
 // free again — so a VPN login that arrives during a descriptor flood is served late rather than lost. Time is a
 // FakeClock; the waits are bounded and wait for counters.
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 
 #include "fake_authorizer.h"
 #include "fake_clock.h"
+#include "full_descriptor_table.h"
 #include "ipc/ipc_server.h"
 #include "ipc/wire_frame.h"
 #include "ipc_test_client.h"
@@ -38,14 +38,8 @@ TEST(IpcAcceptPauseTest, DescriptorExhaustionPausesAcceptsAndTheConnectionIsServ
 
   const int late = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);  // made before the table is full
   ASSERT_GE(late, 0);
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> filler;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
-  ASSERT_EQ(errno, EMFILE);
+  testing::FullDescriptorTable table;
+  ASSERT_TRUE(table.full());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", options.socket_path.c_str());
@@ -56,8 +50,7 @@ TEST(IpcAcceptPauseTest, DescriptorExhaustionPausesAcceptsAndTheConnectionIsServ
   EXPECT_EQ(server.counters().accept_errors, 1u) << "accepts stay paused until the (fake) clock moves";
   EXPECT_EQ(server.counters().accepted, 0u);
 
-  for (int fd : filler) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  table.Release();
   clock.advance(200ms);
   server.Poke();
   std::string frame;

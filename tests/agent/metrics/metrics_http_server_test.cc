@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "agent/metrics/prometheus_format.h"
 #include "fake_clock.h"
+#include "full_descriptor_table.h"
 
 namespace oa {
 namespace {
@@ -212,15 +212,9 @@ TEST_F(MetricsHttpServerTest, AcceptPausesOnDescriptorExhaustionInsteadOfSpinnin
   server_ = std::make_unique<MetricsHttpServer>(MetricsHttpServerOptions{"127.0.0.1:0", 8192, 60s, 16},
                                                 [] { return std::string("ok 1\n"); }, clock);
   ASSERT_TRUE(server_->Start().ok());
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   Client client(server_->port(), /*connect_now=*/false);  // its socket exists before the table is full
-  rlimit low = saved;
-  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> filler;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
-  ASSERT_EQ(errno, EMFILE);
+  testing::FullDescriptorTable table;
+  ASSERT_TRUE(table.full());
   // The connection arrives while the table is full: its accept fails.
   client.Connect();
   ASSERT_TRUE(client.connected());
@@ -228,8 +222,7 @@ TEST_F(MetricsHttpServerTest, AcceptPausesOnDescriptorExhaustionInsteadOfSpinnin
   EXPECT_EQ(server_->counters().accept_errors, 1u);
   std::this_thread::sleep_for(300ms);  // long enough for thousands of retries if the loop spun
   EXPECT_EQ(server_->counters().accept_errors, 1u) << "accepts are paused until the clock moves";
-  for (int fd : filler) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  table.Release();
   clock.advance(200ms);
   ASSERT_TRUE(client.Send("GET /metrics HTTP/1.1\r\n\r\n"));
   EXPECT_THAT(client.ReadAll(), StartsWith("HTTP/1.1 200 OK")) << "the waiting connection is served afterwards";

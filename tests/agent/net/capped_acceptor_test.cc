@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "agent/net/tcp_listen.h"
 #include "fake_clock.h"
+#include "full_descriptor_table.h"
 
 namespace oa {
 namespace {
@@ -104,20 +104,13 @@ TEST_F(CappedAcceptorTest, PastTheCapConnectionsAreClosedUntilTheServerClosesOne
 TEST_F(CappedAcceptorTest, AcceptPausesOnDescriptorExhaustionInsteadOfSpinning) {
   Start(16);
   const int late = NewSocket();  // made before the table is full
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit low = saved;
-  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
-  std::vector<int> filler;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
-  ASSERT_EQ(errno, EMFILE);
+  testing::FullDescriptorTable table;
+  ASSERT_TRUE(table.full());
   ASSERT_TRUE(Connect(late));
   ASSERT_TRUE(WaitUntil([&] { return acceptor_->counters().accept_errors >= 1; }));
   std::this_thread::sleep_for(300ms);  // thousands of retries, had the loop spun
   EXPECT_EQ(acceptor_->counters().accept_errors, 1u) << "the listener is not watched until the (fake) clock moves";
-  for (int fd : filler) ::close(fd);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  table.Release();
   clock_.advance(200ms);
   ASSERT_TRUE(WaitUntil([&] { return acceptor_->counters().accepted == 1; })) << "the waiting connection is taken";
   EXPECT_EQ(acceptor_->counters().accept_errors, 1u);
