@@ -29,23 +29,12 @@
 #include <thread>
 #include <vector>
 
+#include "events/outbox_options.h"
 #include "events/outbox_store.h"
 #include "events/session_event.h"
 #include "resilience/clock.h"
 
 namespace oa {
-
-struct OutboxOptions {
-  std::string path = "/var/lib/ocserv-agent/outbox.db";
-  OutboxDurability durability = OutboxDurability::kProcess;
-  std::uint64_t max_events = 1'000'000;
-  // While the store is unusable (and for what is queued but not yet committed).
-  std::size_t max_memory_events = 100'000;
-  std::chrono::milliseconds reopen_interval{30'000};  // by the injected Clock
-  std::uint64_t max_parked = 10'000;                  // parked events kept in the file for an operator
-  // Not configuration: tests only. SQLite's max_page_count for the store (0 = none), to make "disk full" happen.
-  std::uint32_t test_max_pages = 0;
-};
 
 struct OutboxStats {
   std::uint64_t written = 0;          // appended

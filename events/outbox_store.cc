@@ -73,6 +73,16 @@ constexpr const char* kSchema =
 
 }  // namespace
 
+std::optional<OutboxDurability> ParseOutboxDurability(std::string_view text) {
+  if (text == "process") return OutboxDurability::kProcess;
+  if (text == "power") return OutboxDurability::kPower;
+  return std::nullopt;
+}
+
+std::string_view to_string(OutboxDurability durability) {
+  return durability == OutboxDurability::kPower ? "power" : "process";
+}
+
 absl::StatusOr<std::unique_ptr<OutboxStore>> OutboxStore::Open(const std::string& path, OutboxDurability durability,
                                                                std::uint32_t max_pages) {
   sqlite3* db = nullptr;

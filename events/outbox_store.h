@@ -18,16 +18,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "events/outbox_options.h"
 #include "events/session_event.h"
 
 struct sqlite3;
 
 namespace oa {
-
-enum class OutboxDurability : std::uint8_t {
-  kProcess,  // survives kill -9: WAL, synchronous=NORMAL (the OS has every committed group)
-  kPower,    // survives power loss: synchronous=FULL (an fsync per committed group)
-};
 
 class OutboxStore {
  public:

@@ -11,6 +11,7 @@
 
 #include "agent/config/management_options.h"
 #include "agent/config/portal_options.h"
+#include "events/outbox_options.h"
 #include "ipc/server_options.h"
 #include "resilience/options.h"
 
@@ -25,6 +26,14 @@ struct ResilienceOptions {
   FailModeOptions fail;  // `fail_mode` and `stale_fallback` sit directly under `resilience:` in the file
   CircuitBreakerOptions circuit_breaker;
   DecisionCacheOptions cache;
+};
+
+// `events:` — the session-event outbox (events/outbox.h) and its delivery.
+struct EventsOptions {
+  OutboxOptions outbox;  // outbox_path, durability, max_outbox_events
+  // ReportSessionUpdate for live sessions every interval (0 = off). Parsed and validated; not yet acted on (it needs
+  // occtl's per-session bytes from the session registry).
+  std::chrono::milliseconds session_update_interval{0};
 };
 
 struct MetricsOptions {
@@ -48,6 +57,7 @@ struct Config {
   ResilienceOptions resilience;
   ManagementOptions management;
   OcservOptions ocserv;
+  EventsOptions events;
   MetricsOptions metrics;
   LoggingOptions logging;
 };
