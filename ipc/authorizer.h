@@ -39,6 +39,11 @@ class SessionEventSink {
   // Runs on the event loop: record and return, never block. ocserv may report a disconnect without a connect and
   // repeat connects for one ID (docs/ocserv.md#timeouts-and-sigterm): tolerate both.
   virtual void OnSessionEvent(std::shared_ptr<const IpcRequest> request) = 0;
+
+  // A connect's allow reply was written in full to a helper that was still waiting for it: the one point where the
+  // agent knows ocserv is told "admit" (an answer after the helper left, or after the backstop answered, never
+  // comes here). `source` is the decision's. Runs on the event loop: record and return, never block.
+  virtual void OnAdmitDelivered(std::shared_ptr<const IpcRequest> /*request*/, DecisionSource /*source*/) {}
 };
 
 }  // namespace oa

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -86,6 +87,7 @@ struct Conn {
   Clock::MonoTime accepted_at{};
   std::string request_id;
   std::shared_ptr<const IpcRequest> request;  // set once decoded: for the audit line and warnings
+  std::optional<DecisionSource> admit;        // an allow is being written: SessionEventSink::OnAdmitDelivered once sent
   const std::string& username() const {
     static const std::string kNone;
     return request ? request->username : kNone;
@@ -411,6 +413,7 @@ struct IpcServer::Impl {
       r.source = WireSource::kAck;  // an authorizer bug for a connect: the helper rejects anything but allow
     } else {
       r.verdict = reply.decision.verdict == Verdict::kAllow ? WireVerdict::kAllow : WireVerdict::kDeny;
+      if (r.verdict == WireVerdict::kAllow) c.admit = reply.decision.source;
       r.source = ToWire(reply.decision.source);
       r.reason = std::move(reply.decision.reason);
       if (r.reason.size() > kMaxReasonBytes) r.reason.resize(kMaxReasonBytes);
@@ -486,6 +489,7 @@ struct IpcServer::Impl {
            c.request_id, std::strerror(errno));
       return CloseConn(id);
     }
+    if (c.admit && events != nullptr && c.request) events->OnAdmitDelivered(c.request, *c.admit);
     CloseConn(id);
   }
 

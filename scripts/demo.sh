@@ -102,6 +102,7 @@ resilience:
   circuit_breaker: { failure_threshold: 2, open_timeout: 2s, max_open_timeout: 4s }
   cache: { allow_ttl: 5m, deny_ttl: 30s, stale_ttl: 30m }
 management: { enabled: false }
+events: { outbox_path: outbox.db }
 metrics: { enabled: false }
 logging: { level: info }
 EOF

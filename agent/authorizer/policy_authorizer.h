@@ -28,7 +28,6 @@
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/scheduler.h"
 #include "agent/authorizer/session_registry.h"
-#include "agent/portal/event_reporter.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/authorizer.h"
 #include "resilience/cache_key.h"
@@ -54,7 +53,6 @@ class PolicyAuthorizer final : public Authorizer {
     Scheduler& scheduler;
     AuthorizerCounters& counters;         // shared with SessionEventRecorder; read by metrics and management
     SessionRegistry* sessions = nullptr;  // optional: admitted sessions are recorded with their source
-    EventReporter* events = nullptr;      // optional: admitted sessions are reported to the portal
   };
 
   PolicyAuthorizer(Deps deps, CacheKeyBuilder key_builder, AuthorizerSettings settings);

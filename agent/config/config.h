@@ -11,6 +11,7 @@
 
 #include "agent/config/management_options.h"
 #include "agent/config/portal_options.h"
+#include "events/outbox_options.h"
 #include "ipc/server_options.h"
 #include "resilience/options.h"
 
@@ -29,6 +30,16 @@ struct ResilienceOptions {
   DecisionCacheOptions cache;
 
   bool operator==(const ResilienceOptions&) const = default;
+};
+
+// `events:` — the session-event outbox (events/outbox.h) and its delivery.
+struct EventsOptions {
+  OutboxOptions outbox;  // outbox_path, durability, max_outbox_events
+  // ReportSessionUpdate for live sessions every interval (0 = off). Parsed and validated; not yet acted on (it needs
+  // occtl's per-session bytes from the session registry).
+  std::chrono::milliseconds session_update_interval{0};
+
+  bool operator==(const EventsOptions&) const = default;
 };
 
 struct MetricsOptions {
@@ -56,6 +67,7 @@ struct Config {
   ResilienceOptions resilience;
   ManagementOptions management;
   OcservOptions ocserv;
+  EventsOptions events;
   MetricsOptions metrics;
   LoggingOptions logging;
 

@@ -91,6 +91,11 @@ void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c
                       FormatDuration(cache.allow_ttl), ") or deny_ttl (", FormatDuration(cache.deny_ttl), ")"));
   }
 
+  // Like the certificate paths: a relative outbox path is relative to the config file, not to the working directory.
+  if (auto& outbox = c->events.outbox.path; !outbox.empty() && outbox.front() != '/') {
+    outbox = (base_dir.empty() ? std::string(".") : base_dir) + "/" + outbox;
+  }
+
   // A whole missing section is one problem, not one per required key in it.
   if (!diag->Has("portal")) {
     Fail(diag, "portal", "section is required: address, ca_file, cert_file and key_file (mTLS to the portal)");

@@ -266,6 +266,19 @@ void ParseOcserv(YamlSection s, OcservOptions* o) {
   s.ReportUnknownKeys();
 }
 
+void ParseEvents(YamlSection s, EventsOptions* o) {
+  s.ReadString("outbox_path", &o->outbox.path);  // relative: to the config file's directory (config_checks.cc)
+  if (o->outbox.path.empty()) s.Error("outbox_path", "must name a file (the outbox is a SQLite database)");
+  s.ReadEnum<OutboxDurability>("durability", ParseOutboxDurability, "process, power", &o->outbox.durability);
+  // At least 1000: a smaller outbox would drop events in an ordinary portal restart.
+  s.ReadInt("max_outbox_events", 1000, 1'000'000'000, &o->outbox.max_events);
+  s.ReadDuration("session_update_interval", 0ms, kDay, &o->session_update_interval);
+  if (o->session_update_interval.count() > 0 && o->session_update_interval < 10s) {
+    s.Error("session_update_interval", "must be 0s (off) or at least 10s");
+  }
+  s.ReportUnknownKeys();
+}
+
 void ParseMetrics(YamlSection s, MetricsOptions* o) {
   s.ReadBool("enabled", &o->enabled);
   s.ReadString("listen", &o->listen);
@@ -289,6 +302,7 @@ void ParseConfigTree(const YAML::Node& root, ConfigDiagnostics* diag, Config* co
   ParseResilience(top.Sub("resilience"), &config->resilience);
   ParseManagement(top.Sub("management"), &config->management);
   ParseOcserv(top.Sub("ocserv"), &config->ocserv);
+  ParseEvents(top.Sub("events"), &config->events);
   ParseMetrics(top.Sub("metrics"), &config->metrics);
   ParseLogging(top.Sub("logging"), &config->logging);
   top.ReportUnknownKeys();

@@ -22,7 +22,9 @@ AgentSnapshot DecisionControlPlane::Collect() const {
   s.ipc_listening = parts_.ipc_listening ? parts_.ipc_listening() : false;
   if (parts_.ipc != nullptr) s.ipc = parts_.ipc->counters();
   if (parts_.sessions != nullptr) s.sessions_active = parts_.sessions->size();
-  if (parts_.events != nullptr) s.portal_events = parts_.events->stats();
+  if (parts_.outbox != nullptr && parts_.event_sender != nullptr) {
+    s.events = EventsSnapshot{parts_.outbox->stats(), parts_.event_sender->stats(), clock_.wall_now()};
+  }
   return s;
 }
 
@@ -66,6 +68,28 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
                   {"disconnects", d.disconnects},
                   {"disconnects_unknown_session", d.disconnects_unknown_session},
                   {"active", s.sessions_active}};
+  if (s.events) {
+    const auto& o = s.events->outbox;
+    const auto& x = s.events->sender;
+    out.events = {{"outbox_depth", o.depth},
+                  {"outbox_memory_depth", o.memory_depth},
+                  {"outbox_oldest_age_seconds", static_cast<std::uint64_t>(s.events->oldest_age().count())},
+                  {"outbox_store_ok", o.store_ok ? 1u : 0u},
+                  {"written", o.written},
+                  {"committed", o.committed},
+                  {"sent", x.sent},
+                  {"attempts", x.attempts},
+                  {"retried", x.retried},
+                  {"parked", x.parked},
+                  {"dropped_full", o.dropped_full},
+                  {"dropped_memory", o.dropped_memory},
+                  {"lost_moved_aside", o.lost_moved_aside},
+                  {"store_failures", o.store_failures},
+                  {"moved_aside", o.moved_aside},
+                  {"in_flight", x.in_flight},
+                  {"backoff_ms", static_cast<std::uint64_t>(x.current_backoff.count())}};
+    out.events_sender_state = std::string(to_string(x.state));
+  }
   return out;
 }
 

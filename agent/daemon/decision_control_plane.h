@@ -44,7 +44,8 @@ class DecisionControlPlane final : public ControlPlane {
     const PortalClient* portal = nullptr;
     const IpcServer* ipc = nullptr;
     std::function<bool()> ipc_listening;  // empty: reported as not listening
-    const EventReporter* events = nullptr;  // null: session reports are off
+    const Outbox* outbox = nullptr;             // null: session reports are off
+    const EventSender* event_sender = nullptr;  // null: session reports are off
   };
 
   // `clock` must outlive this object; uptime counts from construction.

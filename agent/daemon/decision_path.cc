@@ -4,7 +4,7 @@
 
 #include "agent/authorizer/session_events.h"
 #include "agent/portal/grpc_portal_client.h"
-#include "agent/portal/queued_event_reporter.h"
+#include "agent/portal/grpc_event_delivery.h"
 
 namespace oa {
 namespace {
@@ -43,24 +43,27 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   p->portal_ = std::move(*portal);
   if (config.portal.report_events) {
     // agent.id as started: like the portal connection, a changed id reaches the reports after a restart.
-    auto reporter = MakeGrpcEventReporter(config.portal, clock, 256, config.agent.id);
-    if (!reporter.ok()) return reporter.status();
-    p->events_ = std::make_unique<QueuedEventReporter>(std::move(*reporter));
+    auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id);
+    if (!delivery.ok()) return delivery.status();
+    p->delivery_ = *std::move(delivery);
+    p->outbox_ = std::make_unique<Outbox>(config.events.outbox, clock);  // never fails: degraded modes instead
+    p->sender_timer_ = std::make_unique<TimerThread>();
+    p->sender_ = std::make_unique<EventSender>(*p->outbox_, *p->delivery_, *p->sender_timer_, clock);
   }
   p->breaker_ = std::make_unique<CircuitBreaker>(config.resilience.circuit_breaker, clock, &LogTransition);
   p->cache_ = std::make_unique<DecisionCache>(config.resilience.cache, clock);
   p->timer_ = std::make_unique<TimerThread>();
   p->authorizer_ = std::make_unique<PolicyAuthorizer>(
-      PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_,
-                             p->events_.get()},
+      PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_},
       std::move(*key_builder), SettingsOf(config));
-  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->events_.get());
+  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->outbox_.get(), clock);
   p->ipc_ = std::make_unique<IpcServer>(config.ipc, *p->authorizer_, p->session_events_.get(), clock);
   return p;
 }
 
 absl::Status DecisionPath::Start() {
   if (ipc_started_) return absl::OkStatus();
+  if (sender_) sender_->Start();  // events left by an earlier run go out from now on
   absl::Status s = ipc_->Start();
   if (!s.ok()) return s;
   ipc_started_ = true;
@@ -82,8 +85,11 @@ void DecisionPath::Stop(Clock::MonoTime deadline) {
   if (ipc_started_) ipc_->Stop(left());
   ipc_started_ = false;
   if (portal_) portal_->Shutdown(left());
-  // After the IPC server: the last disconnects it acknowledged are still reported.
-  if (events_) events_->Shutdown(left());
+  // After the IPC server: the last events it recorded are in the outbox, delivered now or after the next start.
+  if (sender_) sender_->Stop();
+  if (delivery_) delivery_->Shutdown(left());
+  if (outbox_) outbox_->Stop();
+  if (sender_timer_) sender_timer_->Stop();
   timer_->Stop();
 }
 

@@ -3,10 +3,12 @@
 // server that feeds them (docs/architecture.md#flow). The daemon runs it as one Service (services.cc); the
 // management API and the metrics endpoint read and steer it through the accessors.
 //
-// Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server
-// last (helpers are accepted only once everything behind it is ready). Stop runs in reverse: the IPC server drains
-// in-flight requests, the portal client finishes or cancels its calls (their answers still reach the authorizer),
-// the session reporter sends what is queued, then the timer stops.
+// Start order: portal client, the session-event outbox and its sender (events/), breaker, cache, timer, authorizer,
+// then the IPC server last (helpers are accepted only once everything behind it is ready). Stop runs in reverse:
+// the IPC server drains in-flight requests (the events they produce still reach the outbox), the portal client
+// finishes or cancels its calls (their answers still reach the authorizer), the sender starts nothing more and its
+// deliveries in flight finish or are cancelled (undelivered events stay in the outbox for the next start), the
+// outbox commits what is queued, then the timers stop.
 //
 // Thread-safety: Create/Start/Stop/Reload from the daemon's main thread; the accessors' objects are thread-safe.
 #pragma once
@@ -20,6 +22,8 @@
 #include "agent/authorizer/session_registry.h"
 #include "agent/authorizer/timer_thread.h"
 #include "agent/config/config.h"
+#include "events/event_sender.h"
+#include "events/outbox.h"
 #include "ipc/ipc_server.h"
 #include "resilience/circuit_breaker.h"
 #include "resilience/decision_cache.h"
@@ -44,7 +48,9 @@ class DecisionPath {
   DecisionCache& cache() { return *cache_; }
   CircuitBreaker& breaker() { return *breaker_; }
   PortalClient& portal() { return *portal_; }
-  const EventReporter* events() const { return events_.get(); }  // null when portal.report_events is false
+  // Null when portal.report_events is false.
+  const Outbox* outbox() const { return outbox_.get(); }
+  const EventSender* event_sender() const { return sender_.get(); }
   IpcServer& ipc() { return *ipc_; }
   SessionRegistry& sessions() { return sessions_; }
   const AuthorizerCounters& counters() const { return counters_; }
@@ -58,7 +64,12 @@ class DecisionPath {
   AuthorizerCounters counters_;
   SessionRegistry sessions_;
   std::unique_ptr<PortalClient> portal_;
-  std::unique_ptr<EventReporter> events_;  // null when portal.report_events is false
+  // The session-event pipeline (null when portal.report_events is false). The sender has a timer thread of its own:
+  // it reads the outbox file, which must never delay the authorizer's deadlines on timer_.
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<EventDelivery> delivery_;
+  std::unique_ptr<TimerThread> sender_timer_;
+  std::unique_ptr<EventSender> sender_;
   std::unique_ptr<CircuitBreaker> breaker_;
   std::unique_ptr<DecisionCache> cache_;
   std::unique_ptr<TimerThread> timer_;

@@ -30,6 +30,7 @@ constexpr RestartRule kRestartRules[] = {
     {"resilience.cache", [](const Config& a, const Config& b) { return a.resilience.cache != b.resilience.cache; }},
     {"management", [](const Config& a, const Config& b) { return a.management != b.management; }},
     {"ocserv", [](const Config& a, const Config& b) { return a.ocserv != b.ocserv; }},
+    {"events", [](const Config& a, const Config& b) { return a.events != b.events; }},
     {"metrics", [](const Config& a, const Config& b) { return a.metrics != b.metrics; }},
 };
 

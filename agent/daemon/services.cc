@@ -15,7 +15,7 @@ namespace {
 
 DecisionControlPlane::Parts PartsOf(DecisionPath& p) {
   return {p.authorizer(), p.cache(), p.breaker(), p.counters(), &p.sessions(), &p.portal(), &p.ipc(),
-          [&p] { return p.ipc_listening(); }, p.events()};
+          [&p] { return p.ipc_listening(); }, p.outbox(), p.event_sender()};
 }
 
 // The connect path: portal client, breaker, cache, authorizer and the IPC server, as one unit (decision_path.h),

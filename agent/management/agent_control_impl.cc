@@ -71,6 +71,8 @@ grpc::Status AgentControlImpl::GetStatus(grpc::ServerContext* context, const pb:
   for (const auto& [k, v] : s.portal) (*response->mutable_portal())[k] = v;
   for (const auto& [k, v] : s.ipc) (*response->mutable_ipc())[k] = v;
   for (const auto& [k, v] : s.sessions) (*response->mutable_sessions())[k] = v;
+  for (const auto& [k, v] : s.events) (*response->mutable_events())[k] = v;
+  response->set_events_sender_state(s.events_sender_state);
   response->set_ipc_listening(control_.IpcListening());
   return call.Finish(grpc::Status::OK);
 }

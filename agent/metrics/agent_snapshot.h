@@ -13,7 +13,8 @@
 
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/management/management_counters.h"
-#include "agent/portal/event_reporter.h"
+#include "events/event_sender.h"
+#include "events/outbox.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/ipc_server_counters.h"
 #include "resilience/circuit_breaker.h"
@@ -33,6 +34,20 @@ struct MetricsHttpCountersSnapshot {
   std::uint64_t accept_errors = 0;         // accept() failed (descriptor exhaustion...): accepts paused briefly
 };
 
+// The session-event outbox and its sender (events/).
+struct EventsSnapshot {
+  OutboxStats outbox;
+  EventSenderStats sender;
+  Clock::WallTime taken_at{};
+  // How long the oldest undelivered event has waited; 0 when none.
+  std::chrono::seconds oldest_age() const {
+    if (outbox.oldest_written_at == Clock::WallTime{} || taken_at <= outbox.oldest_written_at) {
+      return std::chrono::seconds(0);
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(taken_at - outbox.oldest_written_at);
+  }
+};
+
 struct AgentSnapshot {
   std::string version;
   std::string agent_id;
@@ -49,7 +64,7 @@ struct AgentSnapshot {
   bool ipc_listening = false;
   IpcServerCounters::Snapshot ipc;
   std::size_t sessions_active = 0;
-  std::optional<EventReporterStatsSnapshot> portal_events;  // absent when portal.report_events is false
+  std::optional<EventsSnapshot> events;  // absent when portal.report_events is false
 
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;

@@ -177,16 +177,38 @@ void Sessions(Writer& w, const AgentSnapshot& s) {
   w.Gauge("sessions_active", "Admitted sessions the agent holds (until their disconnect).", s.sessions_active);
 }
 
-void PortalEvents(Writer& w, const EventReporterStatsSnapshot& e) {
-  w.Family("portal_session_reports_total", "counter",
-           "Session reports to the portal (ReportConnect / ReportDisconnect), by result.");
-  w.Sample(e.succeeded, {{"result", "succeeded"}});
-  w.Sample(e.failed, {{"result", "failed"}});
-  w.Sample(e.dropped, {{"result", "dropped"}});
-  w.Gauge("portal_session_reports_pending", "Session reports queued or in flight.", e.in_flight);
-  w.Counter("portal_session_report_malformed_replies_total",
-            "Session report replies with an OK status but no message or one that does not parse (counted as failed).",
-            e.malformed_replies);
+// The session-event outbox and its sender (events/).
+void SessionEvents(Writer& w, const EventsSnapshot& e) {
+  const auto& o = e.outbox;
+  const auto& x = e.sender;
+  w.Gauge("events_outbox_depth", "Session events waiting for delivery to the portal (stored and in memory).",
+          o.depth);
+  w.Gauge("events_outbox_memory_depth",
+          "Of those, events only in memory (queued for the next commit, or the outbox file is unusable).",
+          o.memory_depth);
+  w.Gauge("events_outbox_oldest_age_seconds", "How long the oldest undelivered session event has waited.",
+          static_cast<std::uint64_t>(e.oldest_age().count()));
+  w.Gauge("events_outbox_store_ok", "1 while the outbox file is in use; 0 while events are kept in memory.",
+          o.store_ok ? 1 : 0);
+  w.Counter("events_written_total", "Session events appended to the outbox.", o.written);
+  w.Counter("events_sent_total", "Session events the portal took (then deleted from the outbox).", x.sent);
+  w.Counter("events_retried_total", "Deliveries that failed for now (the event stays and is sent again).", x.retried);
+  w.Counter("events_malformed_replies_total",
+            "Of those, replies with an OK status but no message or one that does not parse (retried, not believed).",
+            x.malformed_replies);
+  w.Counter("events_parked_total", "Session events the portal refused for good, moved aside in the outbox file.",
+            x.parked);
+  w.Family("events_dropped_total", "counter", "Session events lost before delivery, by cause.");
+  w.Sample(o.dropped_full, {{"cause", "outbox_full"}});
+  w.Sample(o.dropped_memory, {{"cause", "memory_queue_full"}});
+  w.Sample(o.lost_moved_aside, {{"cause", "corrupt_store"}});
+  w.Counter("events_store_failures_total", "Outbox file opens or writes that failed.", o.store_failures);
+  w.Counter("events_store_moved_aside_total", "Corrupt outbox files moved aside.", o.moved_aside);
+  w.Gauge("events_in_flight", "Session event deliveries in flight.", x.in_flight);
+  w.Family("events_sender_state", "gauge", "The sender's state: 1 for the current one.");
+  for (SenderState st : {SenderState::kIdle, SenderState::kSending, SenderState::kBackingOff, SenderState::kStopped}) {
+    w.Sample(st == x.state ? 1 : 0, {{"state", std::string(to_string(st))}});
+  }
 }
 
 void Management(Writer& w, const ManagementCounters::Snapshot& m) {
@@ -256,7 +278,7 @@ std::string FormatPrometheus(const AgentSnapshot& s) {
   Cache(w, s);
   Ipc(w, s);
   Sessions(w, s);
-  if (s.portal_events) PortalEvents(w, *s.portal_events);
+  if (s.events) SessionEvents(w, *s.events);
   if (s.management) Management(w, *s.management);
   if (s.metrics_http) MetricsHttp(w, *s.metrics_http);
   return w.Take();

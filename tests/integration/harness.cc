@@ -68,6 +68,10 @@ sim::PortalSimStats FromProto(const pb::PortalSimStats& p) {
   s.reported_bytes_sent = p.reported_bytes_sent();
   s.reported_duration_seconds = p.reported_duration_seconds();
   for (const auto& [k, v] : p.reported_connects_by_user()) s.reported_connects_by_user[k] = v;
+  s.events_received = p.events_received();
+  s.events_unique = p.events_unique();
+  s.events_duplicate = p.events_duplicate();
+  s.events_without_id = p.events_without_id();
   return s;
 }
 
@@ -254,6 +258,7 @@ std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_pa
       s.allow_ttl, "\n    deny_ttl: ", s.deny_ttl, "\n    stale_ttl: ", s.stale_ttl,
       "\n"
       "management: { enabled: false }\n"
+      "events: { outbox_path: outbox.db }\n"
       "metrics: { enabled: false }\n"
       "logging: { level: ",
       s.log_level, ", format: text }\n");

@@ -551,5 +551,55 @@ TEST_F(IpcServerTest, ConcurrentClientsWithCompletionsFromAnotherThread) {
   EXPECT_EQ(counters().replies_allow, 400u);
 }
 
+// "Only real sessions": a connect is recorded (OnAdmitDelivered) only when its allow was written to a helper that
+// was still waiting — never for a deny, an answer after the helper left, or one after the backstop answered.
+TEST_F(IpcServerTest, AdmitIsRecordedOnlyWhenWrittenToAWaitingHelper) {
+  StartServer();
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("alice")).has_value());
+  ASSERT_TRUE(WaitFor([&] { return events_.admits().size() == 1; }));
+  EXPECT_EQ(events_.admits()[0].first->username, "alice");
+  EXPECT_EQ(events_.admits()[0].second, DecisionSource::kPortal);
+  authorizer_.set_decision({Verdict::kDeny, DecisionSource::kPortal, "no"});
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("bob")).has_value());
+  authorizer_.set_decision({Verdict::kAllow, DecisionSource::kFailOpen, ""});
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("carol")).has_value());
+  ASSERT_TRUE(WaitFor([&] { return events_.admits().size() == 2; }));
+  EXPECT_EQ(events_.admits()[1].first->username, "carol") << "the deny for bob is no session";
+  EXPECT_EQ(events_.admits()[1].second, DecisionSource::kFailOpen);
+}
+
+TEST_F(IpcServerTest, NoAdmitIsRecordedForAHelperThatLeftBeforeTheAnswer) {
+  authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
+  StartServer();
+  std::string f;
+  EncodeRequestFrame(ConnectRequest("gone"), &f);
+  const int fd = SendRaw(f);
+  ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
+  ::close(fd);  // ocserv killed the helper (or it timed out) before the agent answered
+  ASSERT_TRUE(WaitFor([&] { return counters().peer_gone == 1; }));
+  authorizer_.CompleteAll({Verdict::kAllow, DecisionSource::kPortal, ""});
+  // The late completion is handled on the loop thread, where an admit would have been recorded first.
+  ASSERT_TRUE(WaitFor([&] { return counters().late_completions == 1; }));
+  EXPECT_TRUE(events_.admits().empty());
+}
+
+TEST_F(IpcServerTest, NoAdmitIsRecordedForAnAllowAfterTheBackstop) {
+  authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
+  StartServer();
+  std::string f;
+  EncodeRequestFrame(ConnectRequest("slow"), &f);
+  const int fd = SendRaw(f);
+  ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
+  Advance(options_.decision_timeout);
+  Advance(60ms);  // the backstop denies
+  auto r = testing::ReadResponse(fd);
+  ::close(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->verdict, WireVerdict::kDeny);
+  authorizer_.CompleteAll({Verdict::kAllow, DecisionSource::kPortal, ""});
+  ASSERT_TRUE(WaitFor([&] { return counters().late_completions == 1; }));
+  EXPECT_TRUE(events_.admits().empty());
+}
+
 }  // namespace
 }  // namespace oa

@@ -283,6 +283,7 @@ TEST(ConfigLoaderTest, ManagementClientsAndAddressesAreValidated) {
                                      "    - {identity: b.test}\n"
                                      "    - {identity: c.test, role: admin, colour: blue}\n"},
                                     {"metrics", "  listen: localhost:http\n"},
+                                    {"events", ""},  // out, so that management: is the first section
                                     {"portal",
                                      "  address: portal.example.net\n  ca_file: pki/portal-ca.pem\n"
                                      "  cert_file: pki/agent-client.pem\n  key_file: pki/agent-client.key\n"}}));
@@ -333,6 +334,34 @@ TEST(ConfigLoaderTest, LoggingLevelAndFormatAreValidated) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"logging", "  level: verbose\n  format: xml\n"}}));
   EXPECT_THAT(Keys(r), UnorderedElementsAre("logging.level", "logging.format"));
+}
+
+TEST(ConfigLoaderTest, ReadsTheEventsSection) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"events", ""}}));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_EQ(r.config->events.outbox.path, "/var/lib/ocserv-agent/outbox.db");
+  EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kProcess);
+  EXPECT_EQ(r.config->events.outbox.max_events, 1'000'000u);
+  EXPECT_EQ(r.config->events.session_update_interval, milliseconds(0));
+  r = dir.Load(TestConfigYaml({{"events",
+                                "  outbox_path: state/outbox.db\n  durability: power\n  max_outbox_events: 5000\n"
+                                "  session_update_interval: 5m\n"}}));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_EQ(r.config->events.outbox.path, dir.dir() / "state/outbox.db") << "relative to the config file";
+  EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kPower);
+  EXPECT_EQ(r.config->events.outbox.max_events, 5000u);
+  EXPECT_EQ(r.config->events.session_update_interval, milliseconds(300'000));
+}
+
+TEST(ConfigLoaderTest, EventsSettingsAreValidated) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"events",
+                                     "  outbox_path: \"\"\n  durability: disk\n  max_outbox_events: 10\n"
+                                     "  session_update_interval: 2s\n  outbox: x\n"}}));
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("events.outbox_path", "events.durability", "events.max_outbox_events",
+                                            "events.session_update_interval", "events.outbox"));
+  EXPECT_THAT(Dump(r), HasSubstr("process, power"));
 }
 
 TEST(ConfigLoaderTest, FiveMistakesGiveFiveMessagesNamingFiveKeys) {

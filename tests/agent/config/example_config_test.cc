@@ -85,6 +85,10 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(c.ocserv.config_per_group_dir, d.ocserv.config_per_group_dir);
   EXPECT_EQ(c.ocserv.main_config_path, d.ocserv.main_config_path);
   EXPECT_EQ(c.ocserv.command_timeout_max, d.ocserv.command_timeout_max);
+  EXPECT_EQ(c.events.outbox.path, d.events.outbox.path);
+  EXPECT_EQ(c.events.outbox.durability, d.events.outbox.durability);
+  EXPECT_EQ(c.events.outbox.max_events, d.events.outbox.max_events);
+  EXPECT_EQ(c.events.session_update_interval, d.events.session_update_interval);
   EXPECT_EQ(c.metrics.enabled, d.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, d.metrics.listen);
   EXPECT_EQ(c.logging.level, d.logging.level);

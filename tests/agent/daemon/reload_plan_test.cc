@@ -49,6 +49,8 @@ TEST(ReloadPlanTest, EachFixedPartIsNamedOnce) {
   EXPECT_THAT(changed([](Config& c) { c.management.clients.push_back({"x", ManagementRole::kViewer}); }),
               ElementsAre("management"));
   EXPECT_THAT(changed([](Config& c) { c.ocserv.occtl_socket = "/x"; }), ElementsAre("ocserv"));
+  EXPECT_THAT(changed([](Config& c) { c.events.outbox.durability = OutboxDurability::kPower; }),
+              ElementsAre("events"));
   EXPECT_THAT(changed([](Config& c) { c.resilience.cache.key_fields = {"username"}; }),
               ElementsAre("resilience.cache"));
 }

@@ -122,11 +122,11 @@ TEST(PrometheusFormatTest, BreakerOpenTimeoutIsInSeconds) {
 
 TEST(PrometheusFormatTest, MalformedSessionReportRepliesAreCounted) {
   AgentSnapshot s = Sample();
-  EventReporterStatsSnapshot events;
-  events.failed = 3;
-  events.malformed_replies = 2;
-  s.portal_events = events;
-  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_portal_session_report_malformed_replies_total 2\n"));
+  EventsSnapshot events;
+  events.sender.retried = 3;
+  events.sender.malformed_replies = 2;
+  s.events = events;
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_events_malformed_replies_total 2\n"));
 }
 
 TEST(PrometheusFormatTest, BreakerStatesAndOverridesAreCoded) {
@@ -173,8 +173,41 @@ TEST(PrometheusFormatTest, ManagementAndEndpointCountersWhenPresent) {
   EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_accept_errors_total 3\n"));
 }
 
+TEST(PrometheusFormatTest, SessionEventOutboxAndSenderWhenPresent) {
+  AgentSnapshot s = Sample();
+  EXPECT_THAT(FormatPrometheus(s), Not(HasSubstr("ocserv_agent_events_"))) << "session reports off: no events family";
+  EventsSnapshot e;
+  e.outbox.depth = 42;
+  e.outbox.memory_depth = 2;
+  e.outbox.store_ok = true;
+  e.outbox.written = 100;
+  e.outbox.dropped_full = 3;
+  e.outbox.dropped_memory = 4;
+  e.taken_at = Clock::WallTime(std::chrono::seconds(1000));
+  e.outbox.oldest_written_at = Clock::WallTime(std::chrono::seconds(970));
+  e.sender.sent = 58;
+  e.sender.retried = 7;
+  e.sender.parked = 1;
+  e.sender.state = SenderState::kBackingOff;
+  s.events = e;
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_depth 42\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_memory_depth 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_oldest_age_seconds 30\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_store_ok 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_written_total 100\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sent_total 58\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_retried_total 7\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_parked_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"outbox_full\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"memory_queue_full\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"backing_off\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"idle\"} 0\n"));
+}
+
 TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
   AgentSnapshot s = Sample();
+  s.events = EventsSnapshot{};
   s.management = ManagementCounters::Snapshot{};
   s.metrics_http = MetricsHttpCountersSnapshot{};
   std::istringstream in(FormatPrometheus(s));

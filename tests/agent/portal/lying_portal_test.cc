@@ -12,8 +12,10 @@
 
 #include "agent/authorizer/policy_authorizer.h"
 #include "agent/portal/check_policy_result.h"
+#include "agent/portal/grpc_event_delivery.h"
 #include "agent/portal/grpc_portal_client.h"
 #include "dev_pki.h"
+#include "events/delivery_policy.h"
 #include "fake_clock.h"
 #include "manual_scheduler.h"
 #include "grpcpp/client_context.h"
@@ -259,8 +261,9 @@ TEST_F(LyingPortalAuthorizerTest, OkWithoutMessageUnderFailOpenIsFailOpenNotPort
   EXPECT_EQ(counters_.snapshot().source_portal, 0u);
 }
 
-// The session reports are received the same strict way: an unparsable "success" is a failure, not a success.
-TEST(LyingPortalEventReporter, MalformedRepliesAreFailuresNotSuccesses) {
+// The session reports are received the same strict way: an unparsable "success" is a retryable error, never a
+// success that would delete the event from the outbox.
+TEST(LyingPortalEventDelivery, MalformedRepliesAreRetryableErrorsNotSuccesses) {
   auto portal = StartRawPortal();
   ASSERT_NE(portal, nullptr);
   testing::FakeClock clock;
@@ -273,27 +276,32 @@ TEST(LyingPortalEventReporter, MalformedRepliesAreFailuresNotSuccesses) {
   const Case cases[] = {{{true, ok.SerializeAsString()}, true},
                         {{true, ok.SerializeAsString() + "\xff\xff\xff"}, false},
                         {{false, ""}, false}};
-  std::uint64_t expected_malformed = 0;
+  std::uint64_t malformed = 0;
   for (const Case& c : cases) {
-    auto r = MakeGrpcEventReporter(ClientOptions(portal->address()), clock);
-    ASSERT_TRUE(r.ok()) << r.status();
+    auto d = MakeGrpcEventDelivery(ClientOptions(portal->address()), clock);
+    ASSERT_TRUE(d.ok()) << d.status();
     portal->SetReply(c.reply);
-    ConnectEvent e;
-    e.username = "alice";
-    e.session_id = "1001";
-    (*r)->ReportConnect(e);
-    DisconnectEvent d;
-    d.username = "alice";
-    d.session_id = "1001";
-    (*r)->ReportDisconnect(d);
-    (*r)->Shutdown(10s);  // waits for both replies
-    const EventReporterStatsSnapshot s = (*r)->stats();
-    EXPECT_EQ(s.succeeded, c.succeeds ? 2u : 0u);
-    EXPECT_EQ(s.failed, c.succeeds ? 0u : 2u);
-    EXPECT_EQ(s.malformed_replies, c.succeeds ? 0u : 2u);
-    expected_malformed += s.malformed_replies;
+    for (SessionEventKind kind : {SessionEventKind::kConnect, SessionEventKind::kDisconnect}) {
+      StoredEvent e;
+      e.event_id = "e-1";
+      e.event.kind = kind;
+      e.event.username = "alice";
+      e.event.session_id = "1001";
+      std::promise<absl::Status> done;
+      (*d)->Deliver(e, [&done](absl::Status s) { done.set_value(std::move(s)); });
+      const absl::Status s = done.get_future().get();
+      if (c.succeeds) {
+        EXPECT_TRUE(s.ok()) << s;
+      } else {
+        EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+        EXPECT_EQ(ClassifyDelivery(s.code()), DeliveryVerdict::kRetry) << s;
+      }
+    }
+    EXPECT_EQ((*d)->malformed_replies(), c.succeeds ? 0u : 2u);
+    malformed += (*d)->malformed_replies();
+    (*d)->Shutdown(10s);
   }
-  EXPECT_EQ(expected_malformed, 4u);
+  EXPECT_EQ(malformed, 4u);
   const auto calls = portal->calls();
   ASSERT_EQ(calls.size(), 6u);
   std::multiset<std::string> methods;

@@ -80,6 +80,7 @@ resilience:
   circuit_breaker: { open_timeout: 1s, max_open_timeout: 2s }
   cache: { allow_ttl: $3, deny_ttl: 30s, stale_ttl: 30m }
 management: { enabled: false }
+events: { outbox_path: outbox.db }
 metrics: { enabled: false }
 ocserv: { occtl_socket: $E2E_TMP/ocserv-main/occtl.sock }
 logging: { level: info, format: text }
