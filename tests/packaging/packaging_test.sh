@@ -3,7 +3,8 @@
 #   packaging_test.sh --build-dir DIR --cpack CPACK --agent FILE --helper FILE
 # 1. cpack -G DEB (and -G RPM when rpmbuild exists) from the build tree into a temporary directory;
 # 2. the payload is exactly the expected files and modes, conffiles lists the example config, the maintainer scripts
-#    are executable, parse (sh -n) and have no @...@ left; systemd-analyze verify passes on the unit;
+#    are executable, parse (sh -n) and have no @...@ left; systemd-analyze verify passes on the unit; the man pages
+#    and the ocserv snippets shipped are the source's, and the man pages format without groff warnings;
 # 3. the maintainer scripts, run against a scratch root (OA_PKG_ROOT, see packaging/maintainer-common.sh) with a fake
 #    systemctl first in PATH that records its arguments: enable + start on first install only, try-restart on
 #    upgrade, stop on remove, disable on purge / erase; config.yaml copied once, an edited one survives an upgrade.
@@ -126,6 +127,19 @@ check_shipped_docs() {
   done
 }
 check_shipped_docs "$payload" DEB
+# The man pages format without a warning (groff -ww: all warnings on).
+if command -v groff >/dev/null; then
+  for page in ocserv-agent.8 ocserv-agent-auth.8; do
+    if out=$(groff -man -Tutf8 -ww -z "$src/docs/man/$page" 2>&1) && [ -z "$out" ]; then
+      pass "man page $page formats without groff warnings"
+    else
+      fail "man page $page formats without groff warnings"
+      sed 's/^/      /' <<<"$out"
+    fi
+  done
+else
+  echo "note: groff not found: the man pages are not checked for warnings"
+fi
 
 # systemd-analyze verify checks that ExecStart's binary exists: /usr/sbin/ocserv-agent is not installed here, so the
 # copy verified points ExecStart at the built binary instead (the rest of the unit is verified as packaged).
