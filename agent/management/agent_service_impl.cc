@@ -9,7 +9,6 @@
 #include "agent/management/audit_text.h"
 #include "agent/management/occtl_runner.h"
 #include "agent/management/ocserv_config_writer.h"
-#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -19,40 +18,10 @@ using google::protobuf::util::TimeUtil;
 constexpr std::string_view kExecuteCommand = "/agent.v1.AgentService/ExecuteCommand";
 constexpr std::string_view kUpdateConfig = "/agent.v1.AgentService/UpdateConfig";
 constexpr std::string_view kHealthCheck = "/agent.v1.AgentService/HealthCheck";
-constexpr std::string_view kStreamLogs = "/agent.v1.AgentService/StreamLogs";
 
 google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t) {
   return TimeUtil::NanosecondsToTimestamp(
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
-
-// A log line may quote anything (a user name from the portal, bytes from ocserv's environment); a proto3 string that
-// is not UTF-8 would make the whole stream unparsable for the portal.
-void FillEntry(const LogRecord& r, agent::v1::LogEntry* e) {
-  *e->mutable_timestamp() = ToTimestamp(r.time);
-  e->set_level(r.level);
-  e->set_source("agent");
-  e->set_message(r.message);
-  SanitizeUtf8(e->mutable_message());
-  if (!r.logger.empty()) SanitizeUtf8(&((*e->mutable_fields())["logger"] = r.logger));
-  (*e->mutable_fields())["seq"] = std::to_string(r.seq);
-}
-
-// StreamLogs' start_time as a time_point. A Timestamp outside protobuf's documented range (years 1..9999, nanos
-// 0..999999999) is refused; a valid one beyond what system_clock can hold (its nanoseconds overflow int64 past 2262)
-// is clamped to the clock's ends, which select the same lines: none after, all before.
-absl::StatusOr<std::chrono::system_clock::time_point> LogStartTime(const google::protobuf::Timestamp& t) {
-  using Tp = std::chrono::system_clock::time_point;
-  if (t.seconds() < TimeUtil::kTimestampMinSeconds || t.seconds() > TimeUtil::kTimestampMaxSeconds ||
-      t.nanos() < 0 || t.nanos() > 999'999'999) {
-    return absl::InvalidArgumentError("start_time is outside the Timestamp range (years 1 to 9999)");
-  }
-  constexpr auto kMaxSeconds = std::chrono::duration_cast<std::chrono::seconds>(Tp::duration::max()).count() - 1;
-  constexpr auto kMinSeconds = std::chrono::duration_cast<std::chrono::seconds>(Tp::duration::min()).count() + 1;
-  if (t.seconds() > kMaxSeconds) return Tp::max();
-  if (t.seconds() < kMinSeconds) return Tp::min();
-  return Tp(std::chrono::duration_cast<Tp::duration>(std::chrono::seconds(t.seconds()) +
-                                                     std::chrono::nanoseconds(t.nanos())));
 }
 
 }  // namespace
@@ -67,7 +36,7 @@ AgentServiceImpl::AgentServiceImpl(const CallGate& gate, const ManagementOptions
       health_(health),
       logs_(std::move(logs)),
       clock_(clock),
-      stopping_(stopping) {}
+      log_streams_(stopping) {}
 
 grpc::Status AgentServiceImpl::ExecuteCommand(grpc::ServerContext* context, const agent::v1::CommandRequest* request,
                                               agent::v1::CommandResponse* response) {
@@ -192,54 +161,9 @@ grpc::Status AgentServiceImpl::HealthCheck(grpc::ServerContext* context, const a
   return call.Finish(grpc::Status::OK, absl::StrCat("tier=", request->tier(), " healthy=", report.healthy));
 }
 
-grpc::Status AgentServiceImpl::StreamLogs(grpc::ServerContext* context, const agent::v1::LogStreamRequest* request,
-                                          grpc::ServerWriter<agent::v1::LogEntry>* writer) {
-  auto call = gate_.Admit(*context, kStreamLogs);
-  if (!call.admitted()) return call.Finish(call.refusal());
-  // A follow holds its handler thread for as long as it lasts; a one-shot read too, while a client that does not read
-  // keeps it waiting on flow control.
-  if (!gate_.Reserve(call, request->follow() ? CallGate::Weight::kFollow : CallGate::Weight::kSlow)) {
-    return call.Finish(call.refusal());
-  }
-  const std::string& source = request->log_source();
-  if (!source.empty() && source != "agent") {
-    return call.Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                    "only log_source \"agent\" (the agent's own recent logs) is served; read ocserv's "
-                                    "and the system's logs from journald"));
-  }
-  std::chrono::system_clock::time_point since{};
-  if (request->has_start_time()) {
-    auto start = LogStartTime(request->start_time());
-    if (!start.ok()) return call.Finish(ToGrpcStatus(start.status()));
-    since = *start;
-  }
-  if (request->follow()) {
-    // A follow can last hours: say when it starts, not only when it ends.
-    spdlog::info("management audit: identity={} rpc={} result=STARTED follow=true", call.identity(), kStreamLogs);
-  }
-  std::uint64_t last_seq = 0;
-  agent::v1::LogEntry entry;
-  for (const auto& r : logs_->Since(since)) {
-    FillEntry(r, &entry);
-    if (!writer->Write(entry)) return call.Finish(grpc::Status::OK, "client went away");
-    last_seq = r.seq;
-  }
-  if (request->follow()) {
-    // Lines older than start_time never reach the ring's tail again, so following from last_seq is enough; when
-    // nothing matched, follow from the current tail.
-    if (last_seq == 0) {
-      const auto all = logs_->Since({});
-      if (!all.empty()) last_seq = all.back().seq;
-    }
-    while (!context->IsCancelled() && !stopping_.load()) {
-      for (const auto& r : logs_->After(last_seq, std::chrono::milliseconds(200))) {
-        FillEntry(r, &entry);
-        if (!writer->Write(entry)) return call.Finish(grpc::Status::OK, "follow ended by client");
-        last_seq = r.seq;
-      }
-    }
-  }
-  return call.Finish(grpc::Status::OK, request->follow() ? "follow ended" : "");
+grpc::ServerWriteReactor<agent::v1::LogEntry>* AgentServiceImpl::StreamLogs(
+    grpc::CallbackServerContext* context, const agent::v1::LogStreamRequest* request) {
+  return StartLogStream(gate_, logs_, log_streams_, context, *request);
 }
 
 }  // namespace oa

@@ -2,6 +2,8 @@
 // occtl only), UpdateConfig (per-user / per-group files; MAIN only when enabled), StreamLogs (the agent's own log
 // ring). Internal to agent/management (includes gRPC); ManagementServer owns it.
 //
+// StreamLogs is a callback method (log_stream_reactor.h): a follow holds no handler thread while it waits for lines.
+//
 // Thread-safety: handlers run concurrently on gRPC's threads; all state is immutable or thread-safe.
 #pragma once
 
@@ -12,12 +14,14 @@
 #include "agent/management/call_gate.h"
 #include "agent/management/health_checks.h"
 #include "agent/management/log_ring.h"
+#include "agent/management/log_stream_reactor.h"
 #include "agent/v1/agent.grpc.pb.h"
 #include "resilience/clock.h"
 
 namespace oa {
 
-class AgentServiceImpl final : public agent::v1::AgentService::Service {
+class AgentServiceImpl final
+    : public agent::v1::AgentService::WithCallbackMethod_StreamLogs<agent::v1::AgentService::Service> {
  public:
   AgentServiceImpl(const CallGate& gate, const ManagementOptions& management, const OcservOptions& ocserv,
                    const HealthChecker& health, std::shared_ptr<LogRing> logs, const Clock& clock,
@@ -29,8 +33,12 @@ class AgentServiceImpl final : public agent::v1::AgentService::Service {
                             agent::v1::ConfigUpdateResponse* response) override;
   grpc::Status HealthCheck(grpc::ServerContext* context, const agent::v1::HealthCheckRequest* request,
                            agent::v1::HealthCheckResponse* response) override;
-  grpc::Status StreamLogs(grpc::ServerContext* context, const agent::v1::LogStreamRequest* request,
-                          grpc::ServerWriter<agent::v1::LogEntry>* writer) override;
+  grpc::ServerWriteReactor<agent::v1::LogEntry>* StreamLogs(grpc::CallbackServerContext* context,
+                                                           const agent::v1::LogStreamRequest* request) override;
+
+  // Ends every StreamLogs stream (OK) now; call after setting `stopping`, before the server's Shutdown.
+  void StopLogStreams() { log_streams_.StopAll(); }
+  std::size_t live_log_streams() const { return log_streams_.live(); }
 
  private:
   const CallGate& gate_;
@@ -39,7 +47,7 @@ class AgentServiceImpl final : public agent::v1::AgentService::Service {
   const HealthChecker& health_;
   std::shared_ptr<LogRing> logs_;
   const Clock& clock_;
-  const std::atomic<bool>& stopping_;
+  LogStreams log_streams_;
 };
 
 }  // namespace oa

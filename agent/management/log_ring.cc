@@ -18,6 +18,30 @@ void LogRing::Append(LogRecord record) {
     }
   }
   cv_.notify_all();
+  NotifyListeners();
+}
+
+void LogRing::NotifyListeners() {
+  const std::lock_guard lock(listeners_mu_);
+  for (auto& [id, listener] : listeners_) listener();
+}
+
+std::uint64_t LogRing::last_seq() const {
+  const std::lock_guard lock(mu_);
+  return next_seq_ - 1;
+}
+
+std::uint64_t LogRing::Subscribe(Listener listener) {
+  const std::lock_guard lock(listeners_mu_);
+  const std::uint64_t id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void LogRing::Unsubscribe(std::uint64_t id) {
+  // Taking the mutex also waits for a notification in progress, so the listener's owner may go away afterwards.
+  const std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
 }
 
 std::vector<LogRecord> LogRing::Since(std::chrono::system_clock::time_point since) const {
@@ -51,6 +75,7 @@ void LogRing::Close() {
     closed_ = true;
   }
   cv_.notify_all();
+  NotifyListeners();
 }
 
 std::uint64_t LogRing::dropped() const {

@@ -3,7 +3,9 @@
 // Fed by the spdlog sink in log_ring_sink.h; has no spdlog dependency itself.
 //
 // Thread-safety: every method may be called from any thread; one mutex guards the ring, and waiters sleep on a
-// condition variable, so a follower never holds the lock while it writes to the network.
+// condition variable, so a follower never holds the lock while it writes to the network. Listeners (Subscribe) are
+// called after the ring's lock is released, under a second mutex that only Subscribe/Unsubscribe also take: a
+// listener must return at once (schedule work, never wait for a client) and must not log or touch the subscription.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -40,6 +44,15 @@ class LogRing {
   // Wakes every waiter; later After() calls return at once. For shutdown.
   void Close();
 
+  // The seq of the newest line (0 when none was ever appended).
+  std::uint64_t last_seq() const;
+
+  // `listener` is called after every Append (and on Close) on the appending thread, until Unsubscribe(id) returns;
+  // it is never called after that. For followers that must not hold a thread while they wait (StreamLogs).
+  using Listener = std::function<void()>;
+  std::uint64_t Subscribe(Listener listener);
+  void Unsubscribe(std::uint64_t id);
+
   std::size_t capacity() const { return capacity_; }
   std::uint64_t dropped() const;  // lines pushed out by newer ones
 
@@ -53,6 +66,11 @@ class LogRing {
   std::uint64_t next_seq_ = 1;
   std::uint64_t dropped_ = 0;
   bool closed_ = false;
+
+  void NotifyListeners();
+  std::mutex listeners_mu_;  // never held together with mu_
+  std::map<std::uint64_t, Listener> listeners_;
+  std::uint64_t next_listener_ = 1;
 };
 
 }  // namespace oa

@@ -139,7 +139,8 @@ absl::Status ManagementServer::Start() {
   builder.SetMaxReceiveMessageSize(1 << 20);
   // A peer that connects and never completes the TLS handshake is dropped after this, not gRPC's default 120 s.
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(m.handshake_timeout.count()));
-  // Handlers are synchronous (a command may run for command_timeout_max, a log follow for hours): bound the threads
+  // Handlers are synchronous (a command may run for command_timeout_max) except StreamLogs (a reactor: a log follow
+  // holds no thread while it waits): bound the threads
   // so that a busy or hostile authenticated client gets RESOURCE_EXHAUSTED instead of exhausting the agent, and
   // bound each role's slow calls below that (SlowCallLimiter) so that fast calls always find a thread.
   grpc::ResourceQuota quota("oa-management");
@@ -181,7 +182,8 @@ int ManagementServer::port() const { return impl_->port; }
 void ManagementServer::Stop(std::chrono::milliseconds grace) {
   if (!impl_->server) return;
   if (impl_->acceptor) impl_->acceptor->Stop();  // no new connections from here on
-  impl_->stopping = true;  // StreamLogs followers leave their loop
+  impl_->stopping = true;  // StreamLogs streams that start from here on finish at once...
+  impl_->agent_service.StopLogStreams();  // ...and the live ones now: Shutdown need not wait for its deadline
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
   impl_->server->Wait();
   impl_->server.reset();

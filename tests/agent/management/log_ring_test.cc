@@ -57,6 +57,54 @@ TEST(LogRing, AfterOlderThanRingReturnsWhatIsKept) {
   EXPECT_EQ(ring.After(1, std::chrono::milliseconds(0)).size(), 2u);
 }
 
+TEST(LogRing, ListenersHearEveryAppendAndCloseUntilUnsubscribed) {
+  LogRing ring(2);
+  EXPECT_EQ(ring.last_seq(), 0u);
+  int a = 0;
+  int b = 0;
+  const auto id_a = ring.Subscribe([&] { ++a; });
+  ring.Subscribe([&] { ++b; });
+  ring.Append(Line("x"));
+  ring.Append(Line("y"));
+  ring.Append(Line("z"));  // pushes "x" out: last_seq still counts it
+  EXPECT_EQ(ring.last_seq(), 3u);
+  EXPECT_EQ(a, 3);
+  ring.Unsubscribe(id_a);
+  ring.Append(Line("w"));
+  ring.Close();
+  EXPECT_EQ(a, 3) << "never called after Unsubscribe returned";
+  EXPECT_EQ(b, 5);
+}
+
+// A listener runs without the ring's lock: it may read the ring (as a StreamLogs reactor does to pick its next line).
+TEST(LogRing, ListenerMayReadTheRing) {
+  LogRing ring(10);
+  std::vector<std::string> seen;
+  ring.Subscribe([&] {
+    for (const auto& r : ring.After(ring.last_seq() - 1, std::chrono::milliseconds(0))) seen.push_back(r.message);
+  });
+  ring.Append(Line("a"));
+  ring.Append(Line("b"));
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
+}
+
+// Unsubscribe from another thread while lines are appended: no call after it returns (under TSan: no race).
+TEST(LogRing, UnsubscribeRacingAppendsNeverCallsAGoneListener) {
+  LogRing ring(100);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    while (!stop) ring.Append(Line("w"));
+  });
+  for (int i = 0; i < 200; ++i) {
+    auto alive = std::make_unique<std::atomic<int>>(0);
+    const auto id = ring.Subscribe([p = alive.get()] { p->fetch_add(1); });
+    ring.Unsubscribe(id);
+    alive.reset();  // a call after Unsubscribe would touch freed memory (ASan/TSan report it)
+  }
+  stop = true;
+  writer.join();
+}
+
 // A follower blocked in After() wakes for a line appended by another thread (no lost wake-up, no torn record).
 TEST(LogRing, FollowerSeesLinesFromOtherThreads) {
   LogRing ring(1000);

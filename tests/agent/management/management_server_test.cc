@@ -1043,5 +1043,147 @@ TEST_F(ManagementServerTest, ViewerLogFollowsCannotLockOutOperatorsAndAdmins) {
   }
 }
 
+
+// --- StreamLogs as a reactor (item 3: a follow holds no handler thread) ------------------------------------------
+
+struct FollowStream {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<av1::LogEntry>> reader;
+};
+
+std::size_t ProcessThreads() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST_F(ManagementServerTest, FollowReceivesALineLoggedAfterItCaughtUp) {
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.message = "backlog";
+  ring_->Append(r);
+  FollowStream s;
+  Deadline(s.ctx);
+  av1::LogStreamRequest req;
+  req.set_follow(true);
+  auto stub = Agent("viewer");
+  s.reader = stub->StreamLogs(&s.ctx, req);
+  av1::LogEntry e;
+  ASSERT_TRUE(s.reader->Read(&e));
+  EXPECT_EQ(e.message(), "backlog");
+  // The stream has sent everything the ring held; the next line arrives only through the ring's notification.
+  r.message = "logged after the follow caught up";
+  ring_->Append(r);
+  ASSERT_TRUE(s.reader->Read(&e));
+  EXPECT_EQ(e.message(), "logged after the follow caught up");
+  EXPECT_EQ(e.fields().at("seq"), "2");
+  s.ctx.TryCancel();
+  s.reader->Finish();
+}
+
+TEST_F(ManagementServerTest, FollowsHoldNoHandlerThreadsAndAdminsAreServed) {
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.message = "a line";
+  ring_->Append(r);
+  // Every identity's full follow allowance (4 each, 16 in all: twice what the 32-thread pool keeps beyond the role
+  // budgets), each one caught up and waiting for new lines.
+  std::vector<std::unique_ptr<av1::AgentService::Stub>> stubs;
+  for (const char* who : {"viewer", "cn-only", "operator", "admin"}) stubs.push_back(Agent(who));
+  Health("admin", 1);  // warm up the channels' and server's threads before counting
+  const std::size_t threads_before = ProcessThreads();
+  std::vector<std::unique_ptr<FollowStream>> open;
+  for (auto& stub : stubs) {
+    for (int i = 0; i < 4; ++i) {
+      auto s = std::make_unique<FollowStream>();
+      Deadline(s->ctx, std::chrono::seconds(60));
+      av1::LogStreamRequest req;
+      req.set_follow(true);
+      s->reader = stub->StreamLogs(&s->ctx, req);
+      av1::LogEntry e;
+      ASSERT_TRUE(s->reader->Read(&e)) << "follow " << open.size() << ": " << s->reader->Finish().error_message();
+      open.push_back(std::move(s));
+    }
+  }
+  const std::size_t threads_after = ProcessThreads();
+  // A sync follow held a handler thread each (16 more threads); the reactors hold none. gRPC's own pollers and
+  // executor may add a few, never one per stream.
+  EXPECT_LT(threads_after, threads_before + open.size() / 2) << threads_before << " -> " << threads_after;
+  EXPECT_TRUE(Health("admin", 1).ok());
+  EXPECT_TRUE(Health("operator", 2).ok());
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::SetFailModeRequest req;
+    req.set_fail_mode(cv1::FAIL_MODE_CLOSE);
+    cv1::SetFailModeResponse resp;
+    EXPECT_TRUE(Control("admin")->SetFailMode(&ctx, req, &resp).ok());
+  }
+  // Every follow still gets the next line.
+  r.message = "to every follower";
+  ring_->Append(r);
+  for (auto& s : open) {
+    av1::LogEntry e;
+    ASSERT_TRUE(s->reader->Read(&e));
+    EXPECT_EQ(e.message(), "to every follower");
+  }
+  // Cancelled follows end and give their slots back (OnDone), so the same identity may follow again.
+  for (auto& s : open) {
+    s->ctx.TryCancel();
+    EXPECT_EQ(s->reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  auto viewer = Agent("viewer");
+  EXPECT_TRUE(WaitUntil([&] {
+    FollowStream s;
+    Deadline(s.ctx);
+    av1::LogStreamRequest req;
+    req.set_follow(true);
+    s.reader = viewer->StreamLogs(&s.ctx, req);
+    av1::LogEntry e;
+    const bool served = s.reader->Read(&e);
+    s.ctx.TryCancel();
+    s.reader->Finish();
+    return served;
+  }));
+}
+
+TEST_F(ManagementServerTest, StopEndsLiveFollowsWithOkWithoutWaitingForTheGrace) {
+  Start();
+  CaptureLogs();
+  std::vector<std::unique_ptr<FollowStream>> open;
+  auto admin = Agent("admin");
+  for (int i = 0; i < 3; ++i) {
+    auto s = std::make_unique<FollowStream>();
+    Deadline(s->ctx, std::chrono::seconds(120));
+    av1::LogStreamRequest req;
+    req.set_follow(true);
+    s->reader = admin->StreamLogs(&s->ctx, req);
+    open.push_back(std::move(s));
+  }
+  // Each follow is live once its STARTED audit line is written (the ring is empty, so nothing is sent before).
+  ASSERT_TRUE(WaitUntil([&] {
+    std::size_t started = 0;
+    for (const auto& line : AuditLines()) started += line.find("result=STARTED") != std::string::npos;
+    return started == open.size();
+  }));
+  // A long grace: were the follows left to Shutdown, it would cancel them only after 60 s, and the clients would see
+  // CANCELLED/UNAVAILABLE, not OK.
+  server_->Stop(std::chrono::seconds(60));
+  for (auto& s : open) {
+    av1::LogEntry e;
+    while (s->reader->Read(&e)) {
+    }
+    const auto st = s->reader->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  }
+  std::size_t ended = 0;
+  for (const auto& line : AuditLines()) ended += line.find("follow ended by server stop") != std::string::npos;
+  EXPECT_EQ(ended, open.size());
+}
+
 }  // namespace
 }  // namespace oa
