@@ -2,6 +2,19 @@
 add_library(oa_warnings INTERFACE)
 target_compile_options(oa_warnings INTERFACE -Wall -Wextra -Werror)
 
+# Hardening: the flags Debian's dpkg-buildflags gives packages with hardening=+all (stack protector, format checks,
+# FORTIFY, full RELRO, PIE), for every target of a normal build, tests included, so that what CI tests is what
+# ships. Sanitizer builds are instrumentation for tests, never shipped: they keep their own flags.
+# _FORTIFY_SOURCE needs optimisation (glibc warns at -O0, and -Werror would fail a Debug build).
+if(NOT OA_SANITIZE)
+  set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+  include(CheckPIESupported)
+  check_pie_supported()
+  add_compile_options(-fstack-protector-strong -Wformat -Werror=format-security)
+  add_compile_definitions($<$<NOT:$<CONFIG:Debug>>:_FORTIFY_SOURCE=2>)
+  add_link_options(-Wl,-z,relro -Wl,-z,now)
+endif()
+
 if(OA_SANITIZE)
   add_compile_options(-fsanitize=${OA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${OA_SANITIZE})
