@@ -239,7 +239,8 @@ void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
   const DecisionSource source = decision.source;
   if (admitted && deps_.sessions != nullptr) {
     const IpcRequest& r = *w.request;
-    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, source, deps_.clock.wall_now()});
+    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, source, deps_.clock.wall_now(),
+                                        false, r.ip_remote});
   }
   auto done = std::move(w.done);
   done(IpcReply::FromDecision(std::move(decision)));

@@ -48,6 +48,7 @@ struct Config {
   ResilienceOptions resilience;
   ManagementOptions management;
   OcservOptions ocserv;
+  EnforcementOptions enforcement;
   MetricsOptions metrics;
   LoggingOptions logging;
 };

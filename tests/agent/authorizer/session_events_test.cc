@@ -20,7 +20,7 @@ TEST(SessionEventRecorderTest, DisconnectClosesTheAdmittedSession) {
   SessionRegistry sessions;
   AuthorizerCounters counters;
   SessionEventRecorder recorder(sessions, counters);
-  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}});
+  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}, false, {}});
   recorder.OnSessionEvent(Event(IpcReason::kHostUpdate, "7"));
   EXPECT_EQ(sessions.size(), 1u);
   recorder.OnSessionEvent(Event(IpcReason::kDisconnect, "7"));
@@ -42,12 +42,12 @@ TEST(SessionEventRecorderTest, DisconnectWithoutConnectIsCountedNotAnError) {
 TEST(SessionRegistryTest, RepeatedConnectReplacesAndBoundHolds) {
   SessionRegistry sessions(3);
   for (int i = 0; i < 10; ++i) {
-    sessions.Admit(SessionRecord{std::to_string(i), "u", "g", "ip", DecisionSource::kPortal, {}});
+    sessions.Admit(SessionRecord{std::to_string(i), "u", "g", "ip", DecisionSource::kPortal, {}, false, {}});
   }
   EXPECT_EQ(sessions.size(), 3u);
   EXPECT_FALSE(sessions.Remove("0").has_value());
   EXPECT_TRUE(sessions.Remove("9").has_value());
-  sessions.Admit(SessionRecord{"8", "u2", "g", "ip", DecisionSource::kStale, {}});
+  sessions.Admit(SessionRecord{"8", "u2", "g", "ip", DecisionSource::kStale, {}, false, {}});
   auto r = sessions.Remove("8");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->username, "u2");
