@@ -10,8 +10,14 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/authorizer/authorizer_counters.h"
+#include "agent/enforcement/latency_histogram.h"
+#include "agent/enforcement/policy_enforcer.h"
+#include "agent/enforcement/revocation_table.h"
+#include "agent/enforcement/session_enforcer.h"
+#include "agent/enforcement/watch_stream_logic.h"
 #include "agent/management/management_counters.h"
 #include "agent/portal/event_reporter.h"
 #include "agent/portal/portal_client.h"
@@ -31,6 +37,18 @@ struct MetricsHttpCountersSnapshot {
   std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached
 };
 
+// Live enforcement (agent/enforcement): the policy stream, events, revocations, forced disconnects, re-checks.
+struct EnforcementSnapshot {
+  StreamState stream_state = StreamState::kDisabled;
+  WatchStreamCounters stream;
+  std::uint64_t last_applied_version = 0;
+  EventCountsSnapshot events;
+  RevocationCountersSnapshot revocations;
+  std::vector<Revocation> in_force;
+  SessionEnforcerCounters sessions;
+  LatencyHistogramSnapshot revocation_latency;
+};
+
 struct AgentSnapshot {
   std::string version;
   std::string agent_id;
@@ -48,6 +66,7 @@ struct AgentSnapshot {
   IpcServerCounters::Snapshot ipc;
   std::size_t sessions_active = 0;
   std::optional<EventReporterStatsSnapshot> portal_events;  // absent when portal.report_events is false
+  std::optional<EnforcementSnapshot> enforcement;            // absent when not wired (tests)
 
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;
