@@ -154,9 +154,11 @@ void PolicyAuthorizer::OnPortalAnswer(const std::shared_ptr<Flight>& flight, Pol
   // An Allow from a call that started before a revocation covering a waiter must not admit that waiter (nor be
   // cached). Waiters of one flight share the cache key but, with custom key_fields, not always the group: each is
   // checked on its own.
-  std::vector<std::optional<Revocation>> refused(waiters.size());
+  // Sized only while a revocation is in force: the usual miss allocates nothing for this.
+  std::vector<std::optional<Revocation>> refused;
   bool any_refused = false;
-  if (verdict == Verdict::kAllow && deps_.revocations != nullptr) {
+  if (verdict == Verdict::kAllow && deps_.revocations != nullptr && deps_.revocations->AnyInForce()) {
+    refused.resize(waiters.size());
     for (std::size_t i = 0; i < waiters.size(); ++i) {
       const IpcRequest& r = *waiters[i]->request;
       refused[i] = deps_.revocations->AllowAfterCall(r.username, r.groupname, flight->revocation_sequence);
@@ -179,7 +181,7 @@ void PolicyAuthorizer::OnPortalAnswer(const std::shared_ptr<Flight>& flight, Pol
   for (std::size_t i = 0; i < waiters.size(); ++i) {
     auto& w = waiters[i];
     if (!w->leader) deps_.cache.RecordCoalesced();
-    if (refused[i]) {
+    if (!refused.empty() && refused[i]) {
       deps_.revocations->CountBlocked();
       AuthorizerCounters::Bump(counters_.revoked_denied);
       Answer(*w, Decision{Verdict::kDeny, DecisionSource::kFailClose,

@@ -25,6 +25,7 @@ AgentSnapshot DecisionControlPlane::Collect() const {
   if (parts_.events != nullptr) s.portal_events = parts_.events->stats();
   if (parts_.revocations != nullptr) {
     EnforcementSnapshot e;
+    e.taken_at = clock_.now();
     if (parts_.watch_status) {
       if (auto w = parts_.watch_status()) {
         e.stream_state = w->state;
@@ -135,6 +136,8 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
       info.origin = r.origin;
       info.age_seconds = static_cast<std::uint64_t>(
           std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(now_wall - r.revoked_at).count()));
+      info.expires_in_seconds = static_cast<std::uint64_t>(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::seconds>(r.expires_at - e.taken_at).count()));
       out.revocations.push_back(std::move(info));
     }
   }

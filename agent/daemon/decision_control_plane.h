@@ -50,7 +50,7 @@ class DecisionControlPlane final : public ControlPlane {
     RevocationTable* revocations = nullptr;
     PolicyEnforcer* policy_enforcer = nullptr;
     const SessionEnforcer* session_enforcer = nullptr;
-    std::function<std::optional<WatchStatus>()> watch_status;  // empty or nullopt: stream disabled
+    std::function<std::optional<WatchStatus>()> watch_status = {};  // empty or nullopt: stream disabled
   };
 
   // `clock` must outlive this object; uptime counts from construction.

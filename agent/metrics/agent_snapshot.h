@@ -47,6 +47,7 @@ struct EnforcementSnapshot {
   std::vector<Revocation> in_force;
   SessionEnforcerCounters sessions;
   LatencyHistogramSnapshot revocation_latency;
+  Clock::MonoTime taken_at{};  // to tell how long each revocation has left
 };
 
 struct AgentSnapshot {
