@@ -10,6 +10,7 @@ find_package(fmt CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+find_package(SQLite3 REQUIRED)         # the session-event outbox (events/); target SQLite::SQLite3
 if(OA_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
   include(GoogleTest)

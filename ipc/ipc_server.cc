@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -49,7 +50,7 @@ constexpr std::size_t kMaxReasonBytes = kMaxResponseBodyBytes - 1024;
 enum WarnKind : std::size_t {
   kWarnRefusedUid, kWarnTooMany, kWarnAccept, kWarnZeroLen, kWarnOversize, kWarnTruncated, kWarnEmpty, kWarnGarbage,
   kWarnBadVersion, kWarnBadRequest, kWarnReadTimeout, kWarnWriteTimeout, kWarnPeerGone, kWarnBackstop, kWarnLate,
-  kWarnKinds
+  kWarnRefusalReply, kWarnKinds
 };
 
 // Completions from the authorizer. `done` may run on any thread, after the server is gone too: it owns a reference.
@@ -86,6 +87,7 @@ struct Conn {
   Clock::MonoTime accepted_at{};
   std::string request_id;
   std::shared_ptr<const IpcRequest> request;  // set once decoded: for the audit line and warnings
+  std::optional<DecisionSource> admit;        // an allow is being written: SessionEventSink::OnAdmitDelivered once sent
   const std::string& username() const {
     static const std::string kNone;
     return request ? request->username : kNone;
@@ -173,6 +175,32 @@ struct IpcServer::Impl {
 
   // ---- accepting ----
 
+  // A connection we will not serve gets an error reply before it is closed, so that the helper can tell a refusal
+  // from an agent that is down: with --on-agent-failure allow, a bare close would admit the user. One non-blocking
+  // send of a frame encoded once: the socket was just accepted, its send buffer is empty and the frame is small, so
+  // this costs a flood one syscall per connection. The peer's request is not read; it reads our reply all the same
+  // (an AF_UNIX reset reaches it only after the queued reply). If the peer is already gone, the reply is lost and
+  // counted; the refusal stands.
+  void Refuse(int fd, const std::string& reply_frame) {
+    const ssize_t n = ::send(fd, reply_frame.data(), reply_frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != static_cast<ssize_t>(reply_frame.size())) {
+      counters.refusal_reply_failed.fetch_add(1, std::memory_order_relaxed);
+      Warn(kWarnRefusalReply, "ipc: could not tell a refused peer why: {}",
+           n < 0 ? std::strerror(errno) : "short write");
+    }
+    ::close(fd);
+  }
+
+  static std::string ErrorFrame(std::string error) {
+    IpcResponse r;
+    r.error = std::move(error);
+    std::string frame;
+    EncodeResponseFrame(r, &frame);
+    return frame;
+  }
+  const std::string too_many_reply = ErrorFrame("refused: ipc.max_connections reached, try again");
+  const std::string refused_uid_reply = ErrorFrame("refused: peer uid not in ipc.allowed_uids");
+
   void PauseAccept() {
     ::epoll_ctl(epfd, EPOLL_CTL_DEL, listener.fd, nullptr);
     accept_paused = true;
@@ -203,7 +231,7 @@ struct IpcServer::Impl {
         counters.too_many_connections.fetch_add(1, std::memory_order_relaxed);
         Warn(kWarnTooMany, "ipc: refusing a connection: ipc.max_connections ({}) already open",
              options.max_connections);
-        ::close(fd);
+        Refuse(fd, too_many_reply);
         continue;
       }
       ucred cred{};
@@ -211,7 +239,7 @@ struct IpcServer::Impl {
       if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !UidAllowed(cred.uid)) {
         counters.refused_uid.fetch_add(1, std::memory_order_relaxed);
         Warn(kWarnRefusedUid, "ipc: refusing peer pid {} uid {}: uid not in ipc.allowed_uids", cred.pid, cred.uid);
-        ::close(fd);
+        Refuse(fd, refused_uid_reply);
         continue;
       }
       if (tuning.send_buffer_bytes > 0) {
@@ -385,6 +413,7 @@ struct IpcServer::Impl {
       r.source = WireSource::kAck;  // an authorizer bug for a connect: the helper rejects anything but allow
     } else {
       r.verdict = reply.decision.verdict == Verdict::kAllow ? WireVerdict::kAllow : WireVerdict::kDeny;
+      if (r.verdict == WireVerdict::kAllow) c.admit = reply.decision.source;
       r.source = ToWire(reply.decision.source);
       r.reason = std::move(reply.decision.reason);
       if (r.reason.size() > kMaxReasonBytes) r.reason.resize(kMaxReasonBytes);
@@ -394,9 +423,11 @@ struct IpcServer::Impl {
     SendReply(id, c, std::move(r));
   }
 
-  // One line per connect decision (shared/DESIGN.md "Process"): here, because only the server sees every answer
-  // (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
+  // One line per connect decision (docs/architecture.md#audit-and-counters): here, because only the server sees
+  // every answer (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
   // fail_close) are warnings: an operator filtering on warnings sees every connect that did not get a live verdict.
+  // Every field the helper sent is quoted and escaped ({:?}): a request id, ip or id holding "\n" or " verdict=allow"
+  // must not forge a second line or a second verdict field. Only the values the server itself chose stay bare.
   void Audit(const Conn& c, const IpcResponse& r) {
     const bool degraded =
         r.source == WireSource::kStale || r.source == WireSource::kFailOpen || r.source == WireSource::kFailClose;
@@ -404,8 +435,8 @@ struct IpcServer::Impl {
     if (!spdlog::should_log(level) || !c.request) return;
     const double ms = std::chrono::duration<double, std::milli>(clock.now() - c.accepted_at).count();
     spdlog::log(level,
-                "decision user={:?} group={:?} ip={} id={} verdict={} source={} latency_ms={:.3f} reason={:?} "
-                "request_id={}",
+                "decision user={:?} group={:?} ip={:?} id={:?} verdict={} source={} latency_ms={:.3f} reason={:?} "
+                "request_id={:?}",
                 c.request->username, c.request->groupname, c.request->ip_real, c.request->id,
                 r.verdict == WireVerdict::kAllow ? "allow" : r.verdict == WireVerdict::kDeny ? "deny" : "none",
                 SourceName(r.source), ms, r.reason, c.request_id);
@@ -458,6 +489,7 @@ struct IpcServer::Impl {
            c.request_id, std::strerror(errno));
       return CloseConn(id);
     }
+    if (c.admit && events != nullptr && c.request) events->OnAdmitDelivered(c.request, *c.admit);
     CloseConn(id);
   }
 

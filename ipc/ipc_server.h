@@ -1,5 +1,6 @@
-// IpcServer: the agent's side of the helper socket (shared/DESIGN.md "IPC"). One event-loop thread (epoll) serves
-// every connection: accept, SO_PEERCRED check against ipc.allowed_uids, read one framed HelperRequest within
+// IpcServer: the agent's side of the helper socket (docs/architecture.md#flow). One event-loop thread (epoll) serves
+// every connection: accept (past ipc.max_connections, or a SO_PEERCRED uid not in ipc.allowed_uids: an error reply,
+// then close — so a helper never takes a refusal for an outage), read one framed HelperRequest within
 // ipc.read_timeout, ask the Authorizer (connect) or acknowledge at once and hand to the SessionEventSink
 // (host-update / disconnect), write the reply without blocking anyone else, close. Bad input of every kind is cut
 // off with a counter (ipc_server_counters.h) and a rate-limited warning. The server writes the one audit line per

@@ -10,8 +10,9 @@ namespace oa {
 // X-macro so that the metrics exporter can walk every counter by name (see ForEachCounter).
 #define OA_IPC_SERVER_COUNTERS(X)                                                                              \
   X(accepted)               /* connections accepted past the uid and connection-limit checks */                \
-  X(refused_uid)            /* peer uid not in ipc.allowed_uids (or SO_PEERCRED failed) */                     \
-  X(too_many_connections)   /* closed at once: ipc.max_connections already open */                             \
+  X(refused_uid)            /* peer uid not in ipc.allowed_uids (or SO_PEERCRED failed): error reply, closed */ \
+  X(too_many_connections)   /* ipc.max_connections already open: error reply, closed at once */                \
+  X(refusal_reply_failed)   /* a refused peer (the two above) was gone before its error reply could be sent */  \
   X(accept_errors)          /* accept() failed (fd exhaustion...): accepting paused briefly */                 \
   X(bad_frame_zero_len)     /* frame header says 0 bytes */                                                    \
   X(oversize)               /* frame header above ipc.max_frame_bytes */                                       \

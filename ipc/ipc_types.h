@@ -25,7 +25,7 @@ enum class WireSource : std::uint32_t {
 };
 
 // ocserv_agent.v1.HelperRequest: every variable ocserv sets for a connect/host-update/disconnect script
-// (shared/ocserv-facts.md). A variable ocserv did not set is an empty string / empty list / zero.
+// (docs/ocserv.md#environment). A variable ocserv did not set is an empty string / empty list / zero.
 struct IpcRequest {
   std::uint32_t version = kIpcVersion;
   std::string request_id;
@@ -79,7 +79,7 @@ struct IpcResponse {
   WireVerdict verdict = WireVerdict::kUnspecified;
   WireSource source = WireSource::kUnspecified;
   std::string reason;  // deny reason, for ocserv's log
-  std::string error;   // the agent refused the request itself (bad version, bad frame...): not a verdict
+  std::string error;   // the agent refused the request or connection (bad frame, max_connections, uid): no verdict
 
   bool operator==(const IpcResponse&) const = default;
 };

@@ -1,4 +1,4 @@
-// Options of the IPC server, as the config file's `ipc:` section gives them (shared/DESIGN.md "Configuration").
+// Options of the IPC server, as the config file's `ipc:` section gives them (config.yaml.example).
 #pragma once
 
 #include <chrono>
@@ -18,6 +18,8 @@ struct IpcServerOptions {
   std::chrono::milliseconds read_timeout{1000};
   int max_connections = 4096;
   std::uint32_t max_frame_bytes = 65536;
+
+  bool operator==(const IpcServerOptions&) const = default;
 };
 
 }  // namespace oa

@@ -1,5 +1,5 @@
 // How one portal call counts for the circuit breaker. The classification lives in exactly one function so that the
-// breaker, the authorizer and the tests agree on it (shared/DESIGN.md "Circuit breaker"). Pure; thread-safe.
+// breaker, the authorizer and the tests agree on it (docs/architecture.md#outcomes). Pure; thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // CircuitBreaker: stops calling the portal while it is failing, so that every connect gets an immediate answer from
-// the fail mode instead of waiting for a timeout (shared/DESIGN.md "Circuit breaker").
+// the fail mode instead of waiting for a timeout (docs/architecture.md#circuit-breaker).
 //
 //   Closed --(failure_threshold consecutive failures, or failure rate >= failure_rate_threshold % over `window`
 //             with >= minimum_calls results)--> Open

@@ -1,5 +1,5 @@
 // The vocabulary shared by the cache, the fail modes, the authorizer and the IPC server: a verdict, where it came
-// from, and the three outcomes of a portal call (shared/DESIGN.md "Outcomes are three, not two").
+// from, and the three outcomes of a portal call (docs/architecture.md#outcomes).
 #pragma once
 
 #include <cstdint>

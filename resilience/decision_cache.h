@@ -1,6 +1,6 @@
 // DecisionCache: remembers the portal's recent Allow/Deny verdicts so that repeated connects are answered without a
-// portal call, and so that the fail-stale mode has a previous verdict to fall back on (shared/DESIGN.md "Decision
-// cache").
+// portal call, and so that the fail-stale mode has a previous verdict to fall back on
+// (docs/architecture.md#decision-cache).
 //
 //   - Keyed by CacheKey (cache_key.h). An entry keeps the full key bytes; a lookup compares them, so a hash
 //     collision is a miss, never someone else's verdict.

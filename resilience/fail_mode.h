@@ -1,5 +1,6 @@
 // The fail mode: the one place that decides the answer when the portal call ended in Error (unavailable, deadline,
-// malformed reply, breaker open...) — never for a Deny, which is a successful call (shared/DESIGN.md "Fail modes").
+// malformed reply, breaker open...) — never for a Deny, which is a successful call
+// (docs/architecture.md#agent-fail-mode).
 //
 //   fail-open   -> Allow, source fail_open
 //   fail-close  -> Deny,  source fail_close

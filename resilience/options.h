@@ -1,4 +1,4 @@
-// Options of the resilience components, as the config file gives them (shared/DESIGN.md "Configuration"). Plain
+// Options of the resilience components, as the config file gives them (config.yaml.example). Plain
 // data with the documented defaults; agent/config.* parses and validates them, the components only read them.
 #pragma once
 
@@ -19,6 +19,8 @@ struct CircuitBreakerOptions {
   Millis open_timeout{30'000};       // first open period; grows on repeated trips
   Millis max_open_timeout{300'000};
   int half_open_max_calls = 1;
+
+  bool operator==(const CircuitBreakerOptions&) const = default;
 };
 
 struct DecisionCacheOptions {
@@ -28,6 +30,8 @@ struct DecisionCacheOptions {
   Millis stale_ttl{1'800'000};
   // Which request fields form the key. Known names: username, groupname, vhost, ip_real, ... (see cache_key.h).
   std::vector<std::string> key_fields{"username", "groupname", "vhost", "ip_real"};
+
+  bool operator==(const DecisionCacheOptions&) const = default;
 };
 
 enum class FailMode { kOpen, kClose, kStale };
@@ -36,6 +40,8 @@ enum class StaleFallback { kClose, kOpen };
 struct FailModeOptions {
   FailMode fail_mode = FailMode::kStale;
   StaleFallback stale_fallback = StaleFallback::kClose;
+
+  bool operator==(const FailModeOptions&) const = default;
 };
 
 }  // namespace oa
@@ -45,7 +51,8 @@ struct FailModeOptions {
 
 namespace oa {
 
-// The accepted spellings (shared/DESIGN.md "Fail modes"); anything else is nullopt, which config reports as an error.
+// The accepted spellings (docs/architecture.md#agent-fail-mode); anything else is nullopt, which config reports as
+// an error.
 inline std::optional<FailMode> ParseFailMode(std::string_view s) {
   if (s == "fail-open" || s == "open") return FailMode::kOpen;
   if (s == "fail-close" || s == "fail-closed" || s == "close") return FailMode::kClose;

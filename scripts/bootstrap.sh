@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev libabsl-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libssl-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev
+  libssl-dev libxxhash-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libsystemd-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   openssl iproute2 procps iputils-ping iptables

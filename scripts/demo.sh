@@ -102,6 +102,7 @@ resilience:
   circuit_breaker: { failure_threshold: 2, open_timeout: 2s, max_open_timeout: 4s }
   cache: { allow_ttl: 5m, deny_ttl: 30s, stale_ttl: 30m }
 management: { enabled: false }
+events: { outbox_path: outbox.db }
 metrics: { enabled: false }
 logging: { level: info }
 EOF
@@ -120,7 +121,7 @@ grep -q "decision path ready" "$work/agent.log" || { cat "$work/agent.log"; fail
 echo "agent: pid $agent_pid, log $work/agent.log"
 
 # connect USER EXPECT_RC EXPECT_SOURCE STEP: plays ocserv — runs the helper with no arguments and only the variables
-# ocserv sets for a connect-script (shared/ocserv-facts.md), waits for it, and checks its exit status (0 admit,
+# ocserv sets for a connect-script (docs/ocserv.md#environment), waits for it, and checks its exit status (0 admit,
 # 1 reject) and the source of the agent's answer (the audit line with this helper's request id).
 rows=()
 n=0

@@ -245,10 +245,9 @@ void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
                                         false, r.ip_remote});
   }
   auto done = std::move(w.done);
+  // The session's connect event is recorded by the IPC side once this answer has reached a helper still waiting
+  // for it (SessionEventSink::OnAdmitDelivered), not here: the helper may have gone already.
   done(IpcReply::FromDecision(std::move(decision)));
-  if (admitted && deps_.events != nullptr) {
-    deps_.events->ReportConnect(ConnectEventOf(*w.request, to_string(source), deps_.clock.wall_now()));
-  }
 }
 
 }  // namespace oa

@@ -1,4 +1,4 @@
-// PolicyAuthorizer: decides each VPN connect (shared/DESIGN.md "Request flow"):
+// PolicyAuthorizer: decides each VPN connect (docs/architecture.md#flow):
 //
 //   fresh cache hit -> answer (source cache), inline
 //   miss -> single-flight per cache key: the first request (leader) asks the portal through the circuit breaker,
@@ -19,8 +19,8 @@
 // for the degraded sources stale / fail_open / fail_close). The fail mode can be changed at run time (management API,
 // SIGHUP) and applies from the next decision.
 //
-// Thread-safety: Authorize may be called from any thread (the IPC loop); portal completions and deadline tasks run
-// on other threads. A fresh cache hit calls `done` inline, before Authorize returns; everything else calls it
+// Thread-safety (docs/architecture.md#threads): Authorize may be called from any thread (the IPC loop); portal
+// completions and deadline tasks run on other threads. A fresh cache hit calls `done` inline, before Authorize returns; everything else calls it
 // later, from a portal or scheduler thread. Lifetime: every dependency must outlive this object, and the portal
 // client and the scheduler must be stopped (no more completions or tasks) before it is destroyed.
 #pragma once
@@ -35,7 +35,6 @@
 #include "agent/authorizer/scheduler.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/enforcement/revocation_table.h"
-#include "agent/portal/event_reporter.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/authorizer.h"
 #include "resilience/cache_key.h"
@@ -61,7 +60,6 @@ class PolicyAuthorizer final : public Authorizer {
     Scheduler& scheduler;
     AuthorizerCounters& counters;         // shared with SessionEventRecorder; read by metrics and management
     SessionRegistry* sessions = nullptr;  // optional: admitted sessions are recorded with their source
-    EventReporter* events = nullptr;      // optional: admitted sessions are reported to the portal
     RevocationTable* revocations = nullptr;  // optional: revoked users/groups are not admitted
   };
 

@@ -65,24 +65,33 @@ std::map<std::string, std::string> EventMetadata(std::string_view admitted_by) {
 }
 }  // namespace
 
-ConnectEvent ConnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
-  ConnectEvent e;
+SessionEvent ConnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
+  SessionEvent e;
+  e.kind = SessionEventKind::kConnect;
   e.username = r.username;
   e.session_id = r.id;
   e.client_ip = r.ip_real;  // as in CheckPolicy: client_ip is the real address, vpn_ip the one in the tunnel
   e.vpn_ip = r.ip_remote;
   e.device = r.device;
   e.groupname = r.groupname;
-  e.connected_at = now;
+  e.at = now;
   e.metadata = EventMetadata(admitted_by);
   return e;
 }
 
-DisconnectEvent DisconnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
-  DisconnectEvent e;
+SessionEvent HostUpdateEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
+  SessionEvent e = ConnectEventOf(r, admitted_by, now);
+  e.kind = SessionEventKind::kHostUpdate;
+  return e;
+}
+
+SessionEvent DisconnectEventOf(const IpcRequest& r, std::string_view admitted_by, Clock::WallTime now) {
+  SessionEvent e;
+  e.kind = SessionEventKind::kDisconnect;
   e.username = r.username;
+  e.groupname = r.groupname;
   e.session_id = r.id;
-  e.disconnected_at = now;
+  e.at = now;
   e.reason = DisconnectReason::kUnspecified;  // ocserv does not tell the disconnect-script why
   e.duration_seconds = static_cast<std::int64_t>(r.stats_duration);
   e.bytes_received = r.stats_bytes_in;  // STATS_BYTES_IN: what the server received from the client

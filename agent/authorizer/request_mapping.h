@@ -4,8 +4,8 @@
 
 #include <string_view>
 
-#include "agent/portal/event_reporter.h"
 #include "agent/portal/portal_client.h"
+#include "events/session_event.h"
 #include "ipc/ipc_types.h"
 #include "resilience/cache_key.h"
 
@@ -17,10 +17,11 @@ KeyFieldValues KeyFieldValuesOf(const IpcRequest& request);
 // Every field the anchor protocol has, plus the rest of what ocserv gave the helper.
 PolicyQuery PolicyQueryOf(const IpcRequest& request, std::string_view agent_id, Clock::WallTime now);
 
-// The portal's session reports (vpn.v1.EventService). `admitted_by` is the source of the admitting decision
-// (metadata "admitted_by": the portal learns which sessions it did not itself admit), "" when unknown. The reporter
-// adds the agent's id.
-ConnectEvent ConnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
-DisconnectEvent DisconnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
+// The session events the outbox records for the portal (vpn.v1.EventService). `admitted_by` is the source of the
+// admitting decision (metadata "admitted_by": the portal learns which sessions it did not itself admit), "" when
+// unknown. The delivery adds the event id and the agent's id.
+SessionEvent ConnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
+SessionEvent HostUpdateEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
+SessionEvent DisconnectEventOf(const IpcRequest& request, std::string_view admitted_by, Clock::WallTime now);
 
 }  // namespace oa

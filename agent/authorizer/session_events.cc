@@ -17,10 +17,33 @@ void SessionEventRecorder::OnSessionEvent(std::shared_ptr<const IpcRequest> requ
     AuthorizerCounters::Bump(counters_.host_updates);
   }
   LogSessionEvent(*request, admitted);
-  if (events_ != nullptr && request->reason == IpcReason::kDisconnect) {
-    const std::string_view admitted_by = admitted ? to_string(admitted->admitted_by) : std::string_view();
-    events_->ReportDisconnect(DisconnectEventOf(*request, admitted_by, Clock::WallTime{}));
+  if (outbox_ == nullptr) return;
+  const std::string_view admitted_by = admitted ? to_string(admitted->admitted_by) : std::string_view();
+  if (request->reason == IpcReason::kDisconnect) {
+    outbox_->Append(DisconnectEventOf(*request, admitted_by, clock_.wall_now()));
+  } else {
+    outbox_->Append(HostUpdateEventOf(*request, admitted_by, clock_.wall_now()));
   }
+}
+
+void SessionEventRecorder::OnAdmitDelivered(std::shared_ptr<const IpcRequest> request, DecisionSource source) {
+  if (outbox_ != nullptr) outbox_->Append(ConnectEventOf(*request, to_string(source), clock_.wall_now()));
+}
+
+void SessionEventRecorder::OnForcedDisconnect(const SessionRecord& session, DisconnectReason reason,
+                                              std::map<std::string, std::string> metadata) {
+  if (outbox_ == nullptr) return;
+  SessionEvent e;
+  e.kind = SessionEventKind::kDisconnect;
+  e.username = session.username;
+  e.groupname = session.groupname;
+  e.session_id = session.id;
+  e.client_ip = session.ip_real;
+  e.vpn_ip = session.vpn_ip;
+  e.at = clock_.wall_now();
+  e.reason = reason;
+  e.metadata = std::move(metadata);
+  outbox_->Append(std::move(e));
 }
 
 }  // namespace oa

@@ -2,8 +2,9 @@
 // that a session admitted by fail-open or from a stale verdict stays tagged as such until its disconnect (and the
 // disconnect's audit line says how it had been admitted). Bounded: past max_sessions the oldest entry is dropped.
 //
-// ocserv may run connect twice for one ID and report a disconnect without a connect (shared/ocserv-facts.md): a
-// repeated admit replaces the entry, and Remove of an unknown ID returns nullopt.
+// ocserv may run connect twice for one ID and report a disconnect without a connect
+// (docs/ocserv.md#timeouts-and-sigterm): a repeated admit replaces the entry, and Remove of an unknown ID returns
+// nullopt.
 //
 // Thread-safety: all methods from any thread (one mutex).
 #pragma once

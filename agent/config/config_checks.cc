@@ -68,7 +68,8 @@ bool AllValid(const ConfigDiagnostics& diag, std::initializer_list<const char*> 
 }  // namespace
 
 void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c) {
-  // Nested deadlines (DESIGN.md "Deadlines"): the agent must be able to fall back before its own deadline expires.
+  // Nested deadlines (docs/architecture.md#deadlines): the agent must be able to fall back before its own deadline
+  // expires.
   if (AllValid(*diag, {"portal.timeout", "ipc.decision_timeout"}) && c->portal.timeout >= c->ipc.decision_timeout) {
     Fail(diag, "portal.timeout",
          absl::StrCat("(", FormatDuration(c->portal.timeout), ") must be shorter than ipc.decision_timeout (",
@@ -90,6 +91,11 @@ void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c
                       FormatDuration(cache.allow_ttl), ") or deny_ttl (", FormatDuration(cache.deny_ttl), ")"));
   }
 
+  // Like the certificate paths: a relative outbox path is relative to the config file, not to the working directory.
+  if (auto& outbox = c->events.outbox.path; !outbox.empty() && outbox.front() != '/') {
+    outbox = (base_dir.empty() ? std::string(".") : base_dir) + "/" + outbox;
+  }
+
   // A whole missing section is one problem, not one per required key in it.
   if (!diag->Has("portal")) {
     Fail(diag, "portal", "section is required: address, ca_file, cert_file and key_file (mTLS to the portal)");
@@ -98,11 +104,7 @@ void CheckConfig(const std::string& base_dir, ConfigDiagnostics* diag, Config* c
     CheckReadableFile(base_dir, "portal.cert_file", &c->portal.cert_file, diag);
     CheckReadableFile(base_dir, "portal.key_file", &c->portal.key_file, diag);
   }
-  if (c->management.enabled && !diag->Has("management")) {
-    Fail(diag, "management",
-         "is enabled by default and then needs cert_file, key_file, client_ca and clients; give them or set "
-         "management.enabled: false");
-  } else if (c->management.enabled) {
+  if (c->management.enabled) {
     CheckReadableFile(base_dir, "management.cert_file", &c->management.cert_file, diag);
     CheckReadableFile(base_dir, "management.key_file", &c->management.key_file, diag);
     CheckReadableFile(base_dir, "management.client_ca", &c->management.client_ca, diag);

@@ -1,6 +1,6 @@
 // Internal to the config loader: checks that involve more than one key (nested deadlines, TTL order) or the file
 // system (certificate files must exist and be readable), run after every key was parsed. Resolves relative
-// certificate paths against `base_dir` in place.
+// certificate paths and events.outbox_path against `base_dir` in place.
 #pragma once
 
 #include <string>

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -86,7 +87,17 @@ std::string DirectoryOf(const std::string& path) {
 ConfigLoadResult LoadFromText(std::string_view yaml, const std::string& base_dir, const std::string& source) {
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    // LoadAll, not Load: Load reads the first document and silently drops the rest, so settings after a stray
+    // "---" would be ignored without a word.
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml));
+    for (std::size_t i = 1; i < documents.size(); ++i) {
+      if (documents[i].IsDefined() && !documents[i].IsNull()) {
+        return Failed(absl::StrCat("the config file holds more than one YAML document (a second one starts after a "
+                                   "'---' line); the agent reads exactly one: merge them or remove the extra one"),
+                      LineOf(documents[i]));
+      }
+    }
+    if (!documents.empty()) root = documents.front();
   } catch (const YAML::Exception& e) {
     int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
     std::string where = line > 0 ? absl::StrCat("line ", line, ", column ", e.mark.column + 1, ": ") : "";

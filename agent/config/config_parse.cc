@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/config/address.h"
 #include "agent/config/config_loader.h"
+#include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
@@ -60,6 +61,9 @@ void CheckAbsolutePath(YamlSection& s, std::string_view key, const std::string& 
 
 void ParseAgent(YamlSection s, AgentOptions* o) {
   s.ReadString("id", &o->id);
+  // The id travels in every CheckPolicy and event as a proto3 string, which must be UTF-8: an id that is not would
+  // make every call fail to serialise, i.e. every connect an outage.
+  if (!IsValidUtf8(o->id)) s.Error("id", "is not valid UTF-8 (it is sent to the portal as a protobuf string)");
   s.ReadDuration("shutdown_grace", 0ms, 10min, &o->shutdown_grace);
   s.ReportUnknownKeys();
 }
@@ -282,6 +286,19 @@ void ParseEnforcement(YamlSection s, EnforcementOptions* o) {
   s.ReportUnknownKeys();
 }
 
+void ParseEvents(YamlSection s, EventsOptions* o) {
+  s.ReadString("outbox_path", &o->outbox.path);  // relative: to the config file's directory (config_checks.cc)
+  if (o->outbox.path.empty()) s.Error("outbox_path", "must name a file (the outbox is a SQLite database)");
+  s.ReadEnum<OutboxDurability>("durability", ParseOutboxDurability, "process, power", &o->outbox.durability);
+  // At least 1000: a smaller outbox would drop events in an ordinary portal restart.
+  s.ReadInt("max_outbox_events", 1000, 1'000'000'000, &o->outbox.max_events);
+  s.ReadDuration("session_update_interval", 0ms, kDay, &o->session_update_interval);
+  if (o->session_update_interval.count() > 0 && o->session_update_interval < 10s) {
+    s.Error("session_update_interval", "must be 0s (off) or at least 10s");
+  }
+  s.ReportUnknownKeys();
+}
+
 void ParseMetrics(YamlSection s, MetricsOptions* o) {
   s.ReadBool("enabled", &o->enabled);
   s.ReadString("listen", &o->listen);
@@ -306,6 +323,7 @@ void ParseConfigTree(const YAML::Node& root, ConfigDiagnostics* diag, Config* co
   ParseManagement(top.Sub("management"), &config->management);
   ParseOcserv(top.Sub("ocserv"), &config->ocserv);
   ParseEnforcement(top.Sub("enforcement"), &config->enforcement);
+  ParseEvents(top.Sub("events"), &config->events);
   ParseMetrics(top.Sub("metrics"), &config->metrics);
   ParseLogging(top.Sub("logging"), &config->logging);
   top.ReportUnknownKeys();

@@ -1,4 +1,4 @@
-// Options of the portal client, as the config file's `portal:` section gives them (shared/DESIGN.md).
+// Options of the portal client, as the config file's `portal:` section gives them (config.yaml.example).
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,8 @@ struct PortalOptions {
   std::chrono::milliseconds keepalive_time{30000};
   // Tell the portal about admitted sessions and their ends (vpn.v1.EventService ReportConnect / ReportDisconnect).
   bool report_events = true;
+
+  bool operator==(const PortalOptions&) const = default;
 };
 
 }  // namespace oa

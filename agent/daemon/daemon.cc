@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "agent/config/config_loader.h"
@@ -13,11 +15,13 @@
 #include "agent/daemon/command_line.h"
 #include "agent/daemon/lifecycle.h"
 #include "agent/daemon/logging.h"
+#include "agent/daemon/reload_plan.h"
 #include "agent/daemon/services.h"
 #include "agent/daemon/signals.h"
 #include "agent/daemon/systemd_notify.h"
 #include "agent/management/log_ring.h"
 #include "agent/management/log_ring_sink.h"
+#include "agent/net/descriptor_limit.h"
 
 namespace oa {
 namespace {
@@ -32,6 +36,33 @@ struct DaemonStats {
   std::atomic<std::uint64_t> service_reload_errors{0};
 };
 
+// Descriptors the listeners may take at most, plus room for the rest (portal channels, log files, gRPC's own).
+constexpr std::uint64_t kDescriptorHeadroom = 256;
+constexpr std::uint64_t kMetricsMaxConnections = 16;  // MetricsHttpServerOptions::max_connections
+
+// Raises the soft descriptor limit to the hard one and says whether every listener's cap fits in it, so that the
+// IPC listener (VPN logins) can always accept (agent/net/descriptor_limit.h).
+void RaiseAndCheckDescriptorLimit(const Config& config) {
+  auto limit = RaiseDescriptorLimit();
+  if (!limit.ok()) {
+    spdlog::warn("{}", std::string(limit.status().message()));
+    return;
+  }
+  const std::uint64_t needed = static_cast<std::uint64_t>(std::max(config.ipc.max_connections, 0)) +
+                               (config.management.enabled ? config.management.max_connections : 0) +
+                               kMetricsMaxConnections + kDescriptorHeadroom;
+  if (limit->soft < needed) {
+    spdlog::warn(
+        "descriptor limit {} (hard {}) is below what ipc.max_connections ({}), the management connection limit "
+        "({}) and the metrics endpoint need ({}): under a flood the IPC listener may fail to accept; raise "
+        "LimitNOFILE or lower ipc.max_connections",
+        limit->soft, limit->hard, config.ipc.max_connections, config.management.max_connections, needed);
+  } else {
+    spdlog::info("descriptor limit {}{} (listeners need at most {})", limit->soft,
+                 limit->raised ? " (soft limit raised to the hard limit)" : "", needed);
+  }
+}
+
 class Daemon {
  public:
   explicit Daemon(std::string path) : path_(std::move(path)) {}
@@ -45,6 +76,7 @@ class Daemon {
   SystemdNotifier notifier_;
   DaemonStats stats_;
   std::unique_ptr<ConfigStore> store_;
+  std::shared_ptr<const Config> started_with_;  // what the services started with: a reload compares against it
 };
 
 std::string Daemon::ReadyStatus() const {
@@ -77,7 +109,9 @@ int Daemon::Run() {
   }
   ConfigureLogging(loaded.config->logging);
   store_ = std::make_unique<ConfigStore>(loaded.config);
+  started_with_ = loaded.config;
   spdlog::info("{} starting: agent id {}, config {}", VersionText(), loaded.config->agent.id, path_);
+  RaiseAndCheckDescriptorLimit(*loaded.config);
 
   Lifecycle lifecycle(SystemClock::instance());
   for (auto& service : BuildServices(*store_, log_ring)) lifecycle.Add(std::move(service));
@@ -126,6 +160,9 @@ void Daemon::Reload() {
   std::uint64_t generation = store_->Replace(loaded.config);
   stats_.reloads_applied.fetch_add(1);
   spdlog::info("reloaded {}: config generation {}, agent id {}", path_, generation, loaded.config->agent.id);
+  for (std::string_view what : ChangesNeedingRestart(*started_with_, *loaded.config)) {
+    spdlog::warn("config reload: {} changed; it takes effect after a restart", what);
+  }
 }
 
 }  // namespace

@@ -22,7 +22,6 @@ AgentSnapshot DecisionControlPlane::Collect() const {
   s.ipc_listening = parts_.ipc_listening ? parts_.ipc_listening() : false;
   if (parts_.ipc != nullptr) s.ipc = parts_.ipc->counters();
   if (parts_.sessions != nullptr) s.sessions_active = parts_.sessions->size();
-  if (parts_.events != nullptr) s.portal_events = parts_.events->stats();
   if (parts_.revocations != nullptr) {
     EnforcementSnapshot e;
     e.taken_at = clock_.now();
@@ -41,6 +40,9 @@ AgentSnapshot DecisionControlPlane::Collect() const {
       e.revocation_latency = parts_.session_enforcer->revocation_latency();
     }
     s.enforcement = std::move(e);
+  }
+  if (parts_.outbox != nullptr && parts_.event_sender != nullptr) {
+    s.events = EventsSnapshot{parts_.outbox->stats(), parts_.event_sender->stats(), clock_.wall_now()};
   }
   return s;
 }
@@ -140,6 +142,28 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
           0, std::chrono::duration_cast<std::chrono::seconds>(r.expires_at - e.taken_at).count()));
       out.revocations.push_back(std::move(info));
     }
+  }
+  if (s.events) {
+    const auto& o = s.events->outbox;
+    const auto& x = s.events->sender;
+    out.events = {{"outbox_depth", o.depth},
+                  {"outbox_memory_depth", o.memory_depth},
+                  {"outbox_oldest_age_seconds", static_cast<std::uint64_t>(s.events->oldest_age().count())},
+                  {"outbox_store_ok", o.store_ok ? 1u : 0u},
+                  {"written", o.written},
+                  {"committed", o.committed},
+                  {"sent", x.sent},
+                  {"attempts", x.attempts},
+                  {"retried", x.retried},
+                  {"parked", x.parked},
+                  {"dropped_full", o.dropped_full},
+                  {"dropped_memory", o.dropped_memory},
+                  {"lost_moved_aside", o.lost_moved_aside},
+                  {"store_failures", o.store_failures},
+                  {"moved_aside", o.moved_aside},
+                  {"in_flight", x.in_flight},
+                  {"backoff_ms", static_cast<std::uint64_t>(x.current_backoff.count())}};
+    out.events_sender_state = std::string(to_string(x.state));
   }
   return out;
 }

@@ -45,7 +45,8 @@ class DecisionControlPlane final : public ControlPlane {
     const PortalClient* portal = nullptr;
     const IpcServer* ipc = nullptr;
     std::function<bool()> ipc_listening;  // empty: reported as not listening
-    const EventReporter* events = nullptr;  // null: session reports are off
+    const Outbox* outbox = nullptr;             // null: session reports are off
+    const EventSender* event_sender = nullptr;  // null: session reports are off
     // Live enforcement (all optional).
     RevocationTable* revocations = nullptr;
     PolicyEnforcer* policy_enforcer = nullptr;

@@ -5,9 +5,9 @@
 #include "agent/authorizer/session_events.h"
 #include "agent/enforcement/grpc_session_validator.h"
 #include "agent/portal/grpc_portal_client.h"
+#include "agent/portal/grpc_event_delivery.h"
 #include "agent/portal/portal_channel.h"
 #include "grpcpp/channel.h"
-#include "agent/portal/queued_event_reporter.h"
 
 namespace oa {
 namespace {
@@ -39,7 +39,7 @@ DecisionPath::~DecisionPath() { Stop(clock_.now()); }
 absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config& config, const Clock& clock) {
   auto key_builder = CacheKeyBuilder::Create(config.resilience.cache.key_fields);
   if (!key_builder.ok()) return key_builder.status();
-  // One channel for CheckPolicy, the policy stream and the re-checks (the session reporter still makes its own).
+  // One channel for CheckPolicy, the policy stream and the re-checks (the event delivery still makes its own).
   auto channel = MakePortalChannel(config.portal);
   if (!channel.ok()) return channel.status();
 
@@ -48,9 +48,12 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   p->portal_ = MakeGrpcPortalClient(p->channel_, clock, config.portal.address);
   if (config.portal.report_events) {
     // agent.id as started: like the portal connection, a changed id reaches the reports after a restart.
-    auto reporter = MakeGrpcEventReporter(config.portal, clock, 256, config.agent.id);
-    if (!reporter.ok()) return reporter.status();
-    p->events_ = std::make_unique<QueuedEventReporter>(std::move(*reporter));
+    auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id);
+    if (!delivery.ok()) return delivery.status();
+    p->delivery_ = *std::move(delivery);
+    p->outbox_ = std::make_unique<Outbox>(config.events.outbox, clock);  // never fails: degraded modes instead
+    p->sender_timer_ = std::make_unique<TimerThread>();
+    p->sender_ = std::make_unique<EventSender>(*p->outbox_, *p->delivery_, *p->sender_timer_, clock);
   }
   DecisionPath* raw = p.get();
   // The portal is reachable again when the breaker closes: re-check the sessions admitted during the outage (on the
@@ -71,8 +74,11 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   p->revocations_ = std::make_unique<RevocationTable>(clock, enf.revocation_ttl);
   p->occtl_ = MakeOcctlPort(config.ocserv, enf.disconnect_timeout, clock);
   p->validator_ = MakeGrpcSessionValidator(p->channel_, config.portal.timeout, config.agent.id, clock);
+  // Before the enforcer: its forced disconnects are recorded in the outbox through it, like ocserv's own.
+  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->outbox_.get(), clock);
   p->session_enforcer_ = std::make_unique<SessionEnforcer>(
-      SessionEnforcer::Deps{clock, *p->timer_, p->sessions_, *p->occtl_, p->events_.get(), p->validator_.get()},
+      SessionEnforcer::Deps{clock, *p->timer_, p->sessions_, *p->occtl_, p->session_events_.get(),
+                            p->validator_.get()},
       SessionEnforcer::Options{enf.disconnect_concurrency, 200'000, enf.recheck_rate});
   p->policy_enforcer_ = std::make_unique<PolicyEnforcer>(
       PolicyEnforcer::Deps{*p->revocations_, *p->cache_, p->session_enforcer_.get()});
@@ -92,9 +98,8 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   }
   p->authorizer_ = std::make_unique<PolicyAuthorizer>(
       PolicyAuthorizer::Deps{clock, *p->portal_, *p->breaker_, *p->cache_, *p->timer_, p->counters_, &p->sessions_,
-                             p->events_.get(), p->revocations_.get()},
+                             p->revocations_.get()},
       std::move(*key_builder), SettingsOf(config));
-  p->session_events_ = std::make_unique<SessionEventRecorder>(p->sessions_, p->counters_, p->events_.get());
   p->ipc_ = std::make_unique<IpcServer>(config.ipc, *p->authorizer_, p->session_events_.get(), clock);
   return p;
 }
@@ -132,6 +137,7 @@ absl::Status DecisionPath::Start() {
     spdlog::info("policy stream disabled (enforcement.watch: false): revocations come only from re-checks and the "
                  "management API");
   }
+  if (sender_) sender_->Start();  // events left by an earlier run go out from now on
   absl::Status s = ipc_->Start();
   if (!s.ok()) return s;
   ipc_started_ = true;
@@ -157,8 +163,11 @@ void DecisionPath::Stop(Clock::MonoTime deadline) {
   if (watch_) watch_->Shutdown();
   if (session_enforcer_) session_enforcer_->Stop();
   if (portal_) portal_->Shutdown(left());
-  // After the IPC server: the last disconnects it acknowledged are still reported.
-  if (events_) events_->Shutdown(left());
+  // After the IPC server: the last events it recorded are in the outbox, delivered now or after the next start.
+  if (sender_) sender_->Stop();
+  if (delivery_) delivery_->Shutdown(left());
+  if (outbox_) outbox_->Stop();
+  if (sender_timer_) sender_timer_->Stop();
   timer_->Stop();
 }
 
@@ -171,42 +180,12 @@ void DecisionPath::Reload(const Config& c) {
                  to_string(running.fail_mode), to_string(running.stale_fallback), to_string(file.fail_mode),
                  to_string(file.stale_fallback));
   }
+  // What a reload cannot change is named once, for the whole daemon, in reload_plan.cc.
   authorizer_->UpdateSettings(SettingsOf(c));
   breaker_->UpdateOptions(c.resilience.circuit_breaker);
+  // The enforcement keys a reload applies (reload_plan.cc leaves them out); the others need a restart.
   revocations_->SetTtl(c.enforcement.revocation_ttl);  // for revocations made from now on
   session_enforcer_->SetRecheckRate(c.enforcement.recheck_rate);
-  const auto& e = c.enforcement;
-  const auto& we = started_with_.enforcement;
-  if (e.watch != we.watch || e.recheck_interval != we.recheck_interval ||
-      e.disconnect_concurrency != we.disconnect_concurrency || e.disconnect_timeout != we.disconnect_timeout ||
-      e.recheck_after_outage != we.recheck_after_outage ||
-      c.ocserv.disconnect_command != started_with_.ocserv.disconnect_command ||
-      c.ocserv.reconcile_interval != started_with_.ocserv.reconcile_interval) {
-    spdlog::warn("config reload: enforcement (watch, recheck_interval, recheck_after_outage, disconnect_*) or "
-                 "ocserv.disconnect_command/reconcile_interval changed; they take effect after a restart");
-  }
-  const auto& was = started_with_;
-  auto needs_restart = [](const char* what) {
-    spdlog::warn("config reload: {} changed; it takes effect after a restart", what);
-  };
-  if (c.ipc.socket_path != was.ipc.socket_path || c.ipc.socket_mode != was.ipc.socket_mode ||
-      c.ipc.allowed_uids != was.ipc.allowed_uids || c.ipc.max_connections != was.ipc.max_connections ||
-      c.ipc.max_frame_bytes != was.ipc.max_frame_bytes || c.ipc.read_timeout != was.ipc.read_timeout ||
-      c.ipc.decision_timeout != was.ipc.decision_timeout) {
-    needs_restart("ipc");
-  }
-  if (c.portal.address != was.portal.address || c.portal.ca_file != was.portal.ca_file ||
-      c.portal.cert_file != was.portal.cert_file || c.portal.key_file != was.portal.key_file ||
-      c.portal.server_name != was.portal.server_name || c.portal.keepalive_time != was.portal.keepalive_time) {
-    needs_restart("portal connection settings");
-  }
-  if (c.agent.id != was.agent.id) needs_restart("agent.id in session reports (policy queries use the new id now)");
-  const auto& cc = c.resilience.cache;
-  const auto& wc = was.resilience.cache;
-  if (cc.max_entries != wc.max_entries || cc.allow_ttl != wc.allow_ttl || cc.deny_ttl != wc.deny_ttl ||
-      cc.stale_ttl != wc.stale_ttl || cc.key_fields != wc.key_fields) {
-    needs_restart("resilience.cache");
-  }
 }
 
 }  // namespace oa

@@ -1,12 +1,14 @@
 // DecisionPath: every object on the connect path, built from one Config and owned together — the portal client,
 // the circuit breaker, the decision cache, the deadline timer, the authorizer, the session registry and the IPC
-// server that feeds them (shared/DESIGN.md "Request flow"). The daemon runs it as one Service (services.cc); the
+// server that feeds them (docs/architecture.md#flow). The daemon runs it as one Service (services.cc); the
 // management API and the metrics endpoint read and steer it through the accessors.
 //
-// Start order: portal client (and the session reporter), breaker, cache, timer, authorizer, then the IPC server
-// last (helpers are accepted only once everything behind it is ready). Stop runs in reverse: the IPC server drains
-// in-flight requests, the portal client finishes or cancels its calls (their answers still reach the authorizer),
-// the session reporter sends what is queued, then the timer stops.
+// Start order: portal client, the session-event outbox and its sender (events/), breaker, cache, timer, authorizer,
+// then the IPC server last (helpers are accepted only once everything behind it is ready). Stop runs in reverse:
+// the IPC server drains in-flight requests (the events they produce still reach the outbox), the portal client
+// finishes or cancels its calls (their answers still reach the authorizer), the sender starts nothing more and its
+// deliveries in flight finish or are cancelled (undelivered events stay in the outbox for the next start), the
+// outbox commits what is queued, then the timers stop.
 //
 // Thread-safety: Create/Start/Stop/Reload from the daemon's main thread; the accessors' objects are thread-safe.
 #pragma once
@@ -18,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/policy_authorizer.h"
+#include "agent/authorizer/session_events.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/authorizer/timer_thread.h"
 #include "agent/config/config.h"
@@ -27,6 +30,8 @@
 #include "agent/enforcement/session_enforcer.h"
 #include "agent/enforcement/session_validator.h"
 #include "agent/enforcement/watch_client.h"
+#include "events/event_sender.h"
+#include "events/outbox.h"
 #include "ipc/ipc_server.h"
 #include "resilience/circuit_breaker.h"
 #include "resilience/decision_cache.h"
@@ -55,7 +60,9 @@ class DecisionPath {
   DecisionCache& cache() { return *cache_; }
   CircuitBreaker& breaker() { return *breaker_; }
   PortalClient& portal() { return *portal_; }
-  const EventReporter* events() const { return events_.get(); }  // null when portal.report_events is false
+  // Null when portal.report_events is false.
+  const Outbox* outbox() const { return outbox_.get(); }
+  const EventSender* event_sender() const { return sender_.get(); }
   IpcServer& ipc() { return *ipc_; }
   SessionRegistry& sessions() { return sessions_; }
   // Live enforcement (shared/DESIGN.md "Live enforcement").
@@ -75,12 +82,17 @@ class DecisionPath {
   SessionRegistry sessions_;
   std::shared_ptr<grpc::Channel> channel_;  // one connection to the portal: CheckPolicy, Watch, re-checks
   std::unique_ptr<PortalClient> portal_;
-  std::unique_ptr<EventReporter> events_;  // null when portal.report_events is false
+  // The session-event pipeline (null when portal.report_events is false). The sender has a timer thread of its own:
+  // it reads the outbox file, which must never delay the authorizer's deadlines on timer_.
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<EventDelivery> delivery_;
+  std::unique_ptr<TimerThread> sender_timer_;
+  std::unique_ptr<EventSender> sender_;
   std::unique_ptr<CircuitBreaker> breaker_;
   std::unique_ptr<DecisionCache> cache_;
   std::unique_ptr<TimerThread> timer_;
   std::unique_ptr<PolicyAuthorizer> authorizer_;
-  std::unique_ptr<SessionEventSink> session_events_;
+  std::unique_ptr<SessionEventRecorder> session_events_;
   std::unique_ptr<IpcServer> ipc_;
   std::atomic<bool> ipc_started_{false};
   std::unique_ptr<RevocationTable> revocations_;

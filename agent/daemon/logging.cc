@@ -1,5 +1,10 @@
 #include "agent/daemon/logging.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +51,28 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
 };
 
+// %N: the line's syslog priority as sd-daemon(3) reads it at the start of a line ("<4>" for a warning), so that
+// journald files each line at its real priority and `journalctl -p warning` shows fail-open and fail-close.
+class SyslogPriorityPrefix final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const char prefix[] = {'<', PriorityDigit(msg.level), '>'};
+    dest.append(prefix, prefix + sizeof prefix);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityPrefix>(); }
+
+ private:
+  static char PriorityDigit(spdlog::level::level_enum level) {
+    switch (level) {
+      case spdlog::level::critical: return '2';  // LOG_CRIT
+      case spdlog::level::err: return '3';       // LOG_ERR
+      case spdlog::level::warn: return '4';      // LOG_WARNING
+      case spdlog::level::info: return '6';      // LOG_INFO
+      default: return '7';                       // LOG_DEBUG (debug, trace)
+    }
+  }
+};
+
 spdlog::level::level_enum ToSpdlog(LogLevel level) {
   switch (level) {
     case LogLevel::kTrace: return spdlog::level::trace;
@@ -59,13 +86,30 @@ spdlog::level::level_enum ToSpdlog(LogLevel level) {
   return spdlog::level::info;
 }
 
+// systemd sets JOURNAL_STREAM to "<device>:<inode>" of the stream it connects to stderr; it is ours only if fd 2 is
+// still that stream (a child of a journald-run process inherits the variable with stderr redirected elsewhere).
+bool StderrIsJournal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  if (stream == nullptr) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+// Under journald each line starts with its priority and carries no timestamp of its own (the journal stamps every
+// line; a second one only makes `journalctl` output wider).
 std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
   auto f = std::make_unique<spdlog::pattern_formatter>();
+  f->add_flag<JsonEscapedMessage>('*');
+  f->add_flag<SyslogPriorityPrefix>('N');
+  const bool journal = StderrIsJournal();
   if (format == LogFormat::kJson) {
-    f->add_flag<JsonEscapedMessage>('*').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%*"})");
+    f->set_pattern(journal ? R"(%N{"level":"%l","logger":"%n","msg":"%*"})"
+                           : R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%*"})");
   } else {
-    f->set_pattern("%Y-%m-%d %H:%M:%S.%e %l: %v");
+    f->set_pattern(journal ? "%N%l: %v" : "%Y-%m-%d %H:%M:%S.%e %l: %v");
   }
   return f;
 }

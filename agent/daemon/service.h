@@ -1,6 +1,6 @@
-// A long-running part of the daemon (IPC server, authorizer, portal client, management server, metrics...), as the
-// Lifecycle (lifecycle.h) drives it: started in dependency order, stopped in reverse, told about reloads. To plug a
-// component in, wrap it in a Service and add it in services.cc.
+// A long-running part of the daemon as the Lifecycle (lifecycle.h) drives it: started in dependency order, stopped
+// in reverse, told about reloads. Today there are three (services.cc): the decision path (IPC server, authorizer,
+// breaker, cache, portal client as one unit, decision_path.h), the management API and the metrics endpoint.
 // Thread-safety: the Lifecycle calls these from the main thread only, never two at once.
 #pragma once
 
@@ -28,8 +28,8 @@ class Service {
   virtual void Stop(Clock::MonoTime deadline) = 0;
 
   // A validated new config is now current (the ConfigStore already holds it). Apply what can change at run time;
-  // keep the rest and log a warning that it needs a restart. An error is logged and counted; it does not undo the
-  // reload for the other services.
+  // what cannot is named once for the whole daemon (reload_plan.h), not here. An error is logged and counted; it
+  // does not undo the reload for the other services.
   virtual absl::Status Reload(const Config& config) {
     (void)config;
     return absl::OkStatus();

@@ -22,7 +22,8 @@ DecisionControlPlane::Parts PartsOf(DecisionPath& p) {
           &p.portal(),
           &p.ipc(),
           [&p] { return p.ipc_listening(); },
-          p.events(),
+          p.outbox(),
+          p.event_sender(),
           &p.revocations(),
           &p.policy_enforcer(),
           &p.session_enforcer(),
@@ -70,7 +71,6 @@ class ManagementService final : public Service {
   std::string_view name() const override { return "management"; }
 
   absl::Status Start(const Config& config) override {
-    started_with_ = config;
     server_ = std::make_unique<ManagementServer>(config.management, config.ocserv, *handle_->control,
                                                  SystemClock::instance(), logs_);
     if (absl::Status s = server_->Start(); !s.ok()) {
@@ -88,31 +88,12 @@ class ManagementService final : public Service {
     server_.reset();
   }
 
-  // The server holds its options from start: any change to management.* or ocserv.* needs a restart.
-  absl::Status Reload(const Config& config) override {
-    const auto& m = config.management;
-    const auto& was = started_with_.management;
-    bool clients_changed = m.clients.size() != was.clients.size();
-    for (std::size_t i = 0; !clients_changed && i < m.clients.size(); ++i) {
-      clients_changed = m.clients[i].identity != was.clients[i].identity || m.clients[i].role != was.clients[i].role;
-    }
-    const auto& o = config.ocserv;
-    const auto& wo = started_with_.ocserv;
-    if (m.enabled != was.enabled || m.listen != was.listen || m.cert_file != was.cert_file ||
-        m.key_file != was.key_file || m.client_ca != was.client_ca || clients_changed ||
-        m.reflection != was.reflection || m.allow_main_config_update != was.allow_main_config_update ||
-        o.occtl_path != wo.occtl_path || o.occtl_socket != wo.occtl_socket ||
-        o.config_per_user_dir != wo.config_per_user_dir || o.config_per_group_dir != wo.config_per_group_dir ||
-        o.main_config_path != wo.main_config_path || o.command_timeout_max != wo.command_timeout_max) {
-      spdlog::warn("config reload: management or ocserv settings changed; they take effect after a restart");
-    }
-    return absl::OkStatus();
-  }
+  // The server keeps its options from start; reload_plan.cc names the management and ocserv keys as needing a
+  // restart.
 
  private:
   std::shared_ptr<DecisionPathHandle> handle_;
   std::shared_ptr<LogRing> logs_;
-  Config started_with_;
   std::unique_ptr<ManagementServer> server_;
 };
 
@@ -124,7 +105,6 @@ class MetricsService final : public Service {
   std::string_view name() const override { return "metrics"; }
 
   absl::Status Start(const Config& config) override {
-    listen_ = config.metrics.listen;
     MetricsHttpServerOptions options;
     options.listen = config.metrics.listen;
     // Runs on the server's thread. `handle_->management` is only changed while this service is stopped (the
@@ -151,16 +131,10 @@ class MetricsService final : public Service {
     server_.reset();
   }
 
-  absl::Status Reload(const Config& config) override {
-    if (config.metrics.listen != listen_) {
-      spdlog::warn("config reload: metrics.listen changed; it takes effect after a restart");
-    }
-    return absl::OkStatus();
-  }
+  // metrics.* is fixed at start (reload_plan.cc).
 
  private:
   std::shared_ptr<DecisionPathHandle> handle_;
-  std::string listen_;
   std::unique_ptr<MetricsHttpServer> server_;
 };
 
@@ -173,7 +147,7 @@ std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store, std::sha
   auto decision_path = std::make_shared<DecisionPathHandle>();
   std::vector<std::unique_ptr<Service>> services;
   // Start order = dependency order; the Lifecycle stops them in reverse. Enabling or disabling management or
-  // metrics needs a restart (their Reload says so).
+  // metrics needs a restart (reload_plan.cc says so).
   services.push_back(std::make_unique<DecisionPathService>(decision_path));
   if (config->management.enabled) {
     services.push_back(std::make_unique<ManagementService>(decision_path, std::move(logs)));

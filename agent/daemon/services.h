@@ -1,6 +1,5 @@
-// The daemon's services, in start order. This is the one place where components are wired into the daemon: each
-// later component (IPC server, authorizer, portal client, management server, metrics) adds its Service here, after
-// the ones it depends on.
+// The daemon's services, in start order: the decision path, then the management API and the metrics endpoint that
+// read it. The one place where services are wired into the daemon; a new one goes here, after those it reads.
 #pragma once
 
 #include <memory>

@@ -131,15 +131,10 @@ void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause caus
   spdlog::warn("forced disconnect: session {} user '{}' group '{}' (admitted by {}), cause {}: {}", s.id, s.username,
                s.groupname, AdmittedBy(s), to_string(cause), reason);
   if (deps_.events != nullptr) {
-    DisconnectEvent e;
-    e.username = s.username;
-    e.session_id = s.id;
-    e.disconnected_at = deps_.clock.wall_now();
-    e.reason = report_reason;
-    e.metadata["disconnect_cause"] = std::string(to_string(cause));
-    e.metadata["disconnect_reason_text"] = reason;
-    e.metadata["admitted_by"] = std::string(AdmittedBy(s));
-    deps_.events->ReportDisconnect(std::move(e));
+    deps_.events->OnForcedDisconnect(s, report_reason,
+                                     {{"disconnect_cause", std::string(to_string(cause))},
+                                      {"disconnect_reason_text", reason},
+                                      {"admitted_by", std::string(AdmittedBy(s))}});
   }
 }
 

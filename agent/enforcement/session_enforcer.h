@@ -4,8 +4,9 @@
 //   - Disconnects run `occtl disconnect|terminate id N` (OcctlPort) on `concurrency` worker threads, each call with
 //     its own deadline; the queue is bounded (a job past max_queue is dropped, counted and logged). The caller has
 //     put the revocation in force before (PolicyEnforcer), so a client that reconnects at once is refused.
-//     Each forced disconnect: the session leaves the registry, is reported to the portal (ReportDisconnect with the
-//     revocation's reason), one log line, counted by cause; for portal revocations the latency published_at -> occtl
+//     Each forced disconnect: the session leaves the registry, is recorded in the session-event outbox
+//     (SessionEventRecorder::OnForcedDisconnect: a disconnect with the revocation's reason, delivered to the portal as
+//     ReportDisconnect), one log line, counted by cause; for portal revocations the latency published_at -> occtl
 //     returned goes into a histogram. A failed or hung occtl is logged and counted; the session stays registered.
 //   - Re-checks are paced at `recheck_rate` per second on the Scheduler (FakeClock-testable); each asks the
 //     SessionValidator and disconnects (cause recheck) when the portal says invalid. An Error keeps the session.
@@ -32,7 +33,7 @@
 #include "agent/enforcement/occtl_port.h"
 #include "agent/enforcement/session_actions.h"
 #include "agent/enforcement/session_validator.h"
-#include "agent/portal/event_reporter.h"
+#include "agent/authorizer/session_events.h"
 
 namespace oa {
 
@@ -57,7 +58,7 @@ class SessionEnforcer final : public SessionActions {
     Scheduler& scheduler;
     SessionRegistry& sessions;
     OcctlPort& occtl;
-    EventReporter* events = nullptr;        // optional: forced disconnects reported to the portal
+    SessionEventRecorder* events = nullptr;  // optional: forced disconnects recorded in the outbox
     SessionValidator* validator = nullptr;  // optional: without it re-checks are counted as errors
   };
   struct Options {

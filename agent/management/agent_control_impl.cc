@@ -73,6 +73,8 @@ grpc::Status AgentControlImpl::GetStatus(grpc::ServerContext* context, const pb:
   for (const auto& [k, v] : s.portal) (*response->mutable_portal())[k] = v;
   for (const auto& [k, v] : s.ipc) (*response->mutable_ipc())[k] = v;
   for (const auto& [k, v] : s.sessions) (*response->mutable_sessions())[k] = v;
+  for (const auto& [k, v] : s.events) (*response->mutable_events())[k] = v;
+  response->set_events_sender_state(s.events_sender_state);
   response->set_ipc_listening(control_.IpcListening());
   response->set_policy_stream(s.policy_stream);
   for (const auto& [k, v] : s.enforcement) (*response->mutable_enforcement())[k] = v;
@@ -194,7 +196,7 @@ grpc::Status AgentControlImpl::SetBreaker(grpc::ServerContext* context, const pb
 grpc::Status AgentControlImpl::ListSessions(grpc::ServerContext* context, const pb::ListSessionsRequest*,
                                             pb::ListSessionsResponse* response) {
   auto call = gate_.Admit(*context, kListSessions);
-  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!call.admitted() || !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   auto command = ParseOcctlCommand("show users", {});
   if (!command.ok()) return call.Finish(ToGrpcStatus(command.status()));
   gate_.counters().commands_run.fetch_add(1, std::memory_order_relaxed);
@@ -217,7 +219,7 @@ grpc::Status AgentControlImpl::DisconnectSession(grpc::ServerContext* context,
                                                  const pb::DisconnectSessionRequest* request,
                                                  pb::DisconnectSessionResponse* response) {
   auto call = gate_.Admit(*context, kDisconnectSession);
-  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!call.admitted() || !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   absl::StatusOr<OcctlCommand> command = absl::InvalidArgumentError("name a session id or a user");
   if (request->target_case() == pb::DisconnectSessionRequest::kId) {
     command = ParseOcctlCommand("disconnect id", {request->id()});

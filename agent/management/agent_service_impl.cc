@@ -38,6 +38,23 @@ void FillEntry(const LogRecord& r, agent::v1::LogEntry* e) {
   (*e->mutable_fields())["seq"] = std::to_string(r.seq);
 }
 
+// StreamLogs' start_time as a time_point. A Timestamp outside protobuf's documented range (years 1..9999, nanos
+// 0..999999999) is refused; a valid one beyond what system_clock can hold (its nanoseconds overflow int64 past 2262)
+// is clamped to the clock's ends, which select the same lines: none after, all before.
+absl::StatusOr<std::chrono::system_clock::time_point> LogStartTime(const google::protobuf::Timestamp& t) {
+  using Tp = std::chrono::system_clock::time_point;
+  if (t.seconds() < TimeUtil::kTimestampMinSeconds || t.seconds() > TimeUtil::kTimestampMaxSeconds ||
+      t.nanos() < 0 || t.nanos() > 999'999'999) {
+    return absl::InvalidArgumentError("start_time is outside the Timestamp range (years 1 to 9999)");
+  }
+  constexpr auto kMaxSeconds = std::chrono::duration_cast<std::chrono::seconds>(Tp::duration::max()).count() - 1;
+  constexpr auto kMinSeconds = std::chrono::duration_cast<std::chrono::seconds>(Tp::duration::min()).count() + 1;
+  if (t.seconds() > kMaxSeconds) return Tp::max();
+  if (t.seconds() < kMinSeconds) return Tp::min();
+  return Tp(std::chrono::duration_cast<Tp::duration>(std::chrono::seconds(t.seconds()) +
+                                                     std::chrono::nanoseconds(t.nanos())));
+}
+
 }  // namespace
 
 AgentServiceImpl::AgentServiceImpl(const CallGate& gate, const ManagementOptions& management,
@@ -55,7 +72,7 @@ AgentServiceImpl::AgentServiceImpl(const CallGate& gate, const ManagementOptions
 grpc::Status AgentServiceImpl::ExecuteCommand(grpc::ServerContext* context, const agent::v1::CommandRequest* request,
                                               agent::v1::CommandResponse* response) {
   auto call = gate_.Admit(*context, kExecuteCommand);
-  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!call.admitted() || !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   response->set_request_id(request->request_id());
   const std::vector<std::string> args(request->args().begin(), request->args().end());
   auto command = ParseOcctlCommand(request->command_type(), args);
@@ -165,6 +182,8 @@ grpc::Status AgentServiceImpl::HealthCheck(grpc::ServerContext* context, const a
                                            agent::v1::HealthCheckResponse* response) {
   auto call = gate_.Admit(*context, kHealthCheck);
   if (!call.admitted()) return call.Finish(call.refusal());
+  // Tier 3 runs occtl (up to 5 s): a slow call. Tiers 1 and 2 answer at once and always find a thread.
+  if (request->tier() >= 3 && !gate_.Reserve(call, CallGate::Weight::kSlow)) return call.Finish(call.refusal());
   const HealthReport report = health_.Run(request->tier());
   response->set_healthy(report.healthy);
   response->set_status_message(report.message);
@@ -177,20 +196,26 @@ grpc::Status AgentServiceImpl::StreamLogs(grpc::ServerContext* context, const ag
                                           grpc::ServerWriter<agent::v1::LogEntry>* writer) {
   auto call = gate_.Admit(*context, kStreamLogs);
   if (!call.admitted()) return call.Finish(call.refusal());
+  // A follow holds its handler thread for as long as it lasts; a one-shot read too, while a client that does not read
+  // keeps it waiting on flow control.
+  if (!gate_.Reserve(call, request->follow() ? CallGate::Weight::kFollow : CallGate::Weight::kSlow)) {
+    return call.Finish(call.refusal());
+  }
   const std::string& source = request->log_source();
   if (!source.empty() && source != "agent") {
     return call.Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                     "only log_source \"agent\" (the agent's own recent logs) is served; read ocserv's "
                                     "and the system's logs from journald"));
   }
+  std::chrono::system_clock::time_point since{};
+  if (request->has_start_time()) {
+    auto start = LogStartTime(request->start_time());
+    if (!start.ok()) return call.Finish(ToGrpcStatus(start.status()));
+    since = *start;
+  }
   if (request->follow()) {
     // A follow can last hours: say when it starts, not only when it ends.
     spdlog::info("management audit: identity={} rpc={} result=STARTED follow=true", call.identity(), kStreamLogs);
-  }
-  std::chrono::system_clock::time_point since{};
-  if (request->has_start_time()) {
-    since = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        std::chrono::nanoseconds(TimeUtil::TimestampToNanoseconds(request->start_time()))));
   }
   std::uint64_t last_seq = 0;
   agent::v1::LogEntry entry;

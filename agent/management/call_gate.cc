@@ -49,7 +49,22 @@ CallGate::Call CallGate::Admit(const grpc::AuthContext* auth, std::string_view r
   call.identity_ = d.identity.empty() ? "(none)" : AuditText(d.identity);
   call.role_ = d.role ? std::string(to_string(*d.role)) : "-";
   call.refusal_ = ToGrpcStatus(d.status);
+  if (d.status.ok()) {
+    call.listed_identity_ = d.identity;
+    call.role_value_ = d.role;
+  }
   return call;
+}
+
+bool CallGate::Reserve(Call& call, Weight weight) const {
+  if (!call.admitted() || !call.role_value_) return false;
+  auto r = limiter_.TryAcquire(*call.role_value_, call.listed_identity_, weight == Weight::kFollow);
+  if (!r.slot) {
+    call.refusal_ = ToGrpcStatus(r.status);
+    return false;
+  }
+  call.slot_.emplace(std::move(*r.slot));
+  return true;
 }
 
 grpc::Status CallGate::Call::Finish(grpc::Status status, std::string_view detail) {

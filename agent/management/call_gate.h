@@ -7,11 +7,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "agent/management/access_policy.h"
 #include "agent/management/management_counters.h"
+#include "agent/management/slow_call_limiter.h"
 
 namespace oa {
 
@@ -23,7 +25,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class CallGate {
  public:
-  CallGate(const AccessPolicy& policy, ManagementCounters& counters) : policy_(policy), counters_(counters) {}
+  CallGate(const AccessPolicy& policy, ManagementCounters& counters, SlowCallLimiter& limiter)
+      : policy_(policy), counters_(counters), limiter_(limiter) {}
+
+  enum class Weight { kSlow, kFollow };
 
   class Call {
    public:
@@ -43,6 +48,9 @@ class CallGate {
     std::string identity_;
     std::string role_;
     grpc::Status refusal_;
+    std::string listed_identity_;               // unescaped, for the per-identity limits
+    std::optional<ManagementRole> role_value_;  // set when admitted
+    std::optional<SlowCallLimiter::Slot> slot_;  // held for the whole call by a slow handler (Reserve)
   };
 
   // rpc: the full method name, as in the AccessPolicy table. When !admitted(), the handler returns
@@ -51,11 +59,17 @@ class CallGate {
   // The same from the connection's AuthContext, for the check before any handler (management_auth_processor.h).
   Call Admit(const grpc::AuthContext* auth, std::string_view rpc) const;
 
+  // For an admitted call that may last (SlowCallLimiter): reserves a slot in the caller's role budget (and, for a
+  // log follow, in its identity's follows) for as long as `call` lives. False, with call.refusal() set to
+  // RESOURCE_EXHAUSTED, when the budget is in use; the handler then returns call.Finish(call.refusal()).
+  bool Reserve(Call& call, Weight weight) const;
+
   ManagementCounters& counters() const { return counters_; }
 
  private:
   const AccessPolicy& policy_;
   ManagementCounters& counters_;
+  SlowCallLimiter& limiter_;
 };
 
 }  // namespace oa

@@ -39,6 +39,10 @@ struct StatusSnapshot {
   std::map<std::string, std::uint64_t> portal;    // calls and how they ended, breaker rejections, client stats
   std::map<std::string, std::uint64_t> ipc;       // every IPC server counter by name (ipc/ipc_server_counters.h)
   std::map<std::string, std::uint64_t> sessions;  // session events and the sessions held
+  // The session-event outbox and its sender (empty when portal.report_events is false): outbox_depth,
+  // outbox_oldest_age_seconds, written, sent, retried, parked, dropped_full, ...
+  std::map<std::string, std::uint64_t> events;
+  std::string events_sender_state;  // idle | sending | backing_off | stopped; "" when off
   // Live enforcement.
   std::string policy_stream = "disabled";
   std::map<std::string, std::uint64_t> enforcement;

@@ -5,6 +5,8 @@
 #include <grpcpp/impl/server_builder_option.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <fstream>
@@ -19,11 +21,17 @@
 #include "agent/management/call_gate.h"
 #include "agent/management/health_checks.h"
 #include "agent/management/management_auth_processor.h"
+#include "agent/management/slow_call_limiter.h"
+#include "agent/net/capped_acceptor.h"
+#include "agent/net/tcp_listen.h"
 
 namespace oa {
 namespace {
 
 constexpr int kMaxHandlerThreads = 32;
+// Slow calls of all roles together leave this many handler threads for fast calls (slow_call_limiter.h).
+constexpr SlowCallLimits kSlowCallLimits{8, 4};
+static_assert(kSlowCallLimits.per_role * 3 + 8 <= kMaxHandlerThreads);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& key) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(key, " is not set"));
@@ -64,7 +72,8 @@ struct ManagementServer::Impl {
         clock(clk),
         logs(l ? std::move(l) : std::make_shared<LogRing>(1024)),
         policy(management.clients),
-        gate(policy, counters),
+        limiter(kSlowCallLimits, counters),
+        gate(policy, counters, limiter),
         health(control, ocserv, clock),
         agent_service(gate, management, ocserv, health, logs, clock, stopping),
         control_service(gate, ocserv, control, clock) {}
@@ -77,11 +86,14 @@ struct ManagementServer::Impl {
   ManagementCounters counters;
   std::atomic<bool> stopping{false};
   const AccessPolicy policy;
+  SlowCallLimiter limiter;
   const CallGate gate;
   const HealthChecker health;
   AgentServiceImpl agent_service;
   AgentControlImpl control_service;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> grpc_acceptor;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<CappedAcceptor> acceptor;
   int port = 0;
 };
 
@@ -112,24 +124,55 @@ absl::Status ManagementServer::Start() {
   // Every call, reflection's included, needs a listed identity; see management_auth_processor.h.
   credentials->SetAuthMetadataProcessor(std::make_shared<ManagementAuthProcessor>(impl_->gate));
 
+  // We accept the connections ourselves and hand them to gRPC (an external connection acceptor): gRPC 1.51 cannot
+  // cap its connections, and every one it holds is a descriptor taken from the table the IPC listener needs.
+  auto listener = ListenTcp(m.listen, "management.listen", 128);
+  if (!listener.ok()) return listener.status();
+  impl_->port = BoundPort(*listener);
+
   grpc::ServerBuilder builder;
   builder.SetOption(std::make_unique<ReflectionOption>(m.reflection));
-  builder.AddListeningPort(m.listen, credentials, &impl_->port);
+  impl_->grpc_acceptor = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, credentials);
   builder.RegisterService(&impl_->agent_service);
   builder.RegisterService(&impl_->control_service);
   builder.SetMaxReceiveMessageSize(1 << 20);
+  // A peer that connects and never completes the TLS handshake is dropped after this, not gRPC's default 120 s.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(m.handshake_timeout.count()));
   // Handlers are synchronous (a command may run for command_timeout_max, a log follow for hours): bound the threads
-  // so that a busy or hostile authenticated client gets RESOURCE_EXHAUSTED instead of exhausting the agent.
+  // so that a busy or hostile authenticated client gets RESOURCE_EXHAUSTED instead of exhausting the agent, and
+  // bound each role's slow calls below that (SlowCallLimiter) so that fast calls always find a thread.
   grpc::ResourceQuota quota("oa-management");
   quota.SetMaxThreads(kMaxHandlerThreads);
   builder.SetResourceQuota(quota);
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0) {
+    ::close(*listener);
     impl_->server.reset();
+    impl_->grpc_acceptor.reset();
     return absl::UnavailableError(absl::StrCat("management.listen: cannot listen on ", m.listen));
   }
-  spdlog::info("management: listening on {} (port {}), {} client identities, reflection {}", m.listen, impl_->port,
-               m.clients.size(), m.reflection ? "on" : "off");
+  CappedAcceptorOptions accept_options;
+  accept_options.name = "management";
+  accept_options.max_connections = m.max_connections;
+  impl_->acceptor = std::make_unique<CappedAcceptor>(
+      *listener, accept_options,
+      [a = impl_->grpc_acceptor.get()](int listener_fd, int fd) {
+        grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+        p.listener_fd = listener_fd;
+        p.fd = fd;
+        a->HandleNewConnection(&p);
+      },
+      impl_->clock);
+  if (absl::Status st = impl_->acceptor->Start(); !st.ok()) {
+    Stop(std::chrono::milliseconds(0));
+    return st;
+  }
+  spdlog::info(
+      "management: listening on {} (port {}), {} client identities, reflection {}, at most {} connections, TLS "
+      "handshake within {} ms",
+      m.listen, impl_->port, m.clients.size(), m.reflection ? "on" : "off", m.max_connections,
+      m.handshake_timeout.count());
   return absl::OkStatus();
 }
 
@@ -137,13 +180,25 @@ int ManagementServer::port() const { return impl_->port; }
 
 void ManagementServer::Stop(std::chrono::milliseconds grace) {
   if (!impl_->server) return;
+  if (impl_->acceptor) impl_->acceptor->Stop();  // no new connections from here on
   impl_->stopping = true;  // StreamLogs followers leave their loop
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
   impl_->server->Wait();
   impl_->server.reset();
+  impl_->grpc_acceptor.reset();
   spdlog::info("management: stopped");
 }
 
-ManagementCounters::Snapshot ManagementServer::counters() const { return impl_->counters.snapshot(); }
+ManagementCounters::Snapshot ManagementServer::counters() const {
+  auto s = impl_->counters.snapshot();
+  if (impl_->acceptor) {
+    const auto c = impl_->acceptor->counters();
+    s.connections_accepted = c.accepted;
+    s.connections_refused_at_cap = c.refused_at_cap;
+    s.accept_errors = c.accept_errors;
+    s.connections_open = c.open;
+  }
+  return s;
+}
 
 }  // namespace oa

@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -21,13 +22,22 @@ namespace {
 
 enum class ValueKind { kText, kUint, kBool };
 
+// ocserv reads every numeric per-user/per-group value with atoi() into an int (READ_RAW_NUMERIC in ocserv's
+// src/sup-config/file.c): anything above INT_MAX overflows there, so no number may exceed it.
+constexpr std::uint64_t kOcservIntMax = 2147483647;
+
 struct Directive {
   std::string_view name;
   ValueKind kind;
+  std::uint64_t min = 0;              // kUint only
+  std::uint64_t max = kOcservIntMax;  // kUint only
 };
 
 // What ocserv accepts in config-per-user / config-per-group files and is safe to let the portal set. Nothing that
-// names a program, a script or a file (cgroup, user-profile, connect-script...) is here.
+// names a program, a script or a file (cgroup, user-profile, connect-script...) is here. Numbers are seconds, bytes
+// per second or counts (0 = ocserv's "unset/unlimited") up to kOcservIntMax, except where ocserv or IP itself is
+// narrower: ipv6-prefix 11..128 (ocserv's valid_ipv6_prefix(), src/ip-util.h) and mtu 576..65535 (576: the datagram
+// every IPv4 host must accept, RFC 791; 65535: the largest the IP length field and a Linux tun device allow).
 constexpr std::array kDirectives{
     Directive{"route", ValueKind::kText},
     Directive{"no-route", ValueKind::kText},
@@ -41,7 +51,7 @@ constexpr std::array kDirectives{
     Directive{"ipv4-network", ValueKind::kText},
     Directive{"ipv4-netmask", ValueKind::kText},
     Directive{"ipv6-network", ValueKind::kText},
-    Directive{"ipv6-prefix", ValueKind::kUint},
+    Directive{"ipv6-prefix", ValueKind::kUint, 11, 128},
     Directive{"restrict-user-to-routes", ValueKind::kBool},
     Directive{"restrict-user-to-ports", ValueKind::kText},
     Directive{"max-same-clients", ValueKind::kUint},
@@ -57,7 +67,7 @@ constexpr std::array kDirectives{
     Directive{"mobile-dpd", ValueKind::kUint},
     Directive{"deny-roaming", ValueKind::kBool},
     Directive{"interim-update-secs", ValueKind::kUint},
-    Directive{"mtu", ValueKind::kUint},
+    Directive{"mtu", ValueKind::kUint, 576, 65535},
 };
 
 const Directive* FindDirective(std::string_view name) {
@@ -235,6 +245,11 @@ absl::StatusOr<std::string> ValidatePerEntityConfig(std::string_view content) {
     if (d->kind == ValueKind::kUint) {
       if (line.value.size() > 10 || line.value.find_first_not_of("0123456789") != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": ", std::string(d->name), " needs a number"));
+      }
+      const std::uint64_t n = std::stoull(line.value);  // at most 10 digits: fits
+      if (n < d->min || n > d->max) {
+        return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": ", std::string(d->name), " = ", n,
+                                                       " is outside ", d->min, "..", d->max));
       }
     } else if (d->kind == ValueKind::kBool) {
       if (line.value != "true" && line.value != "false") {

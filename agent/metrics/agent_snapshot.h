@@ -19,7 +19,8 @@
 #include "agent/enforcement/session_enforcer.h"
 #include "agent/enforcement/watch_stream_logic.h"
 #include "agent/management/management_counters.h"
-#include "agent/portal/event_reporter.h"
+#include "events/event_sender.h"
+#include "events/outbox.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/ipc_server_counters.h"
 #include "resilience/circuit_breaker.h"
@@ -34,7 +35,23 @@ struct MetricsHttpCountersSnapshot {
   std::uint64_t not_found = 0;             // any other path (404) or method (405)
   std::uint64_t bad_requests = 0;          // unparsable or oversize request line/headers (400 / 431)
   std::uint64_t read_timeouts = 0;         // no complete request within the read timeout
-  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached
+  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached, none idle to evict
+  std::uint64_t idle_evicted = 0;          // at the limit, the oldest connection without a request was closed
+  std::uint64_t accept_errors = 0;         // accept() failed (descriptor exhaustion...): accepts paused briefly
+};
+
+// The session-event outbox and its sender (events/).
+struct EventsSnapshot {
+  OutboxStats outbox;
+  EventSenderStats sender;
+  Clock::WallTime taken_at{};
+  // How long the oldest undelivered event has waited; 0 when none.
+  std::chrono::seconds oldest_age() const {
+    if (outbox.oldest_written_at == Clock::WallTime{} || taken_at <= outbox.oldest_written_at) {
+      return std::chrono::seconds(0);
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(taken_at - outbox.oldest_written_at);
+  }
 };
 
 // Live enforcement (agent/enforcement): the policy stream, events, revocations, forced disconnects, re-checks.
@@ -66,8 +83,8 @@ struct AgentSnapshot {
   bool ipc_listening = false;
   IpcServerCounters::Snapshot ipc;
   std::size_t sessions_active = 0;
-  std::optional<EventReporterStatsSnapshot> portal_events;  // absent when portal.report_events is false
-  std::optional<EnforcementSnapshot> enforcement;            // absent when not wired (tests)
+  std::optional<EventsSnapshot> events;              // absent when portal.report_events is false
+  std::optional<EnforcementSnapshot> enforcement;    // absent when not wired (tests)
 
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;

@@ -1,7 +1,6 @@
 #include "agent/metrics/metrics_http_server.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -17,12 +16,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/metrics/prometheus_format.h"
+#include "agent/net/tcp_listen.h"
 #include "ipc/warn_limiter.h"
 
 namespace oa {
 namespace {
 
-enum WarnKind : std::size_t { kWarnBadRequest, kWarnTimeout, kWarnTooMany, kWarnKinds };
+enum WarnKind : std::size_t { kWarnBadRequest, kWarnTimeout, kWarnTooMany, kWarnEvicted, kWarnAccept, kWarnKinds };
+
+// After accept() fails (descriptor exhaustion: EMFILE/ENFILE, or ENOBUFS/ENOMEM), the listen socket stays readable:
+// polling it again at once would spin a core. Stop watching it this long instead, like the IPC server does.
+constexpr std::chrono::milliseconds kAcceptPause{100};
 
 struct Conn {
   int fd = -1;
@@ -31,6 +35,7 @@ struct Conn {
   std::size_t written = 0;
   bool replying = false;
   Clock::MonoTime deadline{};
+  Clock::MonoTime accepted_at{};
 };
 
 std::string Reply(std::string_view status, std::string_view content_type, const std::string& body, bool with_body) {
@@ -41,58 +46,6 @@ std::string Reply(std::string_view status, std::string_view content_type, const 
   r += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   if (with_body) r += body;
   return r;
-}
-
-// "host:port" / "[v6]:port" -> a bound, listening, non-blocking socket.
-absl::StatusOr<int> Listen(const std::string& listen) {
-  std::string host, port;
-  if (!listen.empty() && listen.front() == '[') {
-    const auto close = listen.find("]:");
-    if (close == std::string::npos) return absl::InvalidArgumentError("metrics.listen: expected [address]:port");
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else {
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError("metrics.listen: expected host:port");
-    host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics.listen: cannot resolve ", listen, ": ", gai_strerror(rc)));
-  }
-  std::string error = "no address";
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      error = std::strerror(errno);
-      continue;
-    }
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, 64) != 0) {
-      error = std::strerror(errno);
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("metrics.listen: cannot listen on ", listen, ": ", error));
-  return fd;
-}
-
-int BoundPort(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
 }
 
 }  // namespace
@@ -107,6 +60,9 @@ struct MetricsHttpServer::Loop {
 
   void Run();
   void Accept();
+  // At the connection limit: closes the longest-waiting connection that has not sent a whole request yet, so that
+  // idle connections cannot keep a scraper out. False when every connection is already being answered.
+  bool EvictOldestIdle();
   // Returns false when the connection is finished (closed).
   bool OnReadable(Conn& c);
   bool OnWritable(Conn& c);
@@ -124,7 +80,11 @@ struct MetricsHttpServer::Loop {
   WarnLimiter<kWarnKinds> limiter{5};
   std::thread thread;
 
-  std::atomic<std::uint64_t> scrapes{0}, not_found{0}, bad_requests{0}, read_timeouts{0}, too_many_connections{0};
+  bool accept_paused = false;
+  Clock::MonoTime accept_resume_at{};
+
+  std::atomic<std::uint64_t> scrapes{0}, not_found{0}, bad_requests{0}, read_timeouts{0}, too_many_connections{0},
+      idle_evicted{0}, accept_errors{0};
 };
 
 void MetricsHttpServer::Loop::Warn(WarnKind kind, std::string_view what) {
@@ -137,15 +97,41 @@ void MetricsHttpServer::Loop::Warn(WarnKind kind, std::string_view what) {
 void MetricsHttpServer::Loop::Accept() {
   for (;;) {
     int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or an error (fd exhaustion...): the next poll round tries again
-    if (conns.size() >= options.max_connections) {
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      // Descriptor or memory exhaustion: the connection stays in the backlog; try again after a pause.
+      const int err = errno;
+      Bump(accept_errors);
+      Warn(kWarnAccept, absl::StrCat("accept failed: ", std::strerror(err), "; pausing accepts for ",
+                                     kAcceptPause.count(), " ms"));
+      accept_paused = true;
+      accept_resume_at = clock.now() + kAcceptPause;
+      return;
+    }
+    if (conns.size() >= options.max_connections && !EvictOldestIdle()) {
       Bump(too_many_connections);
       Warn(kWarnTooMany, absl::StrCat("connection refused: already ", conns.size(), " open"));
       ::close(fd);
       continue;
     }
-    conns.push_back(Conn{fd, {}, {}, 0, false, clock.now() + options.read_timeout});
+    const auto now = clock.now();
+    conns.push_back(Conn{fd, {}, {}, 0, false, now + options.read_timeout, now});
   }
+}
+
+bool MetricsHttpServer::Loop::EvictOldestIdle() {
+  auto oldest = conns.end();
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    if (it->fd >= 0 && !it->replying && (oldest == conns.end() || it->accepted_at < oldest->accepted_at)) oldest = it;
+  }
+  if (oldest == conns.end()) return false;
+  Bump(idle_evicted);
+  Warn(kWarnEvicted, absl::StrCat("connection limit (", options.max_connections,
+                                  ") reached: closed the oldest connection without a complete request"));
+  ::close(oldest->fd);
+  // Marked, not erased: Run() pairs conns with its pollfd array by index; it drops closed entries after the round.
+  oldest->fd = -1;
+  return true;
 }
 
 void MetricsHttpServer::Loop::Handle(Conn& c) {
@@ -219,9 +205,15 @@ void MetricsHttpServer::Loop::Run() {
   while (!stopping.load()) {
     fds.clear();
     fds.push_back({wake, POLLIN, 0});
-    fds.push_back({listener, POLLIN, 0});
     auto now = clock.now();
+    if (accept_paused && now >= accept_resume_at) accept_paused = false;
+    // A negative fd is ignored by poll(): the listener is not watched while accepts are paused.
+    fds.push_back({accept_paused ? -1 : listener, POLLIN, 0});
     auto timeout = std::chrono::milliseconds(-1);
+    if (accept_paused) {
+      timeout = std::max(std::chrono::ceil<std::chrono::milliseconds>(accept_resume_at - now),
+                         std::chrono::milliseconds(1));
+    }
     for (const auto& c : conns) {
       fds.push_back({c.fd, static_cast<short>(c.replying ? POLLOUT : POLLIN), 0});
       auto left = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now);
@@ -239,6 +231,7 @@ void MetricsHttpServer::Loop::Run() {
     keep.reserve(conns.size());
     for (std::size_t i = 0; i < conns.size(); ++i) {
       Conn& c = conns[i];
+      if (c.fd < 0) continue;  // evicted in Accept(), already closed
       bool open = true;
       const short ev = i + 2 < fds.size() ? fds[i + 2].revents : 0;
       if (ev != 0) open = (ev & (POLLERR | POLLNVAL)) == 0 && (c.replying ? OnWritable(c) : OnReadable(c));
@@ -264,7 +257,7 @@ MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 absl::Status MetricsHttpServer::Start() {
   if (loop_) return absl::FailedPreconditionError("metrics endpoint already started");
-  auto fd = Listen(options_.listen);
+  auto fd = ListenTcp(options_.listen, "metrics.listen");
   if (!fd.ok()) return fd.status();
   auto loop = std::make_unique<Loop>(options_, render_, clock_);
   loop->listener = *fd;
@@ -292,8 +285,8 @@ void MetricsHttpServer::Stop() {
 MetricsHttpCountersSnapshot MetricsHttpServer::counters() const {
   if (!loop_) return {};
   auto r = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {r(loop_->scrapes), r(loop_->not_found), r(loop_->bad_requests), r(loop_->read_timeouts),
-          r(loop_->too_many_connections)};
+  return {r(loop_->scrapes),      r(loop_->not_found),           r(loop_->bad_requests), r(loop_->read_timeouts),
+          r(loop_->too_many_connections), r(loop_->idle_evicted), r(loop_->accept_errors)};
 }
 
 }  // namespace oa

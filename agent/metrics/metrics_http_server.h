@@ -4,8 +4,11 @@
 //
 // Bounded by construction: one thread serves every connection (non-blocking sockets, one poll loop); a request line
 // plus headers above max_request_bytes is refused (431); a connection that has not sent its whole request, or not
-// taken its whole reply, within read_timeout is closed; past max_connections a new connection is closed at once.
-// Each of these is counted (counters()) and logged at warning, rate-limited.
+// taken its whole reply, within read_timeout is closed; at max_connections a new connection closes the oldest one that
+// has not sent a whole request yet (idle connections cannot keep a scraper out), and only when every connection is
+// already being answered is the new one closed at once. When accept() fails (descriptor exhaustion) the listener is
+// left alone for 100 ms instead of being retried in a busy loop. Each of these is counted (counters()) and logged at
+// warning, rate-limited.
 //
 // Lifecycle: construct, Start() (binds `listen`, "host:port" or "[v6]:port"; port 0 picks a free one, see port()),
 // Stop() (idempotent; the destructor calls it). Thread-safety: Start/Stop from one thread; port() after Start and

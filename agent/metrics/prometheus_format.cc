@@ -1,6 +1,8 @@
 #include "agent/metrics/prometheus_format.h"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -49,6 +51,17 @@ class Writer {
     Single(name, "counter", help, value);
   }
   void Gauge(std::string_view name, std::string_view help, std::uint64_t value) { Single(name, "gauge", help, value); }
+  // A gauge in seconds (Prometheus' base unit), exact to the millisecond: "30", "1.5", "0.001".
+  void GaugeSeconds(std::string_view name, std::string_view help, std::chrono::milliseconds value) {
+    Family(name, "gauge", help);
+    const long long ms = value.count() < 0 ? 0 : static_cast<long long>(value.count());
+    char text[32];
+    std::snprintf(text, sizeof text, "%lld.%03lld", ms / 1000, ms % 1000);
+    std::string_view v(text);
+    while (v.back() == '0') v.remove_suffix(1);
+    if (v.back() == '.') v.remove_suffix(1);
+    Append({name_, " ", v, "\n"});
+  }
 
   std::string Take() { return std::move(out_); }
 
@@ -131,8 +144,8 @@ void Breaker(Writer& w, const AgentSnapshot& s) {
   w.Sample(b.ignored, {{"result", "ignored"}});
   w.Counter("breaker_stale_results_total", "Results dropped because they belonged to an earlier breaker state.",
             b.stale_results);
-  w.Gauge("breaker_open_timeout_milliseconds", "The open period of the latest trip (0 if none, or forced open).",
-          static_cast<std::uint64_t>(b.current_open_timeout.count()));
+  w.GaugeSeconds("breaker_open_timeout_seconds", "The open period of the latest trip (0 if none, or forced open).",
+                 b.current_open_timeout);
 }
 
 void Cache(Writer& w, const AgentSnapshot& s) {
@@ -171,13 +184,38 @@ void Sessions(Writer& w, const AgentSnapshot& s) {
   w.Gauge("sessions_active", "Admitted sessions the agent holds (until their disconnect).", s.sessions_active);
 }
 
-void PortalEvents(Writer& w, const EventReporterStatsSnapshot& e) {
-  w.Family("portal_session_reports_total", "counter",
-           "Session reports to the portal (ReportConnect / ReportDisconnect), by result.");
-  w.Sample(e.succeeded, {{"result", "succeeded"}});
-  w.Sample(e.failed, {{"result", "failed"}});
-  w.Sample(e.dropped, {{"result", "dropped"}});
-  w.Gauge("portal_session_reports_pending", "Session reports queued or in flight.", e.in_flight);
+// The session-event outbox and its sender (events/).
+void SessionEvents(Writer& w, const EventsSnapshot& e) {
+  const auto& o = e.outbox;
+  const auto& x = e.sender;
+  w.Gauge("events_outbox_depth", "Session events waiting for delivery to the portal (stored and in memory).",
+          o.depth);
+  w.Gauge("events_outbox_memory_depth",
+          "Of those, events only in memory (queued for the next commit, or the outbox file is unusable).",
+          o.memory_depth);
+  w.Gauge("events_outbox_oldest_age_seconds", "How long the oldest undelivered session event has waited.",
+          static_cast<std::uint64_t>(e.oldest_age().count()));
+  w.Gauge("events_outbox_store_ok", "1 while the outbox file is in use; 0 while events are kept in memory.",
+          o.store_ok ? 1 : 0);
+  w.Counter("events_written_total", "Session events appended to the outbox.", o.written);
+  w.Counter("events_sent_total", "Session events the portal took (then deleted from the outbox).", x.sent);
+  w.Counter("events_retried_total", "Deliveries that failed for now (the event stays and is sent again).", x.retried);
+  w.Counter("events_malformed_replies_total",
+            "Of those, replies with an OK status but no message or one that does not parse (retried, not believed).",
+            x.malformed_replies);
+  w.Counter("events_parked_total", "Session events the portal refused for good, moved aside in the outbox file.",
+            x.parked);
+  w.Family("events_dropped_total", "counter", "Session events lost before delivery, by cause.");
+  w.Sample(o.dropped_full, {{"cause", "outbox_full"}});
+  w.Sample(o.dropped_memory, {{"cause", "memory_queue_full"}});
+  w.Sample(o.lost_moved_aside, {{"cause", "corrupt_store"}});
+  w.Counter("events_store_failures_total", "Outbox file opens or writes that failed.", o.store_failures);
+  w.Counter("events_store_moved_aside_total", "Corrupt outbox files moved aside.", o.moved_aside);
+  w.Gauge("events_in_flight", "Session event deliveries in flight.", x.in_flight);
+  w.Family("events_sender_state", "gauge", "The sender's state: 1 for the current one.");
+  for (SenderState st : {SenderState::kIdle, SenderState::kSending, SenderState::kBackingOff, SenderState::kStopped}) {
+    w.Sample(st == x.state ? 1 : 0, {{"state", std::string(to_string(st))}});
+  }
 }
 
 void Management(Writer& w, const ManagementCounters::Snapshot& m) {
@@ -191,6 +229,20 @@ void Management(Writer& w, const ManagementCounters::Snapshot& m) {
   w.Counter("management_commands_timed_out_total", "occtl commands killed at their deadline.",
             m.commands_timed_out);
   w.Counter("management_config_writes_total", "ocserv config files replaced through UpdateConfig.", m.config_writes);
+  w.Family("management_busy_refused_total", "counter",
+           "Management calls refused with RESOURCE_EXHAUSTED to keep handler threads free, by limit.");
+  w.Sample(m.slow_call_refused, {{"limit", "role_slow_calls"}});
+  w.Sample(m.follow_refused, {{"limit", "identity_log_follows"}});
+  w.Counter("management_connections_accepted_total", "TCP connections accepted on the management port.",
+            m.connections_accepted);
+  w.Counter("management_connections_refused_total",
+            "TCP connections closed at once because the management connection limit was reached.",
+            m.connections_refused_at_cap);
+  w.Counter("management_accept_errors_total",
+            "accept() failures on the management port (descriptor exhaustion); accepts pause briefly after each.",
+            m.accept_errors);
+  w.Gauge("management_connections_open", "Management connections open (as of the last check, at most 1 s old).",
+          m.connections_open);
 }
 
 void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
@@ -200,6 +252,10 @@ void MetricsHttp(Writer& w, const MetricsHttpCountersSnapshot& h) {
   w.Sample(h.bad_requests, {{"reason", "bad_request"}});
   w.Sample(h.read_timeouts, {{"reason", "read_timeout"}});
   w.Sample(h.too_many_connections, {{"reason", "too_many_connections"}});
+  w.Sample(h.idle_evicted, {{"reason", "idle_evicted"}});
+  w.Counter("metrics_http_accept_errors_total",
+            "accept() failures on the metrics listener (descriptor exhaustion); accepts pause briefly after each.",
+            h.accept_errors);
 }
 
 }  // namespace
@@ -288,8 +344,8 @@ std::string FormatPrometheus(const AgentSnapshot& s) {
   Cache(w, s);
   Ipc(w, s);
   Sessions(w, s);
-  if (s.portal_events) PortalEvents(w, *s.portal_events);
   if (s.enforcement) Enforcement(w, *s.enforcement);
+  if (s.events) SessionEvents(w, *s.events);
   if (s.management) Management(w, *s.management);
   if (s.metrics_http) MetricsHttp(w, *s.metrics_http);
   return w.Take();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/portal/strict_reply.h"
 
 namespace oa {
 namespace {
@@ -50,6 +51,24 @@ PolicyAnswer MapCheckPolicyResult(const grpc::Status& status, const vpn::v1::Che
     return Malformed(absl::StrCat(items, " routes + dns_servers exceed ", kMaxPolicyListItems));
   }
 
+  for (const auto* list : {&reply.routes(), &reply.dns_servers()}) {
+    for (const std::string& item : *list) {
+      if (item.size() > kMaxPolicyItemBytes) {
+        return Malformed(absl::StrCat("a route or dns_servers entry of ", item.size(), " bytes exceeds ",
+                                      kMaxPolicyItemBytes));
+      }
+    }
+  }
+  if (static_cast<std::size_t>(reply.metadata_size()) > kMaxMetadataEntries) {
+    return Malformed(absl::StrCat(reply.metadata_size(), " metadata entries exceed ", kMaxMetadataEntries));
+  }
+  for (const auto& [key, value] : reply.metadata()) {
+    if (key.size() > kMaxMetadataKeyBytes || value.size() > kMaxMetadataValueBytes) {
+      return Malformed(absl::StrCat("a metadata entry of ", key.size(), "+", value.size(), " bytes exceeds ",
+                                    kMaxMetadataKeyBytes, "+", kMaxMetadataValueBytes));
+    }
+  }
+
   answer.outcome = reply.allowed() ? PortalOutcome::kAllow : PortalOutcome::kDeny;
   if (!reply.allowed()) answer.deny_reason = reply.deny_reason();
   if (reply.has_cache_ttl_seconds()) answer.cache_ttl = std::chrono::seconds(reply.cache_ttl_seconds());
@@ -59,6 +78,16 @@ PolicyAnswer MapCheckPolicyResult(const grpc::Status& status, const vpn::v1::Che
   answer.should_disconnect = reply.should_disconnect();
   answer.metadata.insert(reply.metadata().begin(), reply.metadata().end());
   return answer;
+}
+
+PolicyAnswer MapCheckPolicyReply(const grpc::Status& status, grpc::ByteBuffer* received) {
+  vpn::v1::CheckPolicyResponse reply;
+  if (status.ok()) {
+    if (absl::Status parsed = ParseReplyStrictly(received, kMaxCheckPolicyReplyBytes, &reply); !parsed.ok()) {
+      return Malformed(std::string(parsed.message()));
+    }
+  }
+  return MapCheckPolicyResult(status, reply);
 }
 
 void FillCheckPolicyRequest(const PolicyQuery& q, Clock::WallTime now, vpn::v1::CheckPolicyRequest* r) {

@@ -8,8 +8,10 @@
 #include "agent/portal/check_policy_result.h"
 #include "agent/portal/in_flight_calls.h"
 #include "agent/portal/portal_channel.h"
+#include "agent/portal/strict_reply.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "spdlog/spdlog.h"
 #include "vpn/v1/auth.grpc.pb.h"
 
@@ -20,7 +22,7 @@ class GrpcPortalClient final : public PortalClient {
  public:
   GrpcPortalClient(std::shared_ptr<grpc::Channel> channel, const Clock& clock, std::string address)
       : channel_(std::move(channel)),
-        stub_(vpn::v1::AuthService::NewStub(channel_)),
+        stub_(channel_),
         clock_(clock),
         address_(std::move(address)) {}
 
@@ -40,12 +42,15 @@ class GrpcPortalClient final : public PortalClient {
     }
     call->done = std::move(done);
     call->username = query.username;
-    FillCheckPolicyRequest(query, clock_.wall_now(), &call->request);
+    vpn::v1::CheckPolicyRequest request;
+    FillCheckPolicyRequest(query, clock_.wall_now(), &request);
+    call->request = SerializeRequest(request);
     // gRPC deadlines are on the real clock; the injected Clock only stamps request_time.
     call->context.set_deadline(std::chrono::system_clock::now() + std::max(timeout, std::chrono::milliseconds(0)));
     Call* raw = call.release();  // owned by the callback from here on
-    stub_->async()->CheckPolicy(&raw->context, &raw->request, &raw->reply,
-                                [this, raw](grpc::Status status) { Complete(raw, std::move(status)); });
+    // Generic call on bytes, parsed strictly in Complete (strict_reply.h says why not the generated stub).
+    stub_.UnaryCall(&raw->context, kMethod, grpc::StubOptions(), &raw->request, &raw->reply,
+                    [this, raw](grpc::Status status) { Complete(raw, std::move(status)); });
   }
 
   void Shutdown(std::chrono::milliseconds grace) override {
@@ -69,8 +74,8 @@ class GrpcPortalClient final : public PortalClient {
  private:
   struct Call {
     grpc::ClientContext context;
-    vpn::v1::CheckPolicyRequest request;
-    vpn::v1::CheckPolicyResponse reply;
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer reply;  // stays invalid (!Valid()) when no message arrives
     Done done;
     std::string username;  // for the log line
   };
@@ -78,7 +83,7 @@ class GrpcPortalClient final : public PortalClient {
   void Complete(Call* raw, grpc::Status status) {
     std::unique_ptr<Call> call(raw);
     in_flight_.Forget(&call->context);
-    PolicyAnswer answer = MapCheckPolicyResult(status, call->reply);
+    PolicyAnswer answer = MapCheckPolicyReply(status, &call->reply);
     Count(answer, *call);
     Done done = std::move(call->done);
     call.reset();  // before Done(): after that the client (and its channel) may be destroyed
@@ -99,7 +104,9 @@ class GrpcPortalClient final : public PortalClient {
   }
 
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<vpn::v1::AuthService::Stub> stub_;
+  inline static const std::string kMethod = MethodPath(vpn::v1::AuthService::service_full_name(), "CheckPolicy");
+
+  grpc::GenericStub stub_;
   const Clock& clock_;
   const std::string address_;
 

@@ -1,6 +1,7 @@
 #include "agent/portal/portal_channel.h"
 
 #include <algorithm>
+#include <climits>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -19,7 +20,7 @@ namespace {
 // would keep failing calls fast long after the portal is back, and the breaker's half-open probes would see a dead
 // channel instead of the portal.
 constexpr int kMaxReconnectBackoffMs = 5000;
-constexpr int kMinReconnectBackoffMs = 500;
+constexpr int kInitialReconnectBackoffMs = 500;
 
 absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& path, const char* marker) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("portal.", key, " is required (mutual TLS)"));
@@ -37,6 +38,10 @@ absl::StatusOr<std::string> ReadPem(const std::string& key, const std::string& p
 }
 
 }  // namespace
+
+std::chrono::milliseconds PortalConnectTimeout(const PortalOptions& options) {
+  return std::max(options.timeout, kMinPortalConnectTimeout);
+}
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOptions& options) {
   if (options.address.empty()) return absl::InvalidArgumentError("portal.address is required");
@@ -66,8 +71,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOpt
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   }
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kMinReconnectBackoffMs);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kMinReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  // Despite its name, gRPC core uses this argument only as the minimum deadline of one connection attempt (TCP + TLS
+  // handshake; subchannel.cc StartConnectingLocked: deadline = max(next backoff time, now + this)). It used to be the
+  // 500 ms of the backoff, so a portal more than ~500 ms of handshake away never connected on a first attempt.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(std::min<long long>(
+                                                     PortalConnectTimeout(options).count(), INT_MAX)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
 
   auto channel = grpc::CreateCustomChannel(options.address, grpc::SslCredentials(tls), args);

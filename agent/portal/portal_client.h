@@ -1,5 +1,5 @@
 // PortalClient: asks the portal (vpn.v1.AuthService/CheckPolicy) whether a VPN connection may proceed, and reports
-// how the call ended as one of three outcomes — Allow, Deny or Error (shared/DESIGN.md "Outcomes are three").
+// how the call ended as one of three outcomes — Allow, Deny or Error (docs/architecture.md#outcomes).
 //
 // This header is deliberately light (no gRPC, no protobuf): the authorizer, the circuit breaker and their tests
 // include it, and fakes implement it. The real implementation is MakeGrpcPortalClient (grpc_portal_client.h).

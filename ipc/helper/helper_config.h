@@ -40,7 +40,7 @@ bool ParseDurationMs(std::string_view s, std::uint32_t* ms);
 // Splits ocserv's space-separated lists ("10.0.0.0/255.0.0.0 192.168.0.0/255.255.0.0 "): no empty items.
 std::vector<std::string> SplitList(std::string_view s);
 
-// Fills every field of *req that ocserv's environment gives (shared/ocserv-facts.md); a missing variable leaves the
+// Fills every field of *req that ocserv's environment gives (docs/ocserv.md#environment); a missing variable leaves the
 // field empty. Invalid UTF-8 bytes are replaced by '?' (the wire carries proto3 strings). REASON maps to `reason`
 // (kUnspecified if unset or unknown). request_id and deadline_ms are the caller's.
 void BuildRequestFromEnv(EnvLookup env, void* env_ctx, IpcRequest* req);

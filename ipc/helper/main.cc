@@ -1,5 +1,5 @@
 // ocserv-agent-auth: ocserv's connect/host-update/disconnect script. Reads ocserv's environment, makes one framed
-// exchange with the agent over its Unix socket, and exits 0 to admit or 1 to reject (shared/ocserv-facts.md).
+// exchange with the agent over its Unix socket, and exits 0 to admit or 1 to reject (docs/ocserv.md#exit-codes).
 //
 // Why it looks like C: it is statically linked and its whole run is on the path of every VPN connection, so it
 // avoids iostream, libprotobuf and anything with static initialisers. It never forks, has one hard deadline (poll
@@ -84,7 +84,9 @@ std::int64_t NowMs() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-enum class Failure { kNone, kUnreachable, kTimeout, kClosed, kIo, kMalformed };
+// kRefused: the agent answered with an error instead of a verdict (it refused us: ipc.max_connections, a uid not in
+// ipc.allowed_uids, a frame or version it does not accept). Like kMalformed, never an outage.
+enum class Failure { kNone, kUnreachable, kTimeout, kClosed, kIo, kMalformed, kRefused };
 
 struct Exchange {
   explicit Exchange(std::int64_t deadline) : deadline_ms(deadline) {}
@@ -170,7 +172,20 @@ struct Exchange {
   }
 
   bool Run(const std::string& path, const std::string& frame, oa::IpcResponse* resp) {
-    if (!Connect(path) || !SendAll(frame)) return false;
+    if (!Connect(path)) return false;
+    if (!SendAll(frame)) {
+      // An agent that refuses a connection (max_connections, uid) writes its error reply at once and closes; when
+      // that happens before our request went out, send fails (EPIPE/ECONNRESET) but the reply is already queued
+      // on our side. Read it: a refusal must not pass for an unreachable agent. No reply: the send error stands.
+      if (failure != Failure::kIo) return false;
+      const std::string send_error = std::move(detail);
+      if (ReadReply(resp)) return true;
+      return Fail(Failure::kIo, send_error);
+    }
+    return ReadReply(resp);
+  }
+
+  bool ReadReply(oa::IpcResponse* resp) {
     char header[oa::kFrameHeaderBytes];
     if (!RecvExact(header, sizeof(header))) return false;
     const std::uint32_t len = oa::ReadBigEndian32(header);
@@ -193,7 +208,8 @@ void Usage() {
       "  --socket PATH            agent socket (env OCSERV_AGENT_SOCKET; default /run/ocserv-agent/auth.sock)\n"
       "  --timeout DURATION       whole run deadline, e.g. 5s, 800ms (env OCSERV_AGENT_TIMEOUT; default 5s)\n"
       "  --on-agent-failure MODE  when the agent is unreachable or silent: deny (default) or allow\n"
-      "                           (env OCSERV_AGENT_ON_FAILURE); allow still logs a warning line\n"
+      "                           (env OCSERV_AGENT_ON_FAILURE); allow still logs a warning line.\n"
+      "                           An agent that refuses the connection (error reply) always rejects.\n"
       "Exit status: 0 admit, 1 reject, 143 killed by SIGTERM.\n";
   [[maybe_unused]] auto w = ::write(STDOUT_FILENO, text, sizeof(text) - 1);
 }
@@ -241,7 +257,7 @@ int main(int argc, char** argv) {
     if (resp.version != oa::kIpcVersion) {
       ex.Fail(Failure::kMalformed, "reply has IPC version " + std::to_string(resp.version));
     } else if (!resp.error.empty()) {
-      ex.Fail(Failure::kMalformed, "agent refused the request: " + resp.error);
+      ex.Fail(Failure::kRefused, "agent refused the request: " + resp.error);
     } else if (resp.request_id != req.request_id) {
       ex.Fail(Failure::kMalformed, "reply is for request '" + resp.request_id + "'");
     } else if (is_connect && resp.verdict == oa::WireVerdict::kUnspecified) {
@@ -264,7 +280,13 @@ int main(int argc, char** argv) {
     return kExitAdmit;  // ocserv ignores the exit status of these scripts; do not hold it up
   }
   // on-agent-failure=allow covers an agent that cannot be reached or does not answer in time. An agent that answers
-  // but refuses the request, or a reply that does not make sense, is not an outage: it always rejects.
+  // but refuses the request, or a reply that does not make sense, is not an outage: it always rejects
+  // (docs/architecture.md#helper-fallback).
+  if (ex.failure == Failure::kRefused) {
+    Line("%s: rejecting user=%s id=%s (a refusal always rejects, whatever on-agent-failure says)",
+         ex.detail.c_str(), user, req.id.c_str());
+    return kExitReject;
+  }
   if (cfg.on_agent_failure == OnAgentFailure::kAllow && ex.failure != Failure::kMalformed) {
     Line("agent failure (%s): ADMITTING user=%s id=%s because on-agent-failure=allow", ex.detail.c_str(), user,
          req.id.c_str());

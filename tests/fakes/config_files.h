@@ -63,6 +63,8 @@ inline std::string TestConfigYaml(const std::map<std::string, std::string>& sect
        "  client_ca: pki/management-client-ca.pem\n"
        "  clients:\n"
        "    - {identity: admin.test, role: admin}\n"},
+      // Beside the config file, never the system's /var/lib/ocserv-agent.
+      {"events", "  outbox_path: outbox.db\n"},
   };
   for (const auto& [name, body] : sections) all[name] = body;
   std::string out;

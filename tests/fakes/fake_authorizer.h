@@ -86,14 +86,24 @@ class FakeSessionEventSink final : public SessionEventSink {
     std::lock_guard<std::mutex> lock(mu_);
     events_.push_back(std::move(request));
   }
+  void OnAdmitDelivered(std::shared_ptr<const IpcRequest> request, DecisionSource source) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    admits_.emplace_back(std::move(request), source);
+  }
   std::vector<std::shared_ptr<const IpcRequest>> events() const {
     std::lock_guard<std::mutex> lock(mu_);
     return events_;
+  }
+  // Connects whose allow reached a waiting helper, with the decision's source.
+  std::vector<std::pair<std::shared_ptr<const IpcRequest>, DecisionSource>> admits() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return admits_;
   }
 
  private:
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<const IpcRequest>> events_;
+  std::vector<std::pair<std::shared_ptr<const IpcRequest>, DecisionSource>> admits_;
 };
 
 }  // namespace oa::testing

@@ -68,6 +68,10 @@ sim::PortalSimStats FromProto(const pb::PortalSimStats& p) {
   s.reported_bytes_sent = p.reported_bytes_sent();
   s.reported_duration_seconds = p.reported_duration_seconds();
   for (const auto& [k, v] : p.reported_connects_by_user()) s.reported_connects_by_user[k] = v;
+  s.events_received = p.events_received();
+  s.events_unique = p.events_unique();
+  s.events_duplicate = p.events_duplicate();
+  s.events_without_id = p.events_without_id();
   return s;
 }
 
@@ -254,6 +258,7 @@ std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_pa
       s.allow_ttl, "\n    deny_ttl: ", s.deny_ttl, "\n    stale_ttl: ", s.stale_ttl,
       "\n"
       "management: { enabled: false }\n"
+      "events: { outbox_path: outbox.db }\n"
       "metrics: { enabled: false }\n"
       "logging: { level: ",
       s.log_level, ", format: text }\n", s.extra_yaml);
@@ -288,7 +293,7 @@ int AgentProcess::CountLogLines(const std::string& needle) const {
 
 std::optional<AuditRecord> AgentProcess::DecisionOf(pid_t helper_pid, std::chrono::milliseconds timeout) const {
   static const std::regex kAudit(R"(decision user=.* verdict=(\w+) source=(\w+) latency_ms=([0-9.]+))");
-  const std::string tag = "request_id=" + std::to_string(helper_pid) + "-";
+  const std::string tag = "request_id=\"" + std::to_string(helper_pid) + "-";  // quoted: a client-sent value
   const auto deadline = Steady::now() + timeout;
   while (true) {
     std::istringstream in(Log());

@@ -144,7 +144,7 @@ class AgentProcess {
   std::unique_ptr<testing::ChildProcess> process_;
 };
 
-// What ocserv puts in a connect-script's environment (shared/ocserv-facts.md), for one user.
+// What ocserv puts in a connect-script's environment (docs/ocserv.md#environment), for one user.
 struct ConnectEnv {
   std::string reason = "connect";
   std::string username;

@@ -373,6 +373,60 @@ TEST_F(HelperTest, UidCheckRejects) {
   EXPECT_TRUE(authorizer_.requests().empty());
 }
 
+// A deliberate refusal is not an outage: with on-agent-failure=allow the helper still rejects, and says why.
+TEST_F(HelperTest, ARefusedUidRejectsEvenWithAllow) {
+  options_.allowed_uids = {::getuid() + 1};
+  StartServer();
+  const Finished f = Run(BaseEnv(), {"--on-agent-failure", "allow"});
+  EXPECT_EQ(ExitCode(f), 1);
+  EXPECT_EQ(CountLines(f.stderr_text), 1) << f.stderr_text;
+  EXPECT_NE(f.stderr_text.find("refused"), std::string::npos) << f.stderr_text;
+  EXPECT_NE(f.stderr_text.find("ipc.allowed_uids"), std::string::npos) << f.stderr_text;
+  EXPECT_EQ(server_->counters().refused_uid, 1u);
+}
+
+class HelperAtMaxConnectionsTest : public HelperTest {
+ protected:
+  // One connection that sends nothing holds the only slot (the read timeout is far away).
+  void FillTheOnlySlot() {
+    options_.max_connections = 1;
+    options_.read_timeout = std::chrono::minutes(10);
+    StartServer();
+    held_ = testing::ConnectUnix(options_.socket_path);
+    ASSERT_GE(held_, 0);
+    ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 1; }));
+  }
+  ~HelperAtMaxConnectionsTest() override {
+    if (held_ >= 0) ::close(held_);
+  }
+  int held_ = -1;
+};
+
+TEST_F(HelperAtMaxConnectionsTest, RejectsEvenWithAllow) {
+  FillTheOnlySlot();
+  const Finished f = Run(BaseEnv(), {"--on-agent-failure", "allow"});
+  EXPECT_EQ(ExitCode(f), 1);
+  EXPECT_EQ(CountLines(f.stderr_text), 1) << f.stderr_text;
+  EXPECT_NE(f.stderr_text.find("ipc.max_connections"), std::string::npos) << f.stderr_text;
+  EXPECT_EQ(server_->counters().too_many_connections, 1u);
+  EXPECT_TRUE(authorizer_.requests().empty());
+}
+
+// The refusal can reach the helper before its request is out: the agent answers and closes, the helper's send then
+// fails (EPIPE/ECONNRESET), and only reading the reply that is already queued tells a refusal from an outage. A
+// request larger than the socket buffer makes that order certain: the helper is still sending when it is refused.
+TEST_F(HelperAtMaxConnectionsTest, ARefusalThatArrivesBeforeTheRequestIsSentStillRejects) {
+  FillTheOnlySlot();
+  Env env = BaseEnv();
+  for (const char* name : {"USER_AGENT", "HOSTNAME", "REMOTE_HOSTNAME", "DEVICE_PLATFORM"}) {
+    env[name] = std::string(120 * 1024, 'x');  // 480 KiB in all; an AF_UNIX send buffer holds ~208 KiB
+  }
+  const Finished f = Run(env, {"--on-agent-failure", "allow"});
+  EXPECT_EQ(ExitCode(f), 1) << f.stderr_text;
+  EXPECT_NE(f.stderr_text.find("ipc.max_connections"), std::string::npos) << f.stderr_text;
+  EXPECT_EQ(server_->counters().too_many_connections, 1u);
+}
+
 TEST_F(HelperTest, ShellWrapperForOcservFw) {
   StartServer();
   Env env = BaseEnv();

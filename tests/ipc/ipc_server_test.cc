@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "fake_clock.h"
 #include "ipc/wire_frame.h"
 #include "ipc_test_client.h"
+#include "log_capture.h"
 
 namespace oa {
 namespace {
@@ -103,6 +106,29 @@ TEST_F(IpcServerTest, AllowAndDenyReachTheClient) {
   ASSERT_EQ(authorizer_.requests().size(), 2u);
   EXPECT_EQ(authorizer_.requests()[1]->username, "bob");
   EXPECT_EQ(authorizer_.requests()[1]->routes, (std::vector<std::string>{"10.0.0.0/255.0.0.0"}));
+}
+
+// A local client chooses request_id, ip, id (and everything else it sends): none of them may end the audit line or
+// pose as one of its fields. Each is quoted and escaped, so the deny below stays one line with one verdict.
+TEST_F(IpcServerTest, TheDecisionLineEscapesEveryFieldTheClientSent) {
+  authorizer_.set_decision({Verdict::kDeny, DecisionSource::kPortal, "no"});
+  StartServer();
+  testing::LogCapture logs;
+  IpcRequest req = ConnectRequest("mallory");
+  req.request_id = "r1\ndecision user=\"admin\" verdict=allow";
+  req.ip_real = "10.0.0.1 verdict=allow";
+  req.id = "7\" verdict=\"allow";
+  auto r = RoundTrip(options_.socket_path, req);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->verdict, WireVerdict::kDeny);
+  const auto lines = logs.lines_with("decision ");
+  ASSERT_EQ(lines.size(), 1u) << "a second line was forged";
+  const std::string& line = lines[0];
+  EXPECT_NE(line.find(R"(ip="10.0.0.1 verdict=allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(id="7\" verdict=\"allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"(request_id="r1\ndecision user=\"admin\" verdict=allow")"), std::string::npos) << line;
+  EXPECT_NE(line.find(" verdict=deny "), std::string::npos) << line;
+  EXPECT_EQ(line.find(" verdict=allow "), std::string::npos) << line;
 }
 
 TEST_F(IpcServerTest, CompletionFromAnotherThread) {
@@ -244,16 +270,54 @@ TEST_F(IpcServerTest, PeerThatNeverReadsItsReplyIsCutOffAtTheWriteTimeout) {
   ::close(fd);
 }
 
-TEST_F(IpcServerTest, DisallowedUidIsRefused) {
+// Sends a request on a connection the server refuses on accept. The server does not read it and may have answered
+// and closed before it goes out, so the send may fail (EPIPE): the reply must be readable either way.
+void SendRequestMaybeTooLate(int fd, const std::string& user) {
+  std::string request;
+  EncodeRequestFrame(ConnectRequest(user), &request);
+  [[maybe_unused]] const bool sent = testing::SendAll(fd, request);
+}
+
+// A refused peer is told so (an error reply, then the close), so that a helper never takes a refusal for an agent
+// that is down. Here the allowed list leaves out the test's own uid.
+TEST_F(IpcServerTest, DisallowedUidIsRefusedWithAnErrorReply) {
   options_.allowed_uids = {::getuid() + 1};
   StartServer();
   const int fd = Connect();
   ASSERT_GE(fd, 0);
+  SendRequestMaybeTooLate(fd, "mallory");
+  auto r = testing::ReadResponse(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->error.find("ipc.allowed_uids"), std::string::npos) << r->error;
+  EXPECT_EQ(r->verdict, WireVerdict::kUnspecified);
   EXPECT_TRUE(testing::WaitForEof(fd));
   ::close(fd);
   EXPECT_EQ(counters().refused_uid, 1u);
+  EXPECT_EQ(counters().refusal_reply_failed, 0u);
   EXPECT_EQ(counters().accepted, 0u);
   EXPECT_TRUE(authorizer_.requests().empty());
+}
+
+TEST_F(IpcServerTest, PastMaxConnectionsAPeerIsRefusedWithAnErrorReply) {
+  options_.max_connections = 1;
+  StartServer();
+  const int held = Connect();  // sends nothing: stays open until the read timeout, which the FakeClock never reaches
+  ASSERT_GE(held, 0);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 1; }));
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
+  SendRequestMaybeTooLate(fd, "late");
+  auto r = testing::ReadResponse(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_NE(r->error.find("ipc.max_connections"), std::string::npos) << r->error;
+  EXPECT_TRUE(testing::WaitForEof(fd));
+  ::close(fd);
+  EXPECT_EQ(counters().too_many_connections, 1u);
+  EXPECT_EQ(counters().refusal_reply_failed, 0u);
+  EXPECT_TRUE(authorizer_.requests().empty());
+  ::close(held);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  ExpectStillServing();
 }
 
 TEST_F(IpcServerTest, ThousandsOfConnectionsAtOnce) {
@@ -281,6 +345,59 @@ TEST_F(IpcServerTest, ThousandsOfConnectionsAtOnce) {
   for (int fd : fds) ::close(fd);
   ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   ExpectStillServing();
+}
+
+// Holds the loop thread inside Authorize until released, then keeps the request undecided: lets a test line up what
+// the kernel queues (a connection, its peer's shutdown) before the loop sees any of it.
+class GateAuthorizer final : public Authorizer {
+ public:
+  void Authorize(std::shared_ptr<const IpcRequest>, Clock::MonoTime, Done done) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return released_; });
+    held_.push_back(std::move(done));
+  }
+  void WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+  std::vector<Done> held_;
+};
+
+// A refused peer that cannot take its error reply any more (here: it shut down its reading side before the server
+// got to it) is counted; the refusal itself stands.
+TEST_F(IpcServerTest, ARefusalThatCannotBeDeliveredIsCounted) {
+  options_.max_connections = 1;
+  GateAuthorizer gate;
+  server_ = std::make_unique<IpcServer>(options_, gate, &events_, clock_);
+  ASSERT_TRUE(server_->Start().ok());
+  const int held = Connect();  // takes the only slot and stays undecided
+  ASSERT_GE(held, 0);
+  std::string request;
+  EncodeRequestFrame(ConnectRequest("first"), &request);
+  ASSERT_TRUE(testing::SendAll(held, request));
+  gate.WaitEntered();  // the loop thread is inside Authorize: nothing below is accepted before Release
+  const int late = Connect();
+  ASSERT_GE(late, 0);
+  ASSERT_EQ(::shutdown(late, SHUT_RD), 0);  // on AF_UNIX this shuts the server's sending side of the connection
+  gate.Release();
+  ASSERT_TRUE(WaitFor([&] { return counters().refusal_reply_failed == 1; }));
+  EXPECT_EQ(counters().too_many_connections, 1u);
+  ::close(late);
+  ::close(held);
+  server_.reset();  // before `gate`, which it uses
 }
 
 TEST_F(IpcServerTest, BackstopDeniesWhenTheAuthorizerNeverAnswers) {
@@ -432,6 +549,56 @@ TEST_F(IpcServerTest, ConcurrentClientsWithCompletionsFromAnotherThread) {
   portal.join();
   EXPECT_EQ(ok.load(), 400);
   EXPECT_EQ(counters().replies_allow, 400u);
+}
+
+// "Only real sessions": a connect is recorded (OnAdmitDelivered) only when its allow was written to a helper that
+// was still waiting — never for a deny, an answer after the helper left, or one after the backstop answered.
+TEST_F(IpcServerTest, AdmitIsRecordedOnlyWhenWrittenToAWaitingHelper) {
+  StartServer();
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("alice")).has_value());
+  ASSERT_TRUE(WaitFor([&] { return events_.admits().size() == 1; }));
+  EXPECT_EQ(events_.admits()[0].first->username, "alice");
+  EXPECT_EQ(events_.admits()[0].second, DecisionSource::kPortal);
+  authorizer_.set_decision({Verdict::kDeny, DecisionSource::kPortal, "no"});
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("bob")).has_value());
+  authorizer_.set_decision({Verdict::kAllow, DecisionSource::kFailOpen, ""});
+  ASSERT_TRUE(RoundTrip(options_.socket_path, ConnectRequest("carol")).has_value());
+  ASSERT_TRUE(WaitFor([&] { return events_.admits().size() == 2; }));
+  EXPECT_EQ(events_.admits()[1].first->username, "carol") << "the deny for bob is no session";
+  EXPECT_EQ(events_.admits()[1].second, DecisionSource::kFailOpen);
+}
+
+TEST_F(IpcServerTest, NoAdmitIsRecordedForAHelperThatLeftBeforeTheAnswer) {
+  authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
+  StartServer();
+  std::string f;
+  EncodeRequestFrame(ConnectRequest("gone"), &f);
+  const int fd = SendRaw(f);
+  ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
+  ::close(fd);  // ocserv killed the helper (or it timed out) before the agent answered
+  ASSERT_TRUE(WaitFor([&] { return counters().peer_gone == 1; }));
+  authorizer_.CompleteAll({Verdict::kAllow, DecisionSource::kPortal, ""});
+  // The late completion is handled on the loop thread, where an admit would have been recorded first.
+  ASSERT_TRUE(WaitFor([&] { return counters().late_completions == 1; }));
+  EXPECT_TRUE(events_.admits().empty());
+}
+
+TEST_F(IpcServerTest, NoAdmitIsRecordedForAnAllowAfterTheBackstop) {
+  authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
+  StartServer();
+  std::string f;
+  EncodeRequestFrame(ConnectRequest("slow"), &f);
+  const int fd = SendRaw(f);
+  ASSERT_TRUE(WaitFor([&] { return authorizer_.held() == 1; }));
+  Advance(options_.decision_timeout);
+  Advance(60ms);  // the backstop denies
+  auto r = testing::ReadResponse(fd);
+  ::close(fd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->verdict, WireVerdict::kDeny);
+  authorizer_.CompleteAll({Verdict::kAllow, DecisionSource::kPortal, ""});
+  ASSERT_TRUE(WaitFor([&] { return counters().late_completions == 1; }));
+  EXPECT_TRUE(events_.admits().empty());
 }
 
 }  // namespace

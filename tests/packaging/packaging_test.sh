@@ -3,7 +3,8 @@
 #   packaging_test.sh --build-dir DIR --cpack CPACK --agent FILE --helper FILE
 # 1. cpack -G DEB (and -G RPM when rpmbuild exists) from the build tree into a temporary directory;
 # 2. the payload is exactly the expected files and modes, conffiles lists the example config, the maintainer scripts
-#    are executable, parse (sh -n) and have no @...@ left; systemd-analyze verify passes on the unit;
+#    are executable, parse (sh -n) and have no @...@ left; systemd-analyze verify passes on the unit; the man pages
+#    and the ocserv snippets shipped are the source's, and the man pages format without groff warnings;
 # 3. the maintainer scripts, run against a scratch root (OA_PKG_ROOT, see packaging/maintainer-common.sh) with a fake
 #    systemctl first in PATH that records its arguments: enable + start on first install only, try-restart on
 #    upgrade, stop on remove, disable on purge / erase; config.yaml copied once, an edited one survives an upgrade.
@@ -85,8 +86,16 @@ drwxr-xr-x root/root ./usr/libexec/ocserv-agent/
 -rwxr-xr-x root/root ./usr/libexec/ocserv-agent/ocserv-agent-auth
 -rwxr-xr-x root/root ./usr/libexec/ocserv-agent/ocserv-agent-auth.sh
 drwxr-xr-x root/root ./usr/sbin/
--rwxr-xr-x root/root ./usr/sbin/ocserv-agent"
-expect_eq "DEB payload is exactly the agent, the helper + wrapper, the unit, the example config" \
+-rwxr-xr-x root/root ./usr/sbin/ocserv-agent
+drwxr-xr-x root/root ./usr/share/
+drwxr-xr-x root/root ./usr/share/man/
+drwxr-xr-x root/root ./usr/share/man/man8/
+-rw-r--r-- root/root ./usr/share/man/man8/ocserv-agent-auth.8.gz
+-rw-r--r-- root/root ./usr/share/man/man8/ocserv-agent.8.gz
+drwxr-xr-x root/root ./usr/share/ocserv-agent/
+-rw-r--r-- root/root ./usr/share/ocserv-agent/ocserv-agent-env.conf
+-rw-r--r-- root/root ./usr/share/ocserv-agent/ocserv.conf.snippet"
+expect_eq "DEB payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets" \
   "$expected_deb_payload" "$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort -k3)"
 
 ctl=$tmp/deb-control
@@ -105,6 +114,32 @@ payload=$tmp/deb-payload
 dpkg-deb -x "$deb" "$payload"
 expect "the packaged config example is the source tree's" \
   cmp -s "$payload/etc/ocserv-agent/config.yaml.example" "$(dirname "$0")/../../config.yaml.example"
+# check_shipped_docs ROOT PKG: the man pages are the source's, compressed; the ocserv snippets are the source's.
+src=$(dirname "$0")/../..
+check_shipped_docs() {
+  local page
+  for page in ocserv-agent.8 ocserv-agent-auth.8; do
+    expect "$2 ships man page $page as the source's, gzipped" \
+      cmp -s <(gzip -dc "$1/usr/share/man/man8/$page.gz") "$src/docs/man/$page"
+  done
+  for f in ocserv.conf.snippet ocserv-agent-env.conf; do
+    expect "$2 ships $f as the source's" cmp -s "$1/usr/share/ocserv-agent/$f" "$src/packaging/ocserv/$f"
+  done
+}
+check_shipped_docs "$payload" DEB
+# The man pages format without a warning (groff -ww: all warnings on).
+if command -v groff >/dev/null; then
+  for page in ocserv-agent.8 ocserv-agent-auth.8; do
+    if out=$(groff -man -Tutf8 -ww -z "$src/docs/man/$page" 2>&1) && [ -z "$out" ]; then
+      pass "man page $page formats without groff warnings"
+    else
+      fail "man page $page formats without groff warnings"
+      sed 's/^/      /' <<<"$out"
+    fi
+  done
+else
+  echo "note: groff not found: the man pages are not checked for warnings"
+fi
 
 # systemd-analyze verify checks that ExecStart's binary exists: /usr/sbin/ocserv-agent is not installed here, so the
 # copy verified points ExecStart at the built binary instead (the rest of the unit is verified as packaged).
@@ -249,8 +284,13 @@ if command -v rpmbuild >/dev/null && command -v rpm >/dev/null; then
 drwxr-xr-x /usr/libexec/ocserv-agent
 -rwxr-xr-x /usr/libexec/ocserv-agent/ocserv-agent-auth
 -rwxr-xr-x /usr/libexec/ocserv-agent/ocserv-agent-auth.sh
--rwxr-xr-x /usr/sbin/ocserv-agent"
-  expect_eq "RPM payload is exactly the agent, the helper + wrapper, the unit, the example config" \
+-rwxr-xr-x /usr/sbin/ocserv-agent
+-rw-r--r-- /usr/share/man/man8/ocserv-agent-auth.8.gz
+-rw-r--r-- /usr/share/man/man8/ocserv-agent.8.gz
+drwxr-xr-x /usr/share/ocserv-agent
+-rw-r--r-- /usr/share/ocserv-agent/ocserv-agent-env.conf
+-rw-r--r-- /usr/share/ocserv-agent/ocserv.conf.snippet"
+  expect_eq "RPM payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets" \
     "$expected_rpm_payload" \
     "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpmfile" 2>/dev/null | grep -v ' /usr/lib/.build-id' | sort -k2)"
   expect_eq "RPM: the one %config file is the example, noreplace" "/etc/ocserv-agent/config.yaml.example cn" \

@@ -60,7 +60,7 @@ class PolicyAuthorizerTest : public ::testing::Test {
     settings.agent_id = "agent-under-test";
     settings.fail_mode = {mode, fallback};
     authorizer_ = std::make_unique<PolicyAuthorizer>(
-        PolicyAuthorizer::Deps{clock_, portal_, *breaker_, *cache_, scheduler_, counters_, &sessions_, nullptr,
+        PolicyAuthorizer::Deps{clock_, portal_, *breaker_, *cache_, scheduler_, counters_, &sessions_,
                                &revocations_},
         std::move(*builder), settings);
   }

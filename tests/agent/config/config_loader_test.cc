@@ -228,7 +228,14 @@ TEST(ConfigLoaderTest, UnreadableCertificateFileIsAnError) {
 TEST(ConfigLoaderTest, AMissingRequiredSectionIsOneProblem) {
   ConfigDir dir;
   auto r = dir.Load("logging:\n  level: info\n");
-  EXPECT_THAT(Keys(r), ElementsAre("portal", "management"));
+  EXPECT_THAT(Keys(r), ElementsAre("portal"));
+}
+
+TEST(ConfigLoaderTest, ManagementIsOffUnlessConfigured) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"management", ""}}));  // no management section at all
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_FALSE(r.config->management.enabled);
 }
 
 TEST(ConfigLoaderTest, ManagementFilesAreCheckedOnlyWhenEnabled) {
@@ -276,6 +283,7 @@ TEST(ConfigLoaderTest, ManagementClientsAndAddressesAreValidated) {
                                      "    - {identity: b.test}\n"
                                      "    - {identity: c.test, role: admin, colour: blue}\n"},
                                     {"metrics", "  listen: localhost:http\n"},
+                                    {"events", ""},  // out, so that management: is the first section
                                     {"portal",
                                      "  address: portal.example.net\n  ca_file: pki/portal-ca.pem\n"
                                      "  cert_file: pki/agent-client.pem\n  key_file: pki/agent-client.key\n"}}));
@@ -316,6 +324,7 @@ TEST(ConfigLoaderTest, ReadsEveryKeyTheManagementApiUses) {
 TEST(ConfigLoaderTest, EnabledManagementNeedsClients) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"management",
+                                     "  enabled: true\n"
                                      "  cert_file: pki/management.pem\n  key_file: pki/management.key\n"
                                      "  client_ca: pki/management-client-ca.pem\n  clients: []\n"}}));
   EXPECT_THAT(Keys(r), ElementsAre("management.clients"));
@@ -325,6 +334,34 @@ TEST(ConfigLoaderTest, LoggingLevelAndFormatAreValidated) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"logging", "  level: verbose\n  format: xml\n"}}));
   EXPECT_THAT(Keys(r), UnorderedElementsAre("logging.level", "logging.format"));
+}
+
+TEST(ConfigLoaderTest, ReadsTheEventsSection) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"events", ""}}));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_EQ(r.config->events.outbox.path, "/var/lib/ocserv-agent/outbox.db");
+  EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kProcess);
+  EXPECT_EQ(r.config->events.outbox.max_events, 1'000'000u);
+  EXPECT_EQ(r.config->events.session_update_interval, milliseconds(0));
+  r = dir.Load(TestConfigYaml({{"events",
+                                "  outbox_path: state/outbox.db\n  durability: power\n  max_outbox_events: 5000\n"
+                                "  session_update_interval: 5m\n"}}));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_EQ(r.config->events.outbox.path, dir.dir() / "state/outbox.db") << "relative to the config file";
+  EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kPower);
+  EXPECT_EQ(r.config->events.outbox.max_events, 5000u);
+  EXPECT_EQ(r.config->events.session_update_interval, milliseconds(300'000));
+}
+
+TEST(ConfigLoaderTest, EventsSettingsAreValidated) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"events",
+                                     "  outbox_path: \"\"\n  durability: disk\n  max_outbox_events: 10\n"
+                                     "  session_update_interval: 2s\n  outbox: x\n"}}));
+  EXPECT_THAT(Keys(r), UnorderedElementsAre("events.outbox_path", "events.durability", "events.max_outbox_events",
+                                            "events.session_update_interval", "events.outbox"));
+  EXPECT_THAT(Dump(r), HasSubstr("process, power"));
 }
 
 TEST(ConfigLoaderTest, FiveMistakesGiveFiveMessagesNamingFiveKeys) {
@@ -387,6 +424,34 @@ TEST(ConfigLoaderTest, NotYamlIsOneClearMessage) {
   static constexpr char kElf[] = "\x7f" "ELF\x02\x01\x01\0\0\0\t\x01:{";
   auto binary = LoadConfigFile(dir.WriteFile("bin.yaml", std::string(kElf, sizeof kElf - 1)));
   EXPECT_EQ(binary.errors.size(), 1u) << Dump(binary);
+}
+
+// agent.id is sent in every CheckPolicy as a proto3 string: one that is not UTF-8 would fail every call.
+TEST(ConfigLoaderTest, AnAgentIdThatIsNotUtf8IsAnError) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({{"agent", "  id: edge-\xff\xfe\n"}}));
+  ASSERT_FALSE(r.ok());
+  const ConfigError* e = ErrorFor(r, "agent.id");
+  ASSERT_NE(e, nullptr) << Dump(r);
+  EXPECT_THAT(e->message, HasSubstr("UTF-8"));
+  EXPECT_GT(e->line, 0);
+  auto ok = dir.Load(TestConfigYaml({{"agent", "  id: \"J\xc3\xbcrgen-edge\"\n"}}));
+  EXPECT_TRUE(ok.ok()) << Dump(ok);
+}
+
+// yaml-cpp's Load reads the first document only: the settings after a stray '---' would be dropped without a word.
+TEST(ConfigLoaderTest, ASecondYamlDocumentIsAnError) {
+  ConfigDir dir;
+  const std::string first = TestConfigYaml();
+  auto r = dir.Load(first + "---\nipc:\n  max_connections: 1\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_THAT(r.errors[0].message, HasSubstr("more than one YAML document"));
+  EXPECT_GT(r.errors[0].line, 0);
+  // A leading '---', an end marker, or a trailing '---' with nothing after it hold one document: nothing is lost.
+  for (const std::string& one : {"---\n" + first, first + "...\n", first + "---\n"}) {
+    auto ok = dir.Load(one);
+    EXPECT_TRUE(ok.ok()) << Dump(ok);
+  }
 }
 
 TEST(ConfigLoaderTest, FormatsErrorsWithKeyAndLine) {

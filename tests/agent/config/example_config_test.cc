@@ -1,5 +1,8 @@
 // config.yaml.example must load cleanly and must document exactly the defaults the code has.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -14,6 +17,22 @@ TEST(ExampleConfigTest, LoadsCleanlyWithItsRelativePkiPaths) {
   auto r = LoadConfigFile(dir.dir() / "config.yaml");
   ASSERT_TRUE(r.ok()) << Dump(r);
   EXPECT_EQ(r.config->portal.ca_file, dir.dir() / "pki/portal-ca.pem");
+}
+
+// The example ships with management off; its management block must still be right for whoever turns it on.
+TEST(ExampleConfigTest, ItsManagementBlockLoadsCleanlyWhenEnabled) {
+  ConfigDir dir;
+  std::ifstream in(OA_SOURCE_DIR "/config.yaml.example");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  const std::string off = "  enabled: false\n  listen: \"0.0.0.0:9443\"";
+  const auto at = yaml.find(off);
+  ASSERT_NE(at, std::string::npos) << "the example's management block no longer starts as expected";
+  yaml.replace(at, std::string("  enabled: false").size(), "  enabled: true");
+  auto r = dir.Load(yaml);
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  EXPECT_TRUE(r.config->management.enabled);
   EXPECT_EQ(r.config->management.key_file, dir.dir() / "pki/management.key");
 }
 
@@ -77,6 +96,10 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(e.revocation_ttl, de.revocation_ttl);
   EXPECT_EQ(e.disconnect_concurrency, de.disconnect_concurrency);
   EXPECT_EQ(e.disconnect_timeout, de.disconnect_timeout);
+  EXPECT_EQ(c.events.outbox.path, d.events.outbox.path);
+  EXPECT_EQ(c.events.outbox.durability, d.events.outbox.durability);
+  EXPECT_EQ(c.events.outbox.max_events, d.events.outbox.max_events);
+  EXPECT_EQ(c.events.session_update_interval, d.events.session_update_interval);
   EXPECT_EQ(c.metrics.enabled, d.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, d.metrics.listen);
   EXPECT_EQ(c.logging.level, d.logging.level);

@@ -219,6 +219,9 @@ TEST_F(DaemonWiringTest, DecisionsShowInMetricsAndStatusAndInvalidationReachesTh
   EXPECT_THAT(m, HasSubstr("ocserv_agent_ipc_listening 1\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_fail_mode{mode=\"fail-stale\",stale_fallback=\"close\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_metrics_scrapes_total 1\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_events_outbox_store_ok 1\n"));  // the outbox beside the config file
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_events_written_total "));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_events_sender_state{state=\"stopped\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_management_calls_total 0\n"));
   EXPECT_THAT(HttpGet(metrics_port_, "/"), ::testing::StartsWith("HTTP/1.1 404"));
 
@@ -237,6 +240,10 @@ TEST_F(DaemonWiringTest, DecisionsShowInMetricsAndStatusAndInvalidationReachesTh
   EXPECT_EQ(s.ipc().at("accepted"), 3u);
   EXPECT_EQ(s.ipc().at("replies_deny"), 1u);
   EXPECT_EQ(s.sessions().at("active"), 2u);
+  EXPECT_EQ(s.events().at("outbox_store_ok"), 1u);
+  EXPECT_EQ(s.events().count("outbox_depth"), 1u);
+  EXPECT_EQ(s.events().count("sent"), 1u);
+  EXPECT_NE(s.events_sender_state(), "");
 
   // Invalidating alice makes her next connect ask the portal again.
   {

@@ -235,5 +235,33 @@ TEST_F(DecisionControlPlaneTest, StatusReportsTheRealCounters) {
   EXPECT_FALSE(a.ipc_listening);
 }
 
+TEST(DecisionControlPlaneStatusTest, GetStatusShowsTheSessionEventOutbox) {
+  AgentSnapshot a;
+  EXPECT_TRUE(DecisionControlPlane::ToStatus(a).events.empty()) << "session reports off";
+  EXPECT_EQ(DecisionControlPlane::ToStatus(a).events_sender_state, "");
+  EventsSnapshot e;
+  e.outbox.depth = 5;
+  e.outbox.written = 9;
+  e.outbox.store_ok = true;
+  e.outbox.dropped_full = 1;
+  e.outbox.oldest_written_at = Clock::WallTime(seconds(100));
+  e.taken_at = Clock::WallTime(seconds(160));
+  e.sender.sent = 4;
+  e.sender.retried = 6;
+  e.sender.parked = 2;
+  e.sender.state = SenderState::kSending;
+  a.events = e;
+  const StatusSnapshot s = DecisionControlPlane::ToStatus(a);
+  EXPECT_EQ(s.events.at("outbox_depth"), 5u);
+  EXPECT_EQ(s.events.at("outbox_oldest_age_seconds"), 60u);
+  EXPECT_EQ(s.events.at("outbox_store_ok"), 1u);
+  EXPECT_EQ(s.events.at("written"), 9u);
+  EXPECT_EQ(s.events.at("sent"), 4u);
+  EXPECT_EQ(s.events.at("retried"), 6u);
+  EXPECT_EQ(s.events.at("parked"), 2u);
+  EXPECT_EQ(s.events.at("dropped_full"), 1u);
+  EXPECT_EQ(s.events_sender_state, "sending");
+}
+
 }  // namespace
 }  // namespace oa::testing

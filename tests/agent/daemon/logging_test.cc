@@ -4,6 +4,7 @@
 #include "agent/daemon/logging.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -66,6 +67,57 @@ TEST(LoggingTest, JsonLinesEscapeWhateverTheMessageHolds) {
   ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;  // one line: the newline was escaped
   EXPECT_THAT(out, HasSubstr(R"("msg":"user \"bob\" said a\\b\nsecond line\u0001 and ?? end")")) << out;
   EXPECT_THAT(out, ::testing::StartsWith(R"({"time":")"));
+}
+
+// What systemd does for a service whose stderr goes to the journal: JOURNAL_STREAM names that stream's device:inode.
+// The formatter is chosen when logging is configured, so the variable is set inside the capture.
+template <class F>
+std::string CaptureAsJournal(const testing::TempDir& dir, F body) {
+  return CaptureStderr(dir, [&] {
+    struct stat st {};
+    ASSERT_EQ(::fstat(STDERR_FILENO, &st), 0);
+    const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
+    body();
+    ::unsetenv("JOURNAL_STREAM");
+  });
+}
+
+TEST(LoggingTest, UnderJournaldEachLineCarriesItsPriorityAndNoTimestamp) {
+  testing::TempDir dir;
+  const std::string out = CaptureAsJournal(dir, [] {
+    ConfigureLogging(LoggingOptions{LogLevel::kDebug, LogFormat::kText});
+    spdlog::debug("d");
+    spdlog::info("i");
+    spdlog::warn("w");
+    spdlog::error("e");
+    spdlog::critical("c");
+  });
+  ConfigureLogging(LoggingOptions{});
+  EXPECT_EQ(out, "<7>debug: d\n<6>info: i\n<4>warning: w\n<3>error: e\n<2>critical: c\n");
+}
+
+TEST(LoggingTest, UnderJournaldJsonLinesCarryThePriorityBeforeTheObject) {
+  testing::TempDir dir;
+  const std::string out = CaptureAsJournal(dir, [] {
+    ConfigureLogging(LoggingOptions{LogLevel::kInfo, LogFormat::kJson});
+    spdlog::warn("fail-open");
+  });
+  ConfigureLogging(LoggingOptions{});
+  EXPECT_EQ(out, R"(<4>{"level":"warning","logger":"ocserv-agent","msg":"fail-open"})" "\n");
+}
+
+TEST(LoggingTest, AJournalStreamThatIsNotOurStderrChangesNothing) {
+  testing::TempDir dir;
+  ::setenv("JOURNAL_STREAM", "1:1", 1);  // inherited from a parent whose stderr was the journal; ours is a file
+  const std::string out = CaptureStderr(dir, [] {
+    ConfigureLogging(LoggingOptions{LogLevel::kInfo, LogFormat::kText});
+    spdlog::warn("w");
+  });
+  ::unsetenv("JOURNAL_STREAM");
+  ConfigureLogging(LoggingOptions{});
+  EXPECT_THAT(out, Not(HasSubstr("<4>")));
+  EXPECT_THAT(out, HasSubstr(" warning: w"));
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <set>
 
 #include "agent/enforcement/policy_enforcer.h"
+#include "events/outbox.h"
 #include "fake_clock.h"
+#include "temp_dir.h"
 #include "manual_scheduler.h"
 
 namespace oa::testing {
@@ -43,17 +45,32 @@ class FakeOcctl final : public OcctlPort {
   int list_calls = 0, running = 0, max_running = 0;
 };
 
-class RecordingReporter final : public EventReporter {
+// Forced disconnects go into a real outbox (a file in a temporary directory) through the SessionEventRecorder, as
+// in the daemon; the test reads them back as the sender would.
+class RecordedDisconnects {
  public:
-  void ReportConnect(ConnectEvent) override {}
-  void ReportDisconnect(DisconnectEvent e) override {
-    std::lock_guard l(mu);
-    disconnects.push_back(std::move(e));
+  explicit RecordedDisconnects(const Clock& clock) : outbox_(Options(dir_), clock) {}
+  SessionEventRecorder* recorder() { return &recorder_; }
+  std::vector<SessionEvent> disconnects() {
+    outbox_.Flush();
+    std::vector<SessionEvent> out;
+    for (auto& e : outbox_.Pending(100'000)) {
+      if (e.event.kind == SessionEventKind::kDisconnect) out.push_back(std::move(e.event));
+    }
+    return out;
   }
-  void Shutdown(std::chrono::milliseconds) override {}
-  EventReporterStatsSnapshot stats() const override { return {}; }
-  std::mutex mu;
-  std::vector<DisconnectEvent> disconnects;
+
+ private:
+  static OutboxOptions Options(const TempDir& dir) {
+    OutboxOptions o;
+    o.path = dir / "outbox.db";
+    return o;
+  }
+  TempDir dir_;
+  Outbox outbox_;
+  SessionRegistry unused_sessions_;
+  AuthorizerCounters counters_;
+  SessionEventRecorder recorder_{unused_sessions_, counters_, &outbox_};
 };
 
 class FakeValidator final : public SessionValidator {
@@ -88,9 +105,9 @@ class SessionEnforcerTest : public ::testing::Test {
   ManualScheduler scheduler_;
   SessionRegistry registry_;
   FakeOcctl occtl_;
-  RecordingReporter reporter_;
+  RecordedDisconnects reporter_{clock_};
   FakeValidator validator_;
-  SessionEnforcer enforcer_{{clock_, scheduler_, registry_, occtl_, &reporter_, &validator_}, {2, 200'000, 10}};
+  SessionEnforcer enforcer_{{clock_, scheduler_, registry_, occtl_, reporter_.recorder(), &validator_}, {2, 200'000, 10}};
 };
 
 TEST_F(SessionEnforcerTest, RevocationDisconnectsExactlyTheSubjectsSessionsAndReportsThem) {
@@ -105,9 +122,9 @@ TEST_F(SessionEnforcerTest, RevocationDisconnectsExactlyTheSubjectsSessionsAndRe
             (std::set<std::string>{"11", "12"}));
   EXPECT_EQ(registry_.size(), 1u);
   EXPECT_EQ(enforcer_.counters().disconnected_revocation, 2u);
-  ASSERT_EQ(reporter_.disconnects.size(), 2u);
-  EXPECT_EQ(reporter_.disconnects[0].reason, DisconnectReason::kCertificateRevoked);
-  EXPECT_EQ(reporter_.disconnects[0].metadata.at("disconnect_reason_text"), "account locked");
+  ASSERT_EQ(reporter_.disconnects().size(), 2u);
+  EXPECT_EQ(reporter_.disconnects()[0].reason, DisconnectReason::kCertificateRevoked);
+  EXPECT_EQ(reporter_.disconnects()[0].metadata.at("disconnect_reason_text"), "account locked");
   const auto lat = enforcer_.revocation_latency();
   EXPECT_EQ(lat.count, 2u);
   EXPECT_EQ(lat.counts[4], 2u) << "30 ms: the (25, 50] ms bucket";
@@ -123,7 +140,7 @@ TEST_F(SessionEnforcerTest, RevocationIsInForceBeforeOcctlRuns) {
   ASSERT_TRUE(policy.Revoke(Subject::User("bob"), "r", 0, "local").ok());
   enforcer_.WaitIdle();
   EXPECT_TRUE(in_force_at_occtl);
-  EXPECT_EQ(reporter_.disconnects.at(0).reason, DisconnectReason::kPolicyViolation) << "0 means POLICY_VIOLATION";
+  EXPECT_EQ(reporter_.disconnects().at(0).reason, DisconnectReason::kPolicyViolation) << "0 means POLICY_VIOLATION";
 }
 
 TEST_F(SessionEnforcerTest, GroupRevocationWithTenThousandSessionsRunsWithBoundedConcurrency) {
@@ -150,7 +167,7 @@ TEST_F(SessionEnforcerTest, FailedOrHungOcctlIsCountedAndTheSessionStays) {
   EXPECT_EQ(enforcer_.counters().disconnect_timed_out, 1u);
   EXPECT_EQ(enforcer_.counters().disconnect_failed, 1u);
   EXPECT_EQ(registry_.size(), 1u);
-  EXPECT_TRUE(reporter_.disconnects.empty());
+  EXPECT_TRUE(reporter_.disconnects().empty());
 }
 
 TEST_F(SessionEnforcerTest, QueueBoundDropsAndCounts) {

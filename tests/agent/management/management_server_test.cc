@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <spdlog/spdlog.h>
 #include <sys/un.h>
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -560,6 +562,40 @@ TEST_F(ManagementServerTest, StreamLogsOtherSourcesAreUnimplemented) {
   EXPECT_NE(st.error_message().find("agent"), std::string::npos);
 }
 
+TEST_F(ManagementServerTest, StreamLogsStartTimeIsValidatedAndClamped) {
+  // Issue 14 item 7: seconds = INT64_MAX overflowed the nanosecond conversion (undefined behaviour).
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.message = "a line from now";
+  ring_->Append(r);
+  auto read_all = [&](std::int64_t seconds, int nanos, std::vector<std::string>* messages) {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    av1::LogStreamRequest req;
+    req.mutable_start_time()->set_seconds(seconds);
+    req.mutable_start_time()->set_nanos(nanos);
+    auto reader = Agent("viewer")->StreamLogs(&ctx, req);
+    av1::LogEntry e;
+    while (reader->Read(&e)) messages->push_back(e.message());
+    return reader->Finish();
+  };
+  std::vector<std::string> got;
+  auto st = read_all(std::numeric_limits<std::int64_t>::max(), 0, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(read_all(std::numeric_limits<std::int64_t>::min(), 0, &got).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(read_all(0, -1, &got).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(got.empty());
+  // 9999-12-31T23:59:59Z is a valid Timestamp past system_clock's range: clamped, it selects nothing.
+  EXPECT_TRUE(read_all(253402300799, 999999999, &got).ok());
+  EXPECT_TRUE(got.empty());
+  // 0001-01-01: everything kept.
+  EXPECT_TRUE(read_all(-62135596800, 0, &got).ok());
+  EXPECT_EQ(got, std::vector<std::string>{"a line from now"});
+}
+
 // --- AgentControl ---------------------------------------------------------------------------------------------------
 
 TEST_F(ManagementServerTest, GetStatusReportsTheControlPlane) {
@@ -869,6 +905,165 @@ TEST_F(ManagementServerTest, StartReportsMissingFiles) {
   const auto st = server.Start();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(std::string(st.message()).find("management.client_ca"), std::string::npos);
+}
+
+// --- Hostile peers (issue 14) ---------------------------------------------------------------------------------------
+
+// A plain TCP connection to the management port that never starts TLS. Returns -1 if connect failed.
+int PlainConnect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the server closes `fd` (EOF or reset) within `bound`. The bound only keeps a broken build from hanging.
+bool ClosedByServer(int fd, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(bound.count())) <= 0) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+std::size_t OpenDescriptors() {
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{}));
+}
+
+template <class F>
+bool WaitUntil(F f, std::chrono::milliseconds bound = std::chrono::milliseconds(20000)) {
+  const auto end = std::chrono::steady_clock::now() + bound;
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+TEST_F(ManagementServerTest, PlainTcpConnectionsAreDroppedAtTheHandshakeTimeout) {
+  // Item 1: gRPC kept a connection that never starts TLS for 120 s.
+  mopts_.handshake_timeout = std::chrono::milliseconds(300);
+  Start();
+  std::vector<int> fds;
+  for (int i = 0; i < 8; ++i) fds.push_back(PlainConnect(server_->port()));
+  for (int fd : fds) {
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(ClosedByServer(fd)) << "a peer that never starts TLS is dropped at the handshake timeout";
+    ::close(fd);
+  }
+  EXPECT_EQ(server_->counters().connections_accepted, 8u);
+  EXPECT_TRUE(Health("admin", 1).ok());
+}
+
+TEST_F(ManagementServerTest, ConnectionsPastTheCapAreClosedAtOnceAndTakeNoDescriptors) {
+  // Item 1: 4300 plain connections exhausted the descriptor table the IPC listener shares.
+  mopts_.max_connections = 8;
+  mopts_.handshake_timeout = std::chrono::seconds(120);  // only the cap may free a slot during the flood
+  Start();
+  const std::size_t before = OpenDescriptors();
+  constexpr std::size_t kFlood = 200;
+  std::vector<int> fds;
+  for (std::size_t i = 0; i < kFlood; ++i) {
+    const int fd = PlainConnect(server_->port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto c = server_->counters();
+    return c.connections_accepted + c.connections_refused_at_cap == kFlood;
+  }));
+  EXPECT_EQ(server_->counters().connections_accepted, 8u);
+  EXPECT_EQ(server_->counters().connections_refused_at_cap, kFlood - 8);
+  // Our client ends, the 8 admitted server ends, and a few of gRPC's own: not one per refused connection.
+  EXPECT_LE(OpenDescriptors(), before + kFlood + 8 + 16);
+  EXPECT_TRUE(ClosedByServer(fds.back(), std::chrono::milliseconds(5000))) << "refused at once";
+  // Once the flood goes away, the slots are free again for a real client.
+  for (int fd : fds) ::close(fd);
+  EXPECT_TRUE(WaitUntil([&] { return Health("admin", 1).ok(); }));
+  EXPECT_TRUE(WaitUntil([&] { return server_->counters().connections_open <= 1; }));
+}
+
+TEST_F(ManagementServerTest, ViewerLogFollowsCannotLockOutOperatorsAndAdmins) {
+  // Item 3: 31 follow streams used to hold 31 of the 32 handler threads.
+  Start();
+  LogRecord r;
+  r.time = std::chrono::system_clock::now();
+  r.level = "info";
+  r.message = "a line";
+  ring_->Append(r);
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<av1::LogEntry>> reader;
+  };
+  auto follow = [&](av1::AgentService::Stub& stub, std::vector<std::unique_ptr<Stream>>& open) {
+    auto s = std::make_unique<Stream>();
+    Deadline(s->ctx, std::chrono::seconds(60));
+    av1::LogStreamRequest req;
+    req.set_follow(true);
+    s->reader = stub.StreamLogs(&s->ctx, req);
+    av1::LogEntry e;
+    if (s->reader->Read(&e)) {  // served: the ring's line arrives
+      open.push_back(std::move(s));
+      return grpc::Status::OK;
+    }
+    return s->reader->Finish();
+  };
+  std::vector<std::unique_ptr<Stream>> open;
+  auto viewer = Agent("viewer");
+  int refused = 0;
+  for (int i = 0; i < 31; ++i) {
+    const auto st = follow(*viewer, open);
+    if (!st.ok()) {
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+      ++refused;
+    }
+  }
+  EXPECT_EQ(open.size(), 4u) << "follows per identity";
+  EXPECT_EQ(refused, 27);
+  EXPECT_EQ(server_->counters().follow_refused, 27u);
+  // A second viewer identity fills the viewers' slow-call budget (8): now even a viewer's other slow call waits...
+  auto other_viewer = Agent("cn-only");
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(follow(*other_viewer, open).ok());
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::ListSessionsResponse resp;
+    EXPECT_EQ(Control("viewer")->ListSessions(&ctx, cv1::ListSessionsRequest(), &resp).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(server_->counters().slow_call_refused, 1u);
+  }
+  // ...but fast calls, and every other role, are served.
+  EXPECT_TRUE(Health("viewer", 1).ok());
+  EXPECT_TRUE(Health("admin", 1).ok());
+  {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::SetFailModeRequest req;
+    req.set_fail_mode(cv1::FAIL_MODE_CLOSE);
+    cv1::SetFailModeResponse resp;
+    EXPECT_TRUE(Control("admin")->SetFailMode(&ctx, req, &resp).ok());
+  }
+  auto admin = Agent("admin");
+  std::vector<std::unique_ptr<Stream>> admin_open;
+  EXPECT_TRUE(follow(*admin, admin_open).ok()) << "the admins' budget is their own";
+  for (auto* list : {&open, &admin_open}) {
+    for (auto& s : *list) {
+      s->ctx.TryCancel();
+      s->reader->Finish();
+    }
+  }
+  // Slots come back when the streams end.
+  std::vector<std::unique_ptr<Stream>> again;
+  EXPECT_TRUE(WaitUntil([&] { return follow(*viewer, again).ok(); }));
+  for (auto& s : again) {
+    s->ctx.TryCancel();
+    s->reader->Finish();
+  }
 }
 
 }  // namespace

@@ -82,6 +82,23 @@ TEST(ConfigContent, RefusesInjectionAndUnknownDirectives) {
   }
 }
 
+// ocserv parses these numbers with atoi() into an int: 9999999999 would overflow there. mtu and ipv6-prefix have
+// narrower ranges (ocserv_config_writer.cc says where they come from).
+TEST(ConfigContent, NumbersMustBeInTheirDirectivesRange) {
+  for (const std::string& c : std::vector<std::string>{
+           "mtu = 9999999999", "mtu = 65536", "mtu = 575", "mtu = 0", "ipv6-prefix = 129", "ipv6-prefix = 10",
+           "idle-timeout = 2147483648", "max-same-clients = 4294967296", "rx-data-per-sec = 9999999999"}) {
+    const auto st = ValidatePerEntityConfig(c).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c;
+    EXPECT_NE(st.message().find("is outside"), std::string::npos) << st;
+  }
+  for (const std::string& c : std::vector<std::string>{"mtu = 576", "mtu = 1420", "mtu = 65535", "ipv6-prefix = 64",
+                                                       "ipv6-prefix = 128", "idle-timeout = 2147483647",
+                                                       "max-same-clients = 0", "session-timeout = 0"}) {
+    EXPECT_TRUE(ValidatePerEntityConfig(c).ok()) << c;
+  }
+}
+
 TEST(ConfigContent, MainConfigNeedsKeyValueLines) {
   EXPECT_TRUE(ValidateMainConfig("tcp-port = 443\n# c\nauth = \"plain[passwd=/etc/ocserv/passwd]\"\n").ok());
   EXPECT_FALSE(ValidateMainConfig("tcp-port = 443\x07").ok());

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include <thread>
 
 #include "agent/metrics/prometheus_format.h"
+#include "fake_clock.h"
+#include "full_descriptor_table.h"
 
 namespace oa {
 namespace {
@@ -26,11 +29,15 @@ using namespace std::chrono_literals;
 
 class Client {
  public:
-  explicit Client(int port) {
+  // connect_now false: the socket is made now, connected by Connect() later (when no descriptor may be left).
+  explicit Client(int port, bool connect_now = true) : port_(port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect_now) Connect();
+  }
+  void Connect() {
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_port = htons(static_cast<std::uint16_t>(port_));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   }
@@ -59,6 +66,7 @@ class Client {
   }
 
  private:
+  int port_ = 0;
   int fd_ = -1;
   bool connected_ = false;
 };
@@ -155,23 +163,70 @@ TEST_F(MetricsHttpServerTest, SilentClientIsCutOffAndDoesNotStallScrapes) {
   EXPECT_EQ(server_->counters().read_timeouts, 2u);
 }
 
-TEST_F(MetricsHttpServerTest, ConnectionsAboveTheLimitAreClosedAtOnce) {
+TEST_F(MetricsHttpServerTest, IdleConnectionsAtTheLimitDoNotKeepAScrapeOut) {
+  // Issue 14 item 4: 16 connections that never send a request used to deny /metrics for 5 s each.
   MetricsHttpServerOptions o;
-  o.max_connections = 2;
-  o.read_timeout = 10s;
+  o.read_timeout = 60s;  // far beyond the test: only eviction can make room
   Start(o);
+  std::vector<std::unique_ptr<Client>> idle;
+  for (std::size_t i = 0; i < o.max_connections; ++i) {
+    idle.push_back(std::make_unique<Client>(server_->port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  // The idle connections wait in the backlog ahead of the scrape, so the server takes them first.
+  EXPECT_THAT(Get("GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_EQ(server_->counters().idle_evicted, 1u);
+  EXPECT_EQ(server_->counters().too_many_connections, 0u);
+  bool closed = false;
+  EXPECT_EQ(idle.front()->ReadAll(10s, &closed), "");
+  EXPECT_TRUE(closed) << "the oldest idle connection made room";
+  // The others are still open and are served when they ask.
+  ASSERT_TRUE(idle.back()->Send("GET /metrics HTTP/1.1\r\n\r\n"));
+  EXPECT_THAT(idle.back()->ReadAll(), StartsWith("HTTP/1.1 200 OK"));
+}
+
+TEST_F(MetricsHttpServerTest, ConnectionsAboveTheLimitAreClosedWhenNoneIsIdle) {
+  server_ = std::make_unique<MetricsHttpServer>(
+      MetricsHttpServerOptions{"127.0.0.1:0", 8192, 60s, 2},
+      [] { return std::string(32 << 20, 'x'); },  // a reply far larger than the socket buffers: stays "replying"
+      SystemClock::instance());
+  ASSERT_TRUE(server_->Start().ok());
   Client a(server_->port()), b(server_->port());
   ASSERT_TRUE(a.connected() && b.connected());
-  // a and b wait in the backlog ahead of c, so the server's accept loop takes them first and c is the one over the
-  // limit.
+  ASSERT_TRUE(a.Send("GET /metrics HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(b.Send("GET /metrics HTTP/1.1\r\n\r\n"));
+  for (int i = 0; i < 1000 && server_->counters().scrapes < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server_->counters().scrapes, 2u);  // both are being answered, neither reads
   Client c(server_->port());
   bool closed = false;
   EXPECT_EQ(c.ReadAll(10s, &closed), "");
   EXPECT_TRUE(closed);
   EXPECT_EQ(server_->counters().too_many_connections, 1u);
-  // a and b are still served.
-  ASSERT_TRUE(a.Send("GET /metrics HTTP/1.1\r\n\r\n"));
-  EXPECT_THAT(a.ReadAll(), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_EQ(server_->counters().idle_evicted, 0u);
+}
+
+TEST_F(MetricsHttpServerTest, AcceptPausesOnDescriptorExhaustionInsteadOfSpinning) {
+  // Issue 14 item 1: at EMFILE the listen socket stays readable, and the loop used to retry at 100 % CPU. Time is a
+  // FakeClock that does not move: after one failure the listener must stay unwatched, so the count stays at 1.
+  testing::FakeClock clock;
+  server_ = std::make_unique<MetricsHttpServer>(MetricsHttpServerOptions{"127.0.0.1:0", 8192, 60s, 16},
+                                                [] { return std::string("ok 1\n"); }, clock);
+  ASSERT_TRUE(server_->Start().ok());
+  Client client(server_->port(), /*connect_now=*/false);  // its socket exists before the table is full
+  testing::FullDescriptorTable table;
+  ASSERT_TRUE(table.full());
+  // The connection arrives while the table is full: its accept fails.
+  client.Connect();
+  ASSERT_TRUE(client.connected());
+  for (int i = 0; i < 1000 && server_->counters().accept_errors == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server_->counters().accept_errors, 1u);
+  std::this_thread::sleep_for(300ms);  // long enough for thousands of retries if the loop spun
+  EXPECT_EQ(server_->counters().accept_errors, 1u) << "accepts are paused until the clock moves";
+  table.Release();
+  clock.advance(200ms);
+  ASSERT_TRUE(client.Send("GET /metrics HTTP/1.1\r\n\r\n"));
+  EXPECT_THAT(client.ReadAll(), StartsWith("HTTP/1.1 200 OK")) << "the waiting connection is served afterwards";
+  EXPECT_EQ(server_->counters().accept_errors, 1u);
 }
 
 TEST_F(MetricsHttpServerTest, BadListenAddressesAreErrorsNamingTheKey) {

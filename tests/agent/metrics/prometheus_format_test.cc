@@ -105,6 +105,30 @@ TEST(PrometheusFormatTest, TheCountersOperatorsAlertOn) {
   EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_metrics_scrapes_total")));
 }
 
+// Issue 14 item 9: Prometheus base units — the breaker's open period is exported in seconds.
+TEST(PrometheusFormatTest, BreakerOpenTimeoutIsInSeconds) {
+  AgentSnapshot s = Sample();
+  s.breaker.current_open_timeout = std::chrono::milliseconds(1500);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("# TYPE ocserv_agent_breaker_open_timeout_seconds gauge\n"));
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 1.5\n"));
+  EXPECT_THAT(FormatPrometheus(s), Not(HasSubstr("milliseconds")));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(30000);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 30\n"));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(1);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 0.001\n"));
+  s.breaker.current_open_timeout = std::chrono::milliseconds(0);
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_open_timeout_seconds 0\n"));
+}
+
+TEST(PrometheusFormatTest, MalformedSessionReportRepliesAreCounted) {
+  AgentSnapshot s = Sample();
+  EventsSnapshot events;
+  events.sender.retried = 3;
+  events.sender.malformed_replies = 2;
+  s.events = events;
+  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_events_malformed_replies_total 2\n"));
+}
+
 TEST(PrometheusFormatTest, BreakerStatesAndOverridesAreCoded) {
   AgentSnapshot s = Sample();
   s.breaker_state = BreakerState::kClosed;
@@ -122,20 +146,68 @@ TEST(PrometheusFormatTest, ManagementAndEndpointCountersWhenPresent) {
   ManagementCounters::Snapshot m;
   m.calls = 9;
   m.permission_denied = 2;
+  m.follow_refused = 3;
+  m.slow_call_refused = 4;
+  m.connections_refused_at_cap = 5;
+  m.accept_errors = 6;
+  m.connections_open = 7;
   s.management = m;
   MetricsHttpCountersSnapshot h;
   h.scrapes = 12;
   h.read_timeouts = 1;
+  h.idle_evicted = 2;
+  h.accept_errors = 3;
   s.metrics_http = h;
   const std::string text = FormatPrometheus(s);
   EXPECT_THAT(text, HasSubstr("ocserv_agent_management_calls_total 9\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_management_refused_total{reason=\"permission_denied\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_scrapes_total 12\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_refused_total{reason=\"read_timeout\"} 1\n"));
+  // Issue 14: every refusal under hostile load has its counter.
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_busy_refused_total{limit=\"identity_log_follows\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_busy_refused_total{limit=\"role_slow_calls\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_connections_refused_total 5\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_accept_errors_total 6\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_management_connections_open 7\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_refused_total{reason=\"idle_evicted\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_metrics_http_accept_errors_total 3\n"));
+}
+
+TEST(PrometheusFormatTest, SessionEventOutboxAndSenderWhenPresent) {
+  AgentSnapshot s = Sample();
+  EXPECT_THAT(FormatPrometheus(s), Not(HasSubstr("ocserv_agent_events_"))) << "session reports off: no events family";
+  EventsSnapshot e;
+  e.outbox.depth = 42;
+  e.outbox.memory_depth = 2;
+  e.outbox.store_ok = true;
+  e.outbox.written = 100;
+  e.outbox.dropped_full = 3;
+  e.outbox.dropped_memory = 4;
+  e.taken_at = Clock::WallTime(std::chrono::seconds(1000));
+  e.outbox.oldest_written_at = Clock::WallTime(std::chrono::seconds(970));
+  e.sender.sent = 58;
+  e.sender.retried = 7;
+  e.sender.parked = 1;
+  e.sender.state = SenderState::kBackingOff;
+  s.events = e;
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_depth 42\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_memory_depth 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_oldest_age_seconds 30\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_outbox_store_ok 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_written_total 100\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sent_total 58\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_retried_total 7\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_parked_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"outbox_full\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"memory_queue_full\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"backing_off\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"idle\"} 0\n"));
 }
 
 TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
   AgentSnapshot s = Sample();
+  s.events = EventsSnapshot{};
   s.management = ManagementCounters::Snapshot{};
   s.metrics_http = MetricsHttpCountersSnapshot{};
   std::istringstream in(FormatPrometheus(s));

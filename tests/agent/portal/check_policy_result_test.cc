@@ -107,6 +107,121 @@ TEST(CheckPolicyResult, OversizedReasonOrListsAreMalformed) {
   EXPECT_TRUE(a.malformed_reply);
 }
 
+// Issue 14 item 7: metadata and list strings are bounded; beyond a limit the reply is malformed (Error), not
+// truncated (check_policy_result.h says why).
+TEST(CheckPolicyResult, MetadataAndListItemsBeyondTheirLimitsAreMalformed) {
+  vpn::v1::CheckPolicyResponse at_limit;
+  at_limit.set_allowed(true);
+  for (std::size_t i = 0; i < kMaxMetadataEntries; ++i) (*at_limit.mutable_metadata())["k" + std::to_string(i)] = "v";
+  at_limit.add_routes(std::string(kMaxPolicyItemBytes, 'r'));
+  (*at_limit.mutable_metadata())["k0"] = std::string(kMaxMetadataValueBytes, 'v');
+  (*at_limit.mutable_metadata())["k1" + std::string(kMaxMetadataKeyBytes - 2, 'x')] = "v";
+  at_limit.mutable_metadata()->erase("k1");
+  ASSERT_EQ(static_cast<std::size_t>(at_limit.metadata_size()), kMaxMetadataEntries);
+  EXPECT_EQ(MapCheckPolicyResult(grpc::Status::OK, at_limit).outcome, PortalOutcome::kAllow);
+
+  auto expect_malformed = [](const vpn::v1::CheckPolicyResponse& reply, const char* what) {
+    const PolicyAnswer a = MapCheckPolicyResult(grpc::Status::OK, reply);
+    EXPECT_EQ(a.outcome, PortalOutcome::kError) << what;
+    EXPECT_TRUE(a.malformed_reply) << what;
+    EXPECT_EQ(a.error.code(), absl::StatusCode::kInternal) << what;
+    EXPECT_TRUE(a.metadata.empty()) << what;  // nothing of it is kept
+  };
+  auto too_many = at_limit;
+  (*too_many.mutable_metadata())["one-more"] = "v";
+  expect_malformed(too_many, "too many metadata entries");
+  auto long_key = at_limit;
+  long_key.mutable_metadata()->erase("k2");
+  (*long_key.mutable_metadata())[std::string(kMaxMetadataKeyBytes + 1, 'x')] = "v";
+  expect_malformed(long_key, "metadata key too long");
+  auto long_value = at_limit;
+  (*long_value.mutable_metadata())["k0"] = std::string(kMaxMetadataValueBytes + 1, 'v');
+  expect_malformed(long_value, "metadata value too long");
+  auto long_route = at_limit;
+  long_route.add_routes(std::string(kMaxPolicyItemBytes + 1, 'r'));
+  expect_malformed(long_route, "route too long");
+  auto long_dns = at_limit;
+  long_dns.add_dns_servers(std::string(kMaxPolicyItemBytes + 1, 'd'));
+  expect_malformed(long_dns, "dns server too long");
+
+  // The limits are consistent with the size cap: a reply at every field limit at once fits in it.
+  vpn::v1::CheckPolicyResponse biggest = at_limit;
+  biggest.set_deny_reason(std::string(kMaxDenyReasonBytes, 'd'));
+  biggest.mutable_metadata()->clear();
+  for (std::size_t i = 0; i < kMaxMetadataEntries; ++i) {
+    std::string key = std::to_string(i);
+    key.resize(kMaxMetadataKeyBytes, 'k');
+    (*biggest.mutable_metadata())[key] = std::string(kMaxMetadataValueBytes, 'v');
+  }
+  biggest.clear_routes();
+  for (std::size_t i = 0; i < kMaxPolicyListItems; ++i) biggest.add_routes(std::string(kMaxPolicyItemBytes, 'r'));
+  EXPECT_LE(biggest.ByteSizeLong(), kMaxCheckPolicyReplyBytes);
+}
+
+grpc::ByteBuffer Buffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string AllowBytes() {
+  vpn::v1::CheckPolicyResponse reply;
+  reply.set_allowed(true);
+  reply.set_cache_ttl_seconds(3600);
+  return reply.SerializeAsString();
+}
+
+// Issue 14 item 2: the bytes an OK call received are parsed strictly.
+TEST(CheckPolicyReply, NoMessageIsMalformedNotDeny) {
+  grpc::ByteBuffer none;  // what the generic call leaves when the server sends trailers only
+  const PolicyAnswer a = MapCheckPolicyReply(grpc::Status::OK, &none);
+  EXPECT_EQ(a.outcome, PortalOutcome::kError);
+  EXPECT_TRUE(a.malformed_reply);
+  EXPECT_EQ(a.error.code(), absl::StatusCode::kInternal);
+}
+
+TEST(CheckPolicyReply, TrailingGarbageAfterAllowIsMalformedNotAllow) {
+  for (const std::string& garbage : {std::string("\xff\xff\xff", 3), std::string("garbage"),
+                                    std::string("\x1a\x10" "ab", 4) /* field 3 claims 16 bytes, 2 follow */}) {
+    grpc::ByteBuffer received = Buffer(AllowBytes() + garbage);
+    const PolicyAnswer a = MapCheckPolicyReply(grpc::Status::OK, &received);
+    EXPECT_EQ(a.outcome, PortalOutcome::kError) << garbage;
+    EXPECT_TRUE(a.malformed_reply);
+    EXPECT_FALSE(a.cache_ttl.has_value());  // nothing of the half-parsed reply leaks out
+  }
+}
+
+TEST(CheckPolicyReply, ZeroLengthMessageIsTheAllDefaultDeny) {
+  // proto3 encodes CheckPolicyResponse{allowed: false} as zero bytes: a portal denying without a reason sends this.
+  grpc::ByteBuffer received = Buffer("");
+  ASSERT_TRUE(received.Valid());
+  const PolicyAnswer a = MapCheckPolicyReply(grpc::Status::OK, &received);
+  EXPECT_EQ(a.outcome, PortalOutcome::kDeny);
+  EXPECT_FALSE(a.malformed_reply);
+}
+
+TEST(CheckPolicyReply, UnknownFieldsOfANewerPortalAreAccepted) {
+  grpc::ByteBuffer received = Buffer(AllowBytes() + std::string("\xf8\x06\x01", 3));  // field 111, varint 1
+  const PolicyAnswer a = MapCheckPolicyReply(grpc::Status::OK, &received);
+  EXPECT_EQ(a.outcome, PortalOutcome::kAllow) << a.error;
+}
+
+TEST(CheckPolicyReply, OversizeReplyIsMalformedBeforeParsing) {
+  grpc::ByteBuffer received = Buffer(AllowBytes() + std::string("\x12", 1) + "\x80\x80\x40" +
+                                     std::string(kMaxCheckPolicyReplyBytes, 'x'));  // deny_reason of 1 MiB
+  const PolicyAnswer a = MapCheckPolicyReply(grpc::Status::OK, &received);
+  EXPECT_EQ(a.outcome, PortalOutcome::kError);
+  EXPECT_TRUE(a.malformed_reply);
+  EXPECT_NE(a.error.message().find("exceeds the limit"), std::string::npos) << a.error;
+}
+
+TEST(CheckPolicyReply, NonOkStatusIsTheStatusWhateverArrived) {
+  grpc::ByteBuffer received = Buffer(AllowBytes());
+  const PolicyAnswer a = MapCheckPolicyReply(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"), &received);
+  EXPECT_EQ(a.outcome, PortalOutcome::kError);
+  EXPECT_FALSE(a.malformed_reply);
+  EXPECT_EQ(a.error.code(), absl::StatusCode::kUnavailable);
+}
+
 TEST(FillCheckPolicyRequest, SendsEveryField) {
   PolicyQuery q;
   q.username = "alice";

@@ -2,6 +2,7 @@
 // the dev PKI (scripts/dev-pki.sh): outcomes, TTL and epoch carried, deadlines, unreachable and untrusted portals,
 // server-name override, factory errors, concurrency without a thread per call, shutdown.
 #include "agent/portal/grpc_portal_client.h"
+#include "agent/portal/portal_channel.h"
 
 #include <dirent.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include "dev_pki.h"
 #include "fake_clock.h"
 #include "portal_sim.h"
+#include "slow_handshake_proxy.h"
 
 namespace oa {
 namespace {
@@ -248,6 +250,40 @@ TEST_F(GrpcPortalClientTest, ServerNameOverride) {
   const PolicyAnswer a = Ask(**d, Query("alice"));
   EXPECT_EQ(a.outcome, PortalOutcome::kError);
   EXPECT_EQ(a.error.code(), absl::StatusCode::kUnavailable);
+}
+
+// Issue 14 item 8: one connection attempt may take portal.timeout. It used to be cut at a fixed 500 ms (gRPC's
+// min_reconnect_backoff_ms, which is the minimum connect deadline), so a portal whose TLS handshake takes longer —
+// far away, or behind a slow middlebox — failed every first attempt with UNAVAILABLE. 1.5 s is three times the old
+// cut and far below the 10 s timeout, so neither outcome depends on how loaded the machine is.
+TEST_F(GrpcPortalClientTest, SlowHandshakeWithinPortalTimeoutConnectsOnTheFirstAttempt) {
+  testing::SlowHandshakeProxy proxy(sim_->port(), 1500ms);
+  PortalOptions o = ClientOptions(proxy.address());
+  o.timeout = 10000ms;
+  auto c = MakeGrpcPortalClient(o, clock_);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const PolicyAnswer a = Ask(**c, Query("alice"), 10000ms);
+  EXPECT_EQ(a.outcome, PortalOutcome::kAllow) << a.error;
+  EXPECT_EQ(proxy.connections(), 1);  // the first attempt was not abandoned
+
+  // Below the floor an attempt gets 500 ms — what every portal got before, whatever its timeout: it never connects
+  // through this proxy, and the call fails although its own deadline is 10 s away.
+  testing::SlowHandshakeProxy old_proxy(sim_->port(), 1500ms);
+  PortalOptions old = ClientOptions(old_proxy.address());
+  old.timeout = 100ms;
+  auto d = MakeGrpcPortalClient(old, clock_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  const PolicyAnswer b = Ask(**d, Query("alice"), 10000ms);
+  EXPECT_EQ(b.outcome, PortalOutcome::kError);
+  EXPECT_EQ(b.error.code(), absl::StatusCode::kUnavailable) << b.error;
+}
+
+TEST(PortalConnectTimeout, IsPortalTimeoutButNeverLessThanHalfASecond) {
+  PortalOptions o;
+  o.timeout = 2000ms;
+  EXPECT_EQ(PortalConnectTimeout(o), 2000ms);
+  o.timeout = 100ms;
+  EXPECT_EQ(PortalConnectTimeout(o), kMinPortalConnectTimeout);
 }
 
 TEST(GrpcPortalClient, NothingListeningIsUnavailable) {

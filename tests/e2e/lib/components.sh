@@ -58,7 +58,7 @@ portal_stop() { proc_stop "$PORTAL_PID" TERM 5; PORTAL_PID=; log "portal stopped
 
 agent_socket() { echo "$(comp_dir)/auth.sock"; }
 
-# agent_write_config FILE FAIL_MODE ALLOW_TTL: YAML keys as in DESIGN.md "Key names". Relative certificate paths
+# agent_write_config FILE FAIL_MODE ALLOW_TTL: YAML keys as in config.yaml.example. Relative certificate paths
 # resolve against the config file's directory. Short breaker timeouts so that recovery after the portal comes back
 # takes a second, not the 30 s default.
 agent_write_config() {
@@ -80,6 +80,7 @@ resilience:
   circuit_breaker: { open_timeout: 1s, max_open_timeout: 2s }
   cache: { allow_ttl: $3, deny_ttl: 30s, stale_ttl: 30m }
 management: { enabled: false }
+events: { outbox_path: outbox.db }
 metrics: { enabled: false }
 ocserv: { occtl_socket: $E2E_TMP/ocserv-main/occtl.sock }
 logging: { level: info, format: text }
@@ -136,8 +137,10 @@ wrapper_path() {
 
 # --- the agent's audit log: the only places that know its line format -----------------------------------------------
 # The formats are agent/authorizer/audit_log.cc's:
-#   decision user="alice" group="" ip=10.99.0.2 id=1234 verdict=allow source=portal latency_ms=0.812 reason="" request_id=…
-#   session disconnect id=1234 user="alice" group="" ip=… vpn_ip=… bytes_in=N bytes_out=N duration_s=N admitted_by=…
+#   decision user="alice" group="" ip="10.99.0.2" id="1234" verdict=allow source=portal latency_ms=0.812 reason=""
+#     request_id="…"
+#   session disconnect id="1234" user="alice" group="" ip="…" vpn_ip="…" bytes_in=N bytes_out=N duration_s=N
+#     admitted_by=…
 # audit_decision USER SOURCE [VERDICT]: the last decision line for USER with that source (portal, cache, stale,
 # fail_open, fail_close, coalesced) and, if given, that verdict (allow, deny).
 # Only lines after audit_mark's (if any) of the current agent's log count, so that a check sees its own decisions.
@@ -147,7 +150,7 @@ audit_decision() {
 # audit_has USER SOURCE [VERDICT]: there is such a line (since the mark); a predicate for wait_until.
 audit_has() { [ -n "$(audit_decision "$@")" ]; }
 # audit_id LINE: the session ID (ocserv's ID, the worker's PID) a decision or disconnect line names.
-audit_id() { sed -n 's/.* id=\([^ ]*\) .*/\1/p' <<<"$1"; }
+audit_id() { sed -n 's/.* id="\([^"]*\)" .*/\1/p' <<<"$1"; }
 # audit_count USER SOURCE [VERDICT]: how many such lines (since the mark).
 audit_count() {
   audit_lines | grep -c -E "decision user=\"$1\" .* verdict=${3:-[a-z_]+} source=$2 "
@@ -173,13 +176,13 @@ expect_audit() {
 audit_disconnect() {
   local nonzero='[1-9][0-9]*'
   audit_lines |
-    grep -E "session disconnect id=${2:-[^ ]+} user=\"$1\" .* bytes_in=$nonzero bytes_out=$nonzero duration_s=$nonzero " |
+    grep -E "session disconnect id=\"${2:-[^\"]+}\" user=\"$1\" .* bytes_in=$nonzero bytes_out=$nonzero duration_s=$nonzero " |
     tail -1
 }
 # has_disconnect USER [ID]: there is such a line; a predicate for wait_until.
 has_disconnect() { [ -n "$(audit_disconnect "$@")" ]; }
 # audit_any_disconnect USER: the last disconnect line for USER since the mark, whatever its stats (for diagnostics).
-audit_any_disconnect() { audit_lines | grep -E "session disconnect id=[^ ]+ user=\"$1\" " | tail -1; }
+audit_any_disconnect() { audit_lines | grep -E "session disconnect id=\"[^\"]+\" user=\"$1\" " | tail -1; }
 
 # --- the helper's own lines, which ocserv copies from its stderr into its log ---------------------------------------
 # helper_logged INSTANCE FROM USER KIND: since line FROM of that ocserv's log, the helper logged for USER

@@ -125,7 +125,7 @@ script_measure() {
   local rounds=$1 r t0 t1 bad=0 pair which
   : >"$E2E_TMP/measure-script_true.us"; : >"$E2E_TMP/measure-script_helper.us"
   (
-    # ocserv's own environment (HELPER_ENV) and the variables it sets for a connect (shared/ocserv-facts.md).
+    # ocserv's own environment (HELPER_ENV) and the variables it sets for a connect (docs/ocserv.md#environment).
     export "${HELPER_ENV[@]}" REASON=connect ID=4242 USERNAME=alice GROUPNAME='' VHOST=default DEVICE=oa${SC_OCTET}-0 \
       IP_REAL=$E2E_CLI_IP IP_REAL_LOCAL=$E2E_SRV_IP IP_LOCAL=10.99.$SC_OCTET.1 IP_REMOTE=10.99.$SC_OCTET.50 \
       USER_AGENT="Open AnyConnect VPN Agent v9.01-3" HOSTNAME=e2e-client \

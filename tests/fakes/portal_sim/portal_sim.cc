@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -300,6 +301,7 @@ class PortalSim::Impl {
     spdlog::info("portal-sim: ReportConnect user={} group={} session={} client_ip={} vpn_ip={}", r.username(),
                  r.groupname(), r.session_id(), r.client_ip(), r.vpn_ip());
     std::lock_guard lock(mu_);
+    if (!FirstSightLocked(r.metadata())) return;
     ++stats_.reported_connects_by_user[r.username()];
   }
   void RecordDisconnect(const vpn::v1::ReportDisconnectRequest& r) {
@@ -307,9 +309,29 @@ class PortalSim::Impl {
     spdlog::info("portal-sim: ReportDisconnect user={} session={} bytes_received={} bytes_sent={} duration={}s",
                  r.username(), r.session_id(), st.bytes_received(), st.bytes_sent(), st.duration_seconds());
     std::lock_guard lock(mu_);
+    if (!FirstSightLocked(r.metadata())) return;
     stats_.reported_bytes_received += st.bytes_received();
     stats_.reported_bytes_sent += st.bytes_sent();
     stats_.reported_duration_seconds += st.duration_seconds();
+  }
+
+  // A portal's dedup by event_id (shared/DESIGN.md "Session records that are never lost"): false for a duplicate.
+  template <class Metadata>
+  bool FirstSightLocked(const Metadata& metadata) {
+    ++stats_.events_received;
+    auto it = metadata.find("event_id");
+    if (it == metadata.end() || it->second.empty()) {
+      ++stats_.events_without_id;
+      ++stats_.events_unique;
+      return true;
+    }
+    if (!seen_event_ids_.insert(it->second).second) {
+      ++stats_.events_duplicate;
+      spdlog::info("portal-sim: duplicate session event {} dropped", it->second);
+      return false;
+    }
+    ++stats_.events_unique;
+    return true;
   }
 
   PortalSimStats Stats() const {
@@ -365,6 +387,7 @@ class PortalSim::Impl {
   std::shared_ptr<const SimPolicy> policy_;         // guarded by mu_
   std::uint64_t epoch_ = 0;                         // guarded by mu_
   PortalSimStats stats_;                            // guarded by mu_ (in_flight lives in in_flight_)
+  std::unordered_set<std::string> seen_event_ids_;  // guarded by mu_; survives ResetStats, as a portal's would
   std::vector<std::weak_ptr<SimCall>> held_;        // hung calls, finished at shutdown; guarded by mu_
   std::mt19937_64 rng_{0x5eed};                     // guarded by mu_
   bool shut_down_ = false;                          // guarded by mu_
@@ -432,26 +455,28 @@ class PortalSim::Impl::EventService final : public vpn::v1::EventService::Callba
 
   grpc::ServerUnaryReactor* ReportConnect(grpc::CallbackServerContext*, const vpn::v1::ReportConnectRequest* request,
                                           vpn::v1::ReportConnectResponse* reply) override {
-    sim_->RecordConnect(*request);
-    return Ack("ReportConnect", reply);
+    return Ack("ReportConnect", reply, [&] { sim_->RecordConnect(*request); });
   }
   grpc::ServerUnaryReactor* ReportDisconnect(grpc::CallbackServerContext*,
                                              const vpn::v1::ReportDisconnectRequest* request,
                                              vpn::v1::ReportDisconnectResponse* reply) override {
-    sim_->RecordDisconnect(*request);
-    return Ack("ReportDisconnect", reply);
+    return Ack("ReportDisconnect", reply, [&] { sim_->RecordDisconnect(*request); });
   }
   grpc::ServerUnaryReactor* ReportSessionUpdate(grpc::CallbackServerContext*,
                                                 const vpn::v1::ReportSessionUpdateRequest*,
                                                 vpn::v1::ReportSessionUpdateResponse* reply) override {
-    return Ack("ReportSessionUpdate", reply);
+    return Ack("ReportSessionUpdate", reply, [] {});
   }
 
  private:
-  template <class Reply>
-  grpc::ServerUnaryReactor* Ack(const char* method, Reply* reply) {
+  // An injected error refuses the report before the portal processes it (nothing is recorded); a report that is
+  // recorded and then delayed can still be lost on the way back (the agent killed or timing out meanwhile): that
+  // is the redelivery the event_id dedup is for.
+  template <class Reply, class RecordFn>
+  grpc::ServerUnaryReactor* Ack(const char* method, Reply* reply, RecordFn record) {
     auto call = SimCall::Create(sim_);
     const Plan plan = sim_->BeginCall(method);
+    if (!plan.hang && plan.status.ok()) record();
     reply->set_success(true);
     sim_->Dispatch(call, plan);
     return call.get();
@@ -532,6 +557,10 @@ class PortalSim::Impl::ControlService final : public ocserv_agent::v1::PortalSim
     out->set_reported_duration_seconds(s.reported_duration_seconds);
     out->mutable_reported_connects_by_user()->insert(s.reported_connects_by_user.begin(),
                                                      s.reported_connects_by_user.end());
+    out->set_events_received(s.events_received);
+    out->set_events_unique(s.events_unique);
+    out->set_events_duplicate(s.events_duplicate);
+    out->set_events_without_id(s.events_without_id);
     out->set_watch_streams_open(s.watch_streams_open);
     out->set_watch_events_published(s.watch_events_published);
     out->set_watch_last_version(s.watch_last_version);

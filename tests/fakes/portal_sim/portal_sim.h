@@ -67,6 +67,11 @@ struct PortalSimStats {
   std::uint64_t reported_bytes_sent = 0;
   std::int64_t reported_duration_seconds = 0;
   std::map<std::string, std::uint64_t> reported_connects_by_user;
+  // Session events by metadata["event_id"]; duplicates are dropped (not in the sums above).
+  std::uint64_t events_received = 0;
+  std::uint64_t events_unique = 0;
+  std::uint64_t events_duplicate = 0;
+  std::uint64_t events_without_id = 0;
   // PolicyWatch.
   std::uint64_t watch_streams_open = 0;
   std::uint64_t watch_events_published = 0;

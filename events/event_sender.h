@@ -1,0 +1,96 @@
+// EventSender: delivers the outbox (outbox.h) to the portal in the background — in order, at most
+// `max_in_flight` at a time and never two of one session at once (so a session's connect reaches the portal before
+// its disconnect), each with its stable event_id. An event is removed from the outbox only after the portal's
+// success; one the portal refuses for good is parked (counter + error line) so that it does not block the rest;
+// anything else means "not now": the sender stops sending and tries again after a jittered exponential backoff.
+// The portal's failures here never reach the decision path's circuit breaker: the sender has its own calls and
+// state.
+//
+// Time and I/O come through seams (resilience/clock.h Clock, agent/authorizer/scheduler.h Scheduler,
+// event_delivery.h EventDelivery), and nothing in it sleeps: tests drive it with a FakeClock, a manual scheduler
+// and a fake delivery.
+//
+// Thread-safety: every public method from any thread. Work runs on the scheduler's thread (it reads the outbox:
+// give it a scheduler of its own in production, not the decision path's deadline timer); completions may come on
+// any thread. Lifetime: shut the EventDelivery down (its completions all run) before destroying the sender.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "agent/authorizer/scheduler.h"
+#include "events/delivery_policy.h"
+#include "events/event_delivery.h"
+#include "events/outbox.h"
+#include "resilience/clock.h"
+
+namespace oa {
+
+struct EventSenderOptions {
+  std::size_t max_in_flight = 32;
+  RetryBackoffOptions backoff;
+  std::uint64_t seed = 0;  // backoff jitter; 0 = random
+};
+
+enum class SenderState : std::uint8_t {
+  kIdle,        // nothing to send
+  kSending,     // deliveries in flight
+  kBackingOff,  // the portal is not taking events: waiting before trying again
+  kStopped,
+};
+std::string_view to_string(SenderState state);
+
+struct EventSenderStats {
+  std::uint64_t attempts = 0;   // deliveries started (a retried event counts each time)
+  std::uint64_t sent = 0;       // delivered and removed
+  std::uint64_t retried = 0;    // deliveries that ended "not now" (the event stays)
+  std::uint64_t parked = 0;     // refused for good by the portal
+  std::uint64_t in_flight = 0;
+  std::uint64_t backoffs = 0;   // times the sender started waiting
+  std::uint64_t malformed_replies = 0;  // of `retried`: OK replies that could not be believed (EventDelivery)
+  SenderState state = SenderState::kIdle;
+  std::chrono::milliseconds current_backoff{0};
+};
+
+class EventSender {
+ public:
+  // Every reference must outlive the sender.
+  EventSender(Outbox& outbox, EventDelivery& delivery, Scheduler& scheduler, const Clock& clock,
+              EventSenderOptions options = {});
+
+  // Subscribes to the outbox's commits and looks for pending events (those left from an earlier run too).
+  void Start();
+  // Looks for pending events soon (on the scheduler's thread). Cheap; repeated calls coalesce.
+  void Kick();
+  // Starts nothing more. Deliveries in flight still complete (and remove what they delivered).
+  void Stop();
+
+  EventSenderStats stats() const;
+
+ private:
+  void Pump();
+  void OnDone(std::uint64_t seq, const std::string& event_id, const absl::Status& status);
+  void ScheduleLocked(Clock::MonoTime when);
+
+  Outbox& outbox_;
+  EventDelivery& delivery_;
+  Scheduler& scheduler_;
+  const Clock& clock_;
+  const EventSenderOptions options_;
+
+  mutable std::mutex mu_;
+  RetryBackoff backoff_;                          // guarded by mu_
+  std::map<std::uint64_t, std::string> in_flight_;  // seq -> session_id; guarded by mu_
+  bool pump_scheduled_ = false;                   // guarded by mu_
+  bool stopped_ = false;                          // guarded by mu_
+  Clock::MonoTime retry_at_{};                    // no sends before; guarded by mu_
+  std::chrono::milliseconds current_backoff_{0};  // guarded by mu_
+  EventSenderStats counters_;                     // guarded by mu_ (state and in_flight are derived)
+};
+
+}  // namespace oa

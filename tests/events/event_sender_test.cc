@@ -1,0 +1,303 @@
+#include "events/event_sender.h"
+
+#include <deque>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "fake_clock.h"
+#include "manual_scheduler.h"
+#include "resilience/circuit_breaker.h"
+#include "temp_dir.h"
+
+namespace oa {
+namespace {
+
+using testing::FakeClock;
+using testing::ManualScheduler;
+using testing::TempDir;
+
+// Holds every delivery until the test completes it.
+class FakeDelivery final : public EventDelivery {
+ public:
+  struct Call {
+    StoredEvent event;
+    Done done;
+  };
+  void Deliver(const StoredEvent& event, Done done) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back({event, std::move(done)});
+    ++total_;
+  }
+  void Shutdown(std::chrono::milliseconds) override {}
+
+  std::size_t waiting() {
+    std::lock_guard lock(mu_);
+    return calls_.size();
+  }
+  int total() {
+    std::lock_guard lock(mu_);
+    return total_;
+  }
+  StoredEvent front() {
+    std::lock_guard lock(mu_);
+    return calls_.front().event;
+  }
+  std::vector<std::string> waiting_users() {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& c : calls_) out.push_back(c.event.event.username + "/" + std::string(to_string(c.event.event.kind)));
+    return out;
+  }
+  // Completes the oldest waiting delivery.
+  void Complete(absl::Status s) {
+    Done done;
+    {
+      std::lock_guard lock(mu_);
+      done = std::move(calls_.front().done);
+      calls_.pop_front();
+    }
+    done(s);
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<Call> calls_;
+  int total_ = 0;
+};
+
+SessionEvent Event(SessionEventKind kind, const std::string& user, const std::string& session) {
+  SessionEvent e;
+  e.kind = kind;
+  e.username = user;
+  e.session_id = session;
+  e.metadata["admitted_by"] = "fail_open";
+  return e;
+}
+
+class EventSenderTest : public ::testing::Test {
+ protected:
+  void SetUpSender(std::size_t max_in_flight) {
+    OutboxOptions o;
+    o.path = dir_ / "outbox.db";
+    outbox_ = std::make_unique<Outbox>(o, clock_);
+    EventSenderOptions so;
+    so.max_in_flight = max_in_flight;
+    so.backoff.initial = std::chrono::milliseconds(1000);
+    so.backoff.max = std::chrono::milliseconds(8000);
+    so.backoff.jitter = 0.2;
+    so.seed = 42;
+    sender_ = std::make_unique<EventSender>(*outbox_, delivery_, scheduler_, clock_, so);
+    sender_->Start();
+  }
+  void Append(SessionEventKind kind, const std::string& user, const std::string& session) {
+    outbox_->Append(Event(kind, user, session));
+  }
+  // Lets the writer commit and the sender's scheduled work run, at the fake time.
+  void Settle() {
+    for (int i = 0; i < 4; ++i) {
+      outbox_->Flush();
+      scheduler_.RunDue(clock_.now());
+    }
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  ManualScheduler scheduler_;
+  FakeDelivery delivery_;
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<EventSender> sender_;
+};
+
+TEST_F(EventSenderTest, DeliversInOrderAndDeletesOnlyAfterSuccess) {
+  SetUpSender(1);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Append(SessionEventKind::kConnect, "b", "2");
+  Append(SessionEventKind::kConnect, "c", "3");
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect"}));
+  EXPECT_EQ(outbox_->stats().depth, 3u) << "nothing is deleted before the portal's answer";
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(outbox_->stats().depth, 2u);
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"b/connect"}));
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+  EXPECT_EQ(sender_->stats().sent, 3u);
+  EXPECT_EQ(sender_->stats().state, SenderState::kIdle);
+}
+
+TEST_F(EventSenderTest, CarriesTheStableEventIdAndAdmittedBy) {
+  SetUpSender(4);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Settle();
+  const std::string id = outbox_->Pending(1).at(0).event_id;
+  ASSERT_EQ(delivery_.waiting(), 1u);
+  EXPECT_EQ(delivery_.front().event_id, id);
+  EXPECT_EQ(delivery_.front().event.metadata.at("admitted_by"), "fail_open");
+  delivery_.Complete(absl::UnavailableError("portal down"));
+  clock_.advance(std::chrono::seconds(2));
+  Settle();
+  ASSERT_EQ(delivery_.waiting(), 1u);
+  EXPECT_EQ(delivery_.front().event_id, id) << "a retry resends the same id";
+}
+
+TEST_F(EventSenderTest, SendsSessionsInParallelButOneSessionInOrder) {
+  SetUpSender(8);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Append(SessionEventKind::kConnect, "b", "2");
+  Append(SessionEventKind::kDisconnect, "a", "1");
+  Append(SessionEventKind::kHostUpdate, "b", "2");
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect", "b/connect"}));
+  delivery_.Complete(absl::OkStatus());  // a's connect
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"b/connect", "a/disconnect"}));
+}
+
+TEST_F(EventSenderTest, BacksOffWithJitteredExponentialDelaysThenResets) {
+  SetUpSender(4);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Settle();
+  delivery_.Complete(absl::UnavailableError("connection refused"));
+  Settle();
+  auto s = sender_->stats();
+  EXPECT_EQ(s.retried, 1u);
+  EXPECT_EQ(s.state, SenderState::kBackingOff);
+  EXPECT_GE(s.current_backoff.count(), 800);
+  EXPECT_LE(s.current_backoff.count(), 1200);
+  EXPECT_EQ(delivery_.waiting(), 0u);
+  clock_.advance(std::chrono::milliseconds(799));
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u) << "no resend before the backoff ends";
+  clock_.advance(s.current_backoff - std::chrono::milliseconds(799));
+  Settle();
+  ASSERT_EQ(delivery_.waiting(), 1u);
+  delivery_.Complete(absl::DeadlineExceededError("slow"));
+  Settle();
+  s = sender_->stats();
+  EXPECT_GE(s.current_backoff.count(), 1600);
+  EXPECT_LE(s.current_backoff.count(), 2400);
+  // Many failures: capped at max (8 s ± 20 %).
+  for (int i = 0; i < 6; ++i) {
+    clock_.advance(sender_->stats().current_backoff);
+    Settle();
+    ASSERT_EQ(delivery_.waiting(), 1u);
+    delivery_.Complete(absl::UnavailableError("down"));
+    Settle();
+  }
+  EXPECT_LE(sender_->stats().current_backoff.count(), 9600);
+  EXPECT_GE(sender_->stats().current_backoff.count(), 6400);
+  clock_.advance(sender_->stats().current_backoff);
+  Settle();
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  s = sender_->stats();
+  EXPECT_EQ(s.sent, 1u);
+  EXPECT_EQ(s.current_backoff.count(), 0);
+  EXPECT_EQ(s.state, SenderState::kIdle);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+TEST_F(EventSenderTest, OneOutageBacksOffOnceForEveryDeliveryInFlight) {
+  SetUpSender(4);
+  for (const char* u : {"a", "b", "c"}) Append(SessionEventKind::kConnect, u, u);
+  Settle();
+  ASSERT_EQ(delivery_.waiting(), 3u);
+  for (int i = 0; i < 3; ++i) delivery_.Complete(absl::UnavailableError("down"));
+  Settle();
+  EXPECT_EQ(sender_->stats().retried, 3u);
+  EXPECT_EQ(sender_->stats().backoffs, 1u);
+  EXPECT_LE(sender_->stats().current_backoff.count(), 1200);
+}
+
+TEST_F(EventSenderTest, ParksAPermanentRejectionAndGoesOn) {
+  SetUpSender(1);
+  Append(SessionEventKind::kConnect, "bad", "1");
+  Append(SessionEventKind::kConnect, "good", "2");
+  Settle();
+  delivery_.Complete(absl::InvalidArgumentError("username is empty"));
+  Settle();
+  EXPECT_EQ(sender_->stats().parked, 1u);
+  EXPECT_EQ(sender_->stats().state, SenderState::kSending) << "no backoff for a rejected event";
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"good/connect"}));
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(outbox_->stats().parked, 1u);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+TEST_F(EventSenderTest, SendsWhatAnEarlierRunLeft) {
+  {
+    OutboxOptions o;
+    o.path = dir_ / "outbox.db";
+    Outbox earlier(o, clock_);
+    earlier.Append(Event(SessionEventKind::kDisconnect, "left", "9"));
+  }
+  SetUpSender(4);
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"left/disconnect"}));
+}
+
+TEST_F(EventSenderTest, StopStartsNothingMore) {
+  SetUpSender(1);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Append(SessionEventKind::kConnect, "b", "2");
+  Settle();
+  sender_->Stop();
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u);
+  EXPECT_EQ(outbox_->stats().depth, 1u) << "the completed one was still removed";
+  EXPECT_EQ(sender_->stats().state, SenderState::kStopped);
+}
+
+// The sender owns its calls and its state: an outage of the event service, however long, leaves the decision
+// path's breaker (built here as DecisionPath builds it, on the same clock) untouched.
+TEST_F(EventSenderTest, PortalFailuresDoNotTouchTheDecisionBreaker) {
+  CircuitBreaker breaker(CircuitBreakerOptions{}, clock_);
+  SetUpSender(4);
+  for (int i = 0; i < 30; ++i) Append(SessionEventKind::kConnect, "u" + std::to_string(i), std::to_string(i));
+  for (int round = 0; round < 10; ++round) {
+    Settle();
+    while (delivery_.waiting() > 0) delivery_.Complete(absl::UnavailableError("down"));
+    clock_.advance(std::chrono::seconds(10));
+  }
+  EXPECT_GE(sender_->stats().retried, 10u);
+  EXPECT_EQ(breaker.state(), BreakerState::kClosed);
+  EXPECT_EQ(breaker.counters().failures, 0u);
+  EXPECT_EQ(breaker.counters().trips, 0u);
+}
+
+TEST(DeliveryPolicyTest, ClassifiesEveryCodeInOnePlace) {
+  EXPECT_EQ(ClassifyDelivery(absl::StatusCode::kOk), DeliveryVerdict::kDelivered);
+  EXPECT_EQ(ClassifyDelivery(absl::StatusCode::kAlreadyExists), DeliveryVerdict::kDelivered);
+  for (auto c : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kFailedPrecondition,
+                 absl::StatusCode::kOutOfRange, absl::StatusCode::kNotFound}) {
+    EXPECT_EQ(ClassifyDelivery(c), DeliveryVerdict::kPark) << absl::StatusCodeToString(c);
+  }
+  for (auto c : {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kCancelled,
+                 absl::StatusCode::kResourceExhausted, absl::StatusCode::kInternal, absl::StatusCode::kUnknown,
+                 absl::StatusCode::kUnauthenticated, absl::StatusCode::kPermissionDenied,
+                 absl::StatusCode::kUnimplemented, absl::StatusCode::kAborted}) {
+    EXPECT_EQ(ClassifyDelivery(c), DeliveryVerdict::kRetry) << absl::StatusCodeToString(c);
+  }
+}
+
+TEST(DeliveryPolicyTest, BackoffGrowsIsCappedAndJittered) {
+  RetryBackoff b({std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 2.0, 0.1}, 7);
+  const long long bases[] = {100, 200, 400, 800, 1000, 1000};
+  for (long long base : bases) {
+    const auto d = b.Next().count();
+    EXPECT_GE(d, base * 9 / 10);
+    EXPECT_LE(d, base * 11 / 10);
+  }
+  b.Reset();
+  EXPECT_LE(b.Next().count(), 110);
+}
+
+}  // namespace
+}  // namespace oa
