@@ -93,6 +93,11 @@ TEST_F(EnforcementTest, PortalRevocationDisconnectsLiveSessionsAndTheCacheNoLong
   EXPECT_EQ(OcctlCalls().find("disconnect\nid\n1300"), std::string::npos) << "bob is not touched";
   EXPECT_TRUE(Eventually([&] { return agent_->CountLogLines("forced disconnect: session") == 2; })) << agent_->Log();
   EXPECT_EQ(agent_->CountLogLines("revocation in force: user alice"), 1);
+  // Both forced disconnects are recorded in the session-event outbox and reach the portal as ReportDisconnect.
+  EXPECT_TRUE(Eventually([&] {
+    auto stats = sim_->Stats();
+    return stats.ok() && stats->calls("ReportDisconnect") == 2;
+  })) << agent_->Log();
 
   // Her cached Allow (5 min) is not used: the portal is asked and says no.
   const HelperRun again = RunHelper(agent_->socket_path(), env);
