@@ -253,7 +253,19 @@ std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
 
 void DecisionCache::Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
                         std::string_view reason, std::optional<Millis> portal_ttl) {
-  if (options_.max_entries == 0) return;
+  PutImpl(nullptr, key, username, groupname, verdict, reason, portal_ttl);
+}
+
+bool DecisionCache::PutIfGeneration(std::uint64_t started_generation, const CacheKey& key, std::string_view username,
+                                    std::string_view groupname, Verdict verdict, std::string_view reason,
+                                    std::optional<Millis> portal_ttl) {
+  return PutImpl(&started_generation, key, username, groupname, verdict, reason, portal_ttl);
+}
+
+bool DecisionCache::PutImpl(const std::uint64_t* started_generation, const CacheKey& key, std::string_view username,
+                            std::string_view groupname, Verdict verdict, std::string_view reason,
+                            std::optional<Millis> portal_ttl) {
+  if (options_.max_entries == 0) return true;
   Shard& shard = ShardFor(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   const Millis base_ttl = portal_ttl ? *portal_ttl : (verdict == Verdict::kAllow ? options_.allow_ttl
@@ -264,11 +276,18 @@ void DecisionCache::Put(const CacheKey& key, std::string_view username, std::str
   Entry* fresh_entry = store ? Entry::Create(key.hash(), key.bytes(), username, groupname, reason) : nullptr;
 
   std::lock_guard lock(shard.mu);
+  // Checked under the shard lock: an invalidation bumps the generation before it scans this shard, so it either
+  // is seen here or removes what is stored here.
+  if (started_generation != nullptr && generation_.load(std::memory_order_acquire) != *started_generation) {
+    if (fresh_entry != nullptr) Entry::Destroy(fresh_entry);
+    stale_puts_dropped_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   if (Entry* old = shard.Find(key); old != nullptr) {  // replaced, or dropped on "do not cache"
     shard.Remove(old);
     size_.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (fresh_entry == nullptr) return;
+  if (fresh_entry == nullptr) return true;
 
   // Reserve a place in the cache-wide budget. Over budget, this shard gives up its least recently used entry; an
   // empty shard in a full cache (rare: the other shards hold everything) drops the new entry instead.
@@ -277,7 +296,7 @@ void DecisionCache::Put(const CacheKey& key, std::string_view username, std::str
     if (victim == nullptr) {
       size_.fetch_sub(1, std::memory_order_relaxed);
       Entry::Destroy(fresh_entry);
-      return;
+      return true;
     }
     if (now >= victim->stale_until) ++shard.expirations; else ++shard.evictions;
     shard.Remove(victim);
@@ -293,6 +312,7 @@ void DecisionCache::Put(const CacheKey& key, std::string_view username, std::str
   fresh_entry->stale_until = fresh_entry->fresh_until + stale_ns;
   shard.Link(fresh_entry);
   ++shard.insertions;
+  return true;
 }
 
 bool DecisionCache::Erase(const CacheKey& key) {
@@ -326,10 +346,12 @@ std::size_t DecisionCache::RemoveIf(Pred pred, bool count_as_expired) {
 }
 
 std::size_t DecisionCache::InvalidateUser(std::string_view username) {
+  BumpGeneration();
   return RemoveIf([username](const Entry& e) { return e.username() == username; });
 }
 
 std::size_t DecisionCache::InvalidateGroup(std::string_view groupname) {
+  BumpGeneration();
   return RemoveIf([groupname](const Entry& e) { return e.groupname() == groupname; });
 }
 
@@ -339,6 +361,7 @@ std::size_t DecisionCache::PurgeExpired() {
 }
 
 std::size_t DecisionCache::InvalidateAll() {
+  BumpGeneration();
   std::size_t removed = 0;
   for (std::size_t s = 0; s < shard_count_; ++s) {
     Shard& shard = shards_[s];
@@ -365,6 +388,7 @@ DecisionCacheStats DecisionCache::stats() const {
     st.size += shard.size;
   }
   st.coalesced = coalesced_.load(std::memory_order_relaxed);
+  st.stale_puts_dropped = stale_puts_dropped_.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -18,6 +18,11 @@
 //   - Only verdicts can be stored (Put takes a Verdict): an Error is never cached.
 //   - Invalidation by exact username, exact group, or all, counting what it removed. A user/group invalidation
 //     scans the whole cache (O(max_entries), an operator action), shard by shard.
+//   - In-flight answers: every invalidation first bumps generation(). A caller that read generation() when its
+//     portal call started stores the answer with PutIfGeneration: if any invalidation happened meanwhile the answer
+//     is not stored (counted in stale_puts_dropped). The check is made under the shard lock and the bump comes
+//     before the scan, so an invalidation racing with the store either refuses it or removes it. The generation is
+//     cache-wide (not per subject): an unrelated invalidation only costs one answer not cached.
 //
 // Thread-safety: every method may be called from any thread. Each shard has its own mutex, held for the few
 // hundred nanoseconds of one operation; lookups of different shards never contend. Statistics are kept per shard
@@ -59,6 +64,7 @@ struct DecisionCacheStats {
   std::uint64_t evictions = 0;     // live entries pushed out to make room
   std::uint64_t expirations = 0;   // entries removed because their stale window ended
   std::uint64_t size = 0;          // entries held now
+  std::uint64_t stale_puts_dropped = 0;  // PutIfGeneration refused: an invalidation happened during the call
 };
 
 class DecisionCache {
@@ -85,6 +91,14 @@ class DecisionCache {
   void Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
            std::string_view reason, std::optional<Millis> portal_ttl = std::nullopt);
 
+  // Put, but only if no invalidation happened since `started_generation` was read from generation(). Returns
+  // whether the verdict may have been stored (false: dropped because of an invalidation).
+  bool PutIfGeneration(std::uint64_t started_generation, const CacheKey& key, std::string_view username,
+                       std::string_view groupname, Verdict verdict, std::string_view reason,
+                       std::optional<Millis> portal_ttl = std::nullopt);
+  // Bumped by every invalidation (user, group, all). Read it when a portal call starts.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   bool Erase(const CacheKey& key);
   std::size_t InvalidateUser(std::string_view username);    // exact match: "bob" leaves "bobby"
   std::size_t InvalidateGroup(std::string_view groupname);  // exact match
@@ -107,6 +121,10 @@ class DecisionCache {
   Shard& ShardFor(std::uint64_t hash) const;
   template <class Pred>
   std::size_t RemoveIf(Pred pred, bool count_as_expired = false);
+  bool PutImpl(const std::uint64_t* started_generation, const CacheKey& key, std::string_view username,
+               std::string_view groupname, Verdict verdict, std::string_view reason,
+               std::optional<Millis> portal_ttl);
+  void BumpGeneration() { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
   const DecisionCacheOptions options_;
   const Clock& clock_;
@@ -116,6 +134,8 @@ class DecisionCache {
   // Entries held plus places reserved by Puts in progress; never above max_entries once a Put completes.
   std::atomic<std::size_t> size_{0};
   std::atomic<std::uint64_t> coalesced_{0};
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> stale_puts_dropped_{0};
 };
 
 }  // namespace oa

@@ -34,6 +34,10 @@ struct AuthorizerCountersSnapshot {
   std::uint64_t host_updates = 0;
   std::uint64_t disconnects = 0;
   std::uint64_t disconnects_unknown_session = 0;  // disconnect without a connect seen (ocserv does that)
+  // Live enforcement.
+  std::uint64_t revoked_cache_skips = 0;   // a fresh cached Allow not used because the subject is revoked
+  std::uint64_t revoked_denied = 0;        // an admit (stale, fail-open, in-flight portal Allow) turned into a deny
+  std::uint64_t in_flight_not_cached = 0;  // portal answers not cached: an invalidation/revocation during the call
 
   std::uint64_t by_source(DecisionSource s) const {
     switch (s) {
@@ -72,13 +76,14 @@ class AuthorizerCounters {
             r(source_fail_open), r(source_fail_close), r(source_coalesced), r(allowed),
             r(denied),        r(portal_calls),     r(portal_allow),       r(portal_deny),
             r(portal_error),  r(breaker_rejected), r(deadline_answers),   r(no_time_for_portal),
-            r(host_updates),  r(disconnects),      r(disconnects_unknown_session)};
+            r(host_updates),  r(disconnects),      r(disconnects_unknown_session), r(revoked_cache_skips),
+            r(revoked_denied), r(in_flight_not_cached)};
   }
 
   Counter requests{0}, source_portal{0}, source_cache{0}, source_stale{0}, source_fail_open{0}, source_fail_close{0},
       source_coalesced{0}, allowed{0}, denied{0}, portal_calls{0}, portal_allow{0}, portal_deny{0}, portal_error{0},
       breaker_rejected{0}, deadline_answers{0}, no_time_for_portal{0}, host_updates{0}, disconnects{0},
-      disconnects_unknown_session{0};
+      disconnects_unknown_session{0}, revoked_cache_skips{0}, revoked_denied{0}, in_flight_not_cached{0};
 };
 
 }  // namespace oa

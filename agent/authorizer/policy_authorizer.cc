@@ -24,6 +24,9 @@ struct PolicyAuthorizer::Waiter {
 // One portal call and everyone waiting for it. `waiters` and `finished` are guarded by flights_mu_.
 struct PolicyAuthorizer::Flight {
   CacheKey key;
+  // Stamped when the portal call starts: an invalidation or a revocation after these makes the answer too old.
+  std::uint64_t cache_generation = 0;
+  std::uint64_t revocation_sequence = 0;
   std::vector<std::shared_ptr<Waiter>> waiters;
   bool finished = false;
 };
@@ -55,9 +58,16 @@ void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Cloc
   CacheKey key = key_builder_.Build(KeyFieldValuesOf(*request));
 
   if (auto hit = deps_.cache.GetFresh(key)) {
-    Waiter w{request, std::move(done), deadline, false, {}};
-    Answer(w, Decision{hit->verdict, DecisionSource::kCache, hit->reason});
-    return;
+    // A revoked subject's cached Allow is not used: only the portal, asked after the revocation, may admit it.
+    const bool revoked = hit->verdict == Verdict::kAllow && deps_.revocations != nullptr &&
+                         deps_.revocations->AnyInForce() &&
+                         deps_.revocations->Covering(request->username, request->groupname).has_value();
+    if (!revoked) {
+      Waiter w{request, std::move(done), deadline, false, {}};
+      Answer(w, Decision{hit->verdict, DecisionSource::kCache, hit->reason});
+      return;
+    }
+    AuthorizerCounters::Bump(counters_.revoked_cache_skips);
   }
 
   auto waiter = std::make_shared<Waiter>();
@@ -105,6 +115,9 @@ void PolicyAuthorizer::AskPortal(const std::shared_ptr<Flight>& flight, const st
   }
 
   AuthorizerCounters::Bump(counters_.portal_calls);
+  // Read before the call is made: whatever is invalidated or revoked from now on, this answer predates it.
+  flight->cache_generation = deps_.cache.generation();
+  if (deps_.revocations != nullptr) flight->revocation_sequence = deps_.revocations->sequence();
   // BreakerPermit is move-only and std::function needs a copyable callable: share it.
   auto shared_permit = std::make_shared<BreakerPermit>(std::move(permit));
   deps_.portal.CheckPolicy(PolicyQueryOf(*leader->request, s.agent_id, deps_.clock.wall_now()),
@@ -138,15 +151,43 @@ void PolicyAuthorizer::OnPortalAnswer(const std::shared_ptr<Flight>& flight, Pol
   const std::string reason = verdict == Verdict::kDeny ? answer.deny_reason : std::string();
 
   auto waiters = TakeWaiters(flight);
-  if (!waiters.empty()) {
+  // An Allow from a call that started before a revocation covering a waiter must not admit that waiter (nor be
+  // cached). Waiters of one flight share the cache key but, with custom key_fields, not always the group: each is
+  // checked on its own.
+  // Sized only while a revocation is in force: the usual miss allocates nothing for this.
+  std::vector<std::optional<Revocation>> refused;
+  bool any_refused = false;
+  if (verdict == Verdict::kAllow && deps_.revocations != nullptr && deps_.revocations->AnyInForce()) {
+    refused.resize(waiters.size());
+    for (std::size_t i = 0; i < waiters.size(); ++i) {
+      const IpcRequest& r = *waiters[i]->request;
+      refused[i] = deps_.revocations->AllowAfterCall(r.username, r.groupname, flight->revocation_sequence);
+      any_refused |= refused[i].has_value();
+    }
+  }
+  if (!waiters.empty() && !any_refused) {
     // Stored before anyone is answered, so a request arriving now finds it (or joins no flight and asks again).
+    // Not stored if an invalidation or revocation happened while the call was in flight.
     const IpcRequest& r = *waiters.front()->request;
     std::optional<Millis> ttl;
     if (answer.cache_ttl) ttl = std::chrono::duration_cast<Millis>(*answer.cache_ttl);
-    deps_.cache.Put(flight->key, r.username, r.groupname, verdict, reason, ttl);
+    if (!deps_.cache.PutIfGeneration(flight->cache_generation, flight->key, r.username, r.groupname, verdict, reason,
+                                     ttl)) {
+      AuthorizerCounters::Bump(counters_.in_flight_not_cached);
+    }
+  } else if (any_refused) {
+    AuthorizerCounters::Bump(counters_.in_flight_not_cached);
   }
-  for (auto& w : waiters) {
+  for (std::size_t i = 0; i < waiters.size(); ++i) {
+    auto& w = waiters[i];
     if (!w->leader) deps_.cache.RecordCoalesced();
+    if (!refused.empty() && refused[i]) {
+      deps_.revocations->CountBlocked();
+      AuthorizerCounters::Bump(counters_.revoked_denied);
+      Answer(*w, Decision{Verdict::kDeny, DecisionSource::kFailClose,
+                          "revoked while the portal call was in flight: " + refused[i]->reason});
+      continue;
+    }
     Answer(*w, Decision{verdict, w->leader ? DecisionSource::kPortal : DecisionSource::kCoalesced, reason});
   }
 }
@@ -157,13 +198,25 @@ void PolicyAuthorizer::FailFlight(const std::shared_ptr<Flight>& flight, std::st
   for (auto& w : waiters) any_unanswered |= !w->answered.load();
   if (!any_unanswered) return;
   const Decision d = FailModeDecision(flight->key, why);
-  for (auto& w : waiters) Answer(*w, d);
+  for (auto& w : waiters) Answer(*w, RefuseIfRevoked(*w->request, d));
 }
 
 void PolicyAuthorizer::OnWaiterDeadline(const std::shared_ptr<Waiter>& waiter, const std::shared_ptr<Flight>& flight) {
   if (waiter->answered.load()) return;
   AuthorizerCounters::Bump(counters_.deadline_answers);
-  Answer(*waiter, FailModeDecision(flight->key, "decision deadline reached before the portal answered"));
+  Answer(*waiter, RefuseIfRevoked(*waiter->request, FailModeDecision(
+                                                        flight->key, "decision deadline reached before the portal answered")));
+}
+
+Decision PolicyAuthorizer::RefuseIfRevoked(const IpcRequest& request, Decision decision) {
+  if (decision.verdict != Verdict::kAllow || deps_.revocations == nullptr) return decision;
+  auto revocation = deps_.revocations->Covering(request.username, request.groupname);
+  if (!revocation) return decision;
+  deps_.revocations->CountBlocked();
+  AuthorizerCounters::Bump(counters_.revoked_denied);
+  return Decision{Verdict::kDeny, DecisionSource::kFailClose,
+                  "revoked (" + Describe(revocation->subject) + "): " + revocation->reason + "; " +
+                      std::string(to_string(decision.source)) + " would have admitted"};
 }
 
 Decision PolicyAuthorizer::FailModeDecision(const CacheKey& key, std::string_view why) {
@@ -188,7 +241,8 @@ void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
   const DecisionSource source = decision.source;
   if (admitted && deps_.sessions != nullptr) {
     const IpcRequest& r = *w.request;
-    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, source, deps_.clock.wall_now()});
+    deps_.sessions->Admit(SessionRecord{r.id, r.username, r.groupname, r.ip_real, source, deps_.clock.wall_now(),
+                                        false, r.ip_remote});
   }
   auto done = std::move(w.done);
   // The session's connect event is recorded by the IPC side once this answer has reached a helper still waiting

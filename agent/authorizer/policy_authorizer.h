@@ -9,6 +9,12 @@
 //   every waiting request also has its own deadline: if the portal has not answered by then, that request alone is
 //   answered from the fail mode (counted in deadline_answers), so each answer comes within ipc.decision_timeout.
 //
+// Revocations (agent/enforcement/revocation_table.h, optional): a fresh cache hit that would admit a revoked user or
+// group is not used (the request goes to the portal); a stale or fail-open admit of a revoked subject becomes a
+// deny (source fail_close, reason "revoked: ..."); and a portal Allow from a call that started before the revocation
+// is a deny too (it cannot know about it). Answers to calls that started before any cache invalidation are not
+// cached (DecisionCache::PutIfGeneration). While no revocation is in force the hit path pays one atomic load.
+//
 // Each answer is counted by source and verdict (AuthorizerCounters); the IPC server writes its audit line (warning
 // for the degraded sources stale / fail_open / fail_close). The fail mode can be changed at run time (management API,
 // SIGHUP) and applies from the next decision.
@@ -28,6 +34,7 @@
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/scheduler.h"
 #include "agent/authorizer/session_registry.h"
+#include "agent/enforcement/revocation_table.h"
 #include "agent/portal/portal_client.h"
 #include "ipc/authorizer.h"
 #include "resilience/cache_key.h"
@@ -53,6 +60,7 @@ class PolicyAuthorizer final : public Authorizer {
     Scheduler& scheduler;
     AuthorizerCounters& counters;         // shared with SessionEventRecorder; read by metrics and management
     SessionRegistry* sessions = nullptr;  // optional: admitted sessions are recorded with their source
+    RevocationTable* revocations = nullptr;  // optional: revoked users/groups are not admitted
   };
 
   PolicyAuthorizer(Deps deps, CacheKeyBuilder key_builder, AuthorizerSettings settings);
@@ -80,6 +88,8 @@ class PolicyAuthorizer final : public Authorizer {
   void OnWaiterDeadline(const std::shared_ptr<Waiter>& waiter, const std::shared_ptr<Flight>& flight);
   std::vector<std::shared_ptr<Waiter>> TakeWaiters(const std::shared_ptr<Flight>& flight);
   Decision FailModeDecision(const CacheKey& key, std::string_view why);
+  // A decision that would admit `request` while a revocation covers it becomes a deny naming the revocation.
+  Decision RefuseIfRevoked(const IpcRequest& request, Decision decision);
   void Answer(Waiter& waiter, Decision decision);
 
   Deps deps_;

@@ -30,4 +30,20 @@ void SessionEventRecorder::OnAdmitDelivered(std::shared_ptr<const IpcRequest> re
   if (outbox_ != nullptr) outbox_->Append(ConnectEventOf(*request, to_string(source), clock_.wall_now()));
 }
 
+void SessionEventRecorder::OnForcedDisconnect(const SessionRecord& session, DisconnectReason reason,
+                                              std::map<std::string, std::string> metadata) {
+  if (outbox_ == nullptr) return;
+  SessionEvent e;
+  e.kind = SessionEventKind::kDisconnect;
+  e.username = session.username;
+  e.groupname = session.groupname;
+  e.session_id = session.id;
+  e.client_ip = session.ip_real;
+  e.vpn_ip = session.vpn_ip;
+  e.at = clock_.wall_now();
+  e.reason = reason;
+  e.metadata = std::move(metadata);
+  outbox_->Append(std::move(e));
+}
+
 }  // namespace oa

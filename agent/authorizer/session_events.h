@@ -5,10 +5,11 @@
 //   - connects whose admit reply was written in full to a helper that was still waiting (OnAdmitDelivered): only
 //     those are sessions ocserv will run, so only those are recorded — an answer that came after the helper left,
 //     or after the IPC server's backstop answered, never gets here.
-// With an Outbox, each of them is appended to it (a queue push) for delivery to the portal.
+// With an Outbox, each of them is appended to it (a queue push) for delivery to the portal. So is every disconnect
+// the agent forced itself (live enforcement: OnForcedDisconnect), with the reason and metadata it gives.
 //
-// Thread-safety: both callbacks run on the IPC loop thread; they never block (a registry lookup, a log line, a
-// queue push).
+// Thread-safety: both SessionEventSink callbacks run on the IPC loop thread; they never block (a registry lookup, a
+// log line, a queue push). OnForcedDisconnect may be called from any thread (it only pushes on the outbox's queue).
 #pragma once
 
 #include "agent/authorizer/authorizer_counters.h"
@@ -27,6 +28,11 @@ class SessionEventRecorder final : public SessionEventSink {
 
   void OnSessionEvent(std::shared_ptr<const IpcRequest> request) override;
   void OnAdmitDelivered(std::shared_ptr<const IpcRequest> request, DecisionSource source) override;
+  // A session the agent ended through occtl (a revocation or a failed re-check): recorded as a disconnect with
+  // `reason` and `metadata` (disconnect_cause, disconnect_reason_text, admitted_by). The caller has already taken the
+  // session out of the registry. A no-op without an outbox.
+  void OnForcedDisconnect(const SessionRecord& session, DisconnectReason reason,
+                          std::map<std::string, std::string> metadata);
 
  private:
   SessionRegistry& sessions_;

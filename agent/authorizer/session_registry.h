@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +30,16 @@ struct SessionRecord {
   std::string ip_real;
   DecisionSource admitted_by = DecisionSource::kPortal;
   Clock::WallTime admitted_at{};
+  // Found in `occtl show users` without an admit seen by this agent (e.g. after a restart): admitted_by unknown.
+  bool reconstructed = false;
+  std::string vpn_ip;  // from occtl (reconstructed sessions) when known
+};
+
+// What one reconciliation with ocserv's list changed.
+struct ReconcileResult {
+  std::size_t kept = 0;     // known here and live in ocserv
+  std::size_t added = 0;    // live in ocserv, unknown here: added as reconstructed
+  std::size_t removed = 0;  // known here, gone from ocserv (a missed disconnect-script)
 };
 
 class SessionRegistry {
@@ -38,6 +49,12 @@ class SessionRegistry {
   void Admit(SessionRecord record);
   std::optional<SessionRecord> Remove(const std::string& id);
   std::vector<SessionRecord> List() const;
+  // The sessions `pred` selects (e.g. those of a revoked user).
+  std::vector<SessionRecord> ListWhere(const std::function<bool(const SessionRecord&)>& pred) const;
+  // Makes the registry ocserv's truth: `live` (from occtl) replaces the content; known IDs keep how they were
+  // admitted (if the username matches), unknown ones are added as reconstructed. Sessions admitted at or after
+  // `listed_at` (when occtl was asked) are kept even if absent: ocserv may not list them yet.
+  ReconcileResult Reconcile(std::vector<SessionRecord> live, Clock::WallTime listed_at);
   std::size_t size() const;
 
  private:

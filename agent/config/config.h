@@ -67,6 +67,7 @@ struct Config {
   ResilienceOptions resilience;
   ManagementOptions management;
   OcservOptions ocserv;
+  EnforcementOptions enforcement;
   EventsOptions events;
   MetricsOptions metrics;
   LoggingOptions logging;

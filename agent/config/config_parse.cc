@@ -35,6 +35,12 @@ std::optional<LogFormat> ParseLogFormat(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<DisconnectCommand> ParseDisconnectCommand(std::string_view s) {
+  if (s == "disconnect") return DisconnectCommand::kDisconnect;
+  if (s == "terminate") return DisconnectCommand::kTerminate;
+  return std::nullopt;
+}
+
 std::optional<ManagementRole> ParseRole(std::string_view s) {
   if (s == "admin") return ManagementRole::kAdmin;
   if (s == "operator") return ManagementRole::kOperator;
@@ -263,6 +269,20 @@ void ParseOcserv(YamlSection s, OcservOptions* o) {
   s.ReadString("main_config_path", &o->main_config_path);
   CheckAbsolutePath(s, "main_config_path", o->main_config_path);
   s.ReadDuration("command_timeout_max", 100ms, 10min, &o->command_timeout_max);
+  s.ReadEnum<DisconnectCommand>("disconnect_command", ParseDisconnectCommand, "disconnect, terminate",
+                                &o->disconnect_command);
+  s.ReadDuration("reconcile_interval", 0ms, 24h, &o->reconcile_interval);
+  s.ReportUnknownKeys();
+}
+
+void ParseEnforcement(YamlSection s, EnforcementOptions* o) {
+  s.ReadBool("watch", &o->watch);
+  s.ReadBool("recheck_after_outage", &o->recheck_after_outage);
+  s.ReadInt("recheck_rate", 1, 100000, &o->recheck_rate);
+  s.ReadDuration("recheck_interval", 0ms, 24h * 7, &o->recheck_interval);
+  s.ReadDuration("revocation_ttl", 1s, 24h * 365, &o->revocation_ttl);
+  s.ReadInt("disconnect_concurrency", 1, 256, &o->disconnect_concurrency);
+  s.ReadDuration("disconnect_timeout", 100ms, 10min, &o->disconnect_timeout);
   s.ReportUnknownKeys();
 }
 
@@ -302,6 +322,7 @@ void ParseConfigTree(const YAML::Node& root, ConfigDiagnostics* diag, Config* co
   ParseResilience(top.Sub("resilience"), &config->resilience);
   ParseManagement(top.Sub("management"), &config->management);
   ParseOcserv(top.Sub("ocserv"), &config->ocserv);
+  ParseEnforcement(top.Sub("enforcement"), &config->enforcement);
   ParseEvents(top.Sub("events"), &config->events);
   ParseMetrics(top.Sub("metrics"), &config->metrics);
   ParseLogging(top.Sub("logging"), &config->logging);

@@ -22,10 +22,44 @@ AgentSnapshot DecisionControlPlane::Collect() const {
   s.ipc_listening = parts_.ipc_listening ? parts_.ipc_listening() : false;
   if (parts_.ipc != nullptr) s.ipc = parts_.ipc->counters();
   if (parts_.sessions != nullptr) s.sessions_active = parts_.sessions->size();
+  if (parts_.revocations != nullptr) {
+    EnforcementSnapshot e;
+    e.taken_at = clock_.now();
+    if (parts_.watch_status) {
+      if (auto w = parts_.watch_status()) {
+        e.stream_state = w->state;
+        e.stream = w->counters;
+        e.last_applied_version = w->last_applied_version;
+      }
+    }
+    if (parts_.policy_enforcer != nullptr) e.events = parts_.policy_enforcer->counts();
+    e.revocations = parts_.revocations->counters();
+    e.in_force = parts_.revocations->List();
+    if (parts_.session_enforcer != nullptr) {
+      e.sessions = parts_.session_enforcer->counters();
+      e.revocation_latency = parts_.session_enforcer->revocation_latency();
+    }
+    s.enforcement = std::move(e);
+  }
   if (parts_.outbox != nullptr && parts_.event_sender != nullptr) {
     s.events = EventsSnapshot{parts_.outbox->stats(), parts_.event_sender->stats(), clock_.wall_now()};
   }
   return s;
+}
+
+absl::StatusOr<std::uint64_t> DecisionControlPlane::Revoke(const LocalSubject& subject, std::string reason,
+                                                           int disconnect_reason, std::string by) {
+  if (parts_.policy_enforcer == nullptr) return absl::UnimplementedError("live enforcement is not wired");
+  auto r = parts_.policy_enforcer->Revoke(subject.group ? Subject::Group(subject.name) : Subject::User(subject.name),
+                                          std::move(reason), disconnect_reason, std::move(by));
+  if (!r.ok()) return r.status();
+  return r->sequence;
+}
+
+absl::StatusOr<bool> DecisionControlPlane::Restore(const LocalSubject& subject, std::string by) {
+  if (parts_.policy_enforcer == nullptr) return absl::UnimplementedError("live enforcement is not wired");
+  return parts_.policy_enforcer->Restore(
+      subject.group ? Subject::Group(subject.name) : Subject::User(subject.name), by);
 }
 
 StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
@@ -68,6 +102,47 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
                   {"disconnects", d.disconnects},
                   {"disconnects_unknown_session", d.disconnects_unknown_session},
                   {"active", s.sessions_active}};
+  if (s.enforcement) {
+    const auto& e = *s.enforcement;
+    out.policy_stream = std::string(to_string(e.stream_state));
+    out.enforcement = {{"stream_last_applied_version", e.last_applied_version},
+                       {"stream_opened", e.stream.streams_opened},
+                       {"stream_reconnects", e.stream.reconnects},
+                       {"stream_watchdog_expired", e.stream.watchdog_expired},
+                       {"stream_unimplemented", e.stream.unimplemented},
+                       {"events_applied", e.stream.applied},
+                       {"events_ignored_stale", e.stream.stale},
+                       {"events_skipped_unknown", e.stream.unknown},
+                       {"events_invalid", e.stream.invalid},
+                       {"heartbeats", e.stream.heartbeats},
+                       {"revocations_in_force", e.in_force.size()},
+                       {"revocations_applied", e.revocations.revoked},
+                       {"revocations_restored", e.revocations.restored},
+                       {"revocations_lifted_by_allow", e.revocations.lifted_by_allow},
+                       {"revocations_expired", e.revocations.expired},
+                       {"admits_blocked_by_revocation", e.revocations.blocked_admits},
+                       {"disconnected_revocation", e.sessions.disconnected_revocation},
+                       {"disconnected_recheck", e.sessions.disconnected_recheck},
+                       {"disconnect_failed", e.sessions.disconnect_failed},
+                       {"disconnect_timed_out", e.sessions.disconnect_timed_out},
+                       {"recheck_valid", e.sessions.recheck_valid},
+                       {"recheck_invalid", e.sessions.recheck_invalid},
+                       {"recheck_error", e.sessions.recheck_error},
+                       {"reconcile_ok", e.sessions.reconcile_ok},
+                       {"reconcile_failed", e.sessions.reconcile_failed}};
+    const auto now_wall = std::chrono::system_clock::now();
+    for (const auto& r : e.in_force) {
+      StatusSnapshot::RevocationInfo info;
+      info.subject = Describe(r.subject);
+      info.reason = r.reason;
+      info.origin = r.origin;
+      info.age_seconds = static_cast<std::uint64_t>(
+          std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(now_wall - r.revoked_at).count()));
+      info.expires_in_seconds = static_cast<std::uint64_t>(std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::seconds>(r.expires_at - e.taken_at).count()));
+      out.revocations.push_back(std::move(info));
+    }
+  }
   if (s.events) {
     const auto& o = s.events->outbox;
     const auto& x = s.events->sender;

@@ -22,6 +22,7 @@
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/policy_authorizer.h"
 #include "agent/authorizer/session_registry.h"
+#include "agent/enforcement/watch_client.h"
 #include "agent/management/control_plane.h"
 #include "agent/metrics/agent_snapshot.h"
 #include "agent/portal/portal_client.h"
@@ -46,6 +47,11 @@ class DecisionControlPlane final : public ControlPlane {
     std::function<bool()> ipc_listening;  // empty: reported as not listening
     const Outbox* outbox = nullptr;             // null: session reports are off
     const EventSender* event_sender = nullptr;  // null: session reports are off
+    // Live enforcement (all optional).
+    RevocationTable* revocations = nullptr;
+    PolicyEnforcer* policy_enforcer = nullptr;
+    const SessionEnforcer* session_enforcer = nullptr;
+    std::function<std::optional<WatchStatus>()> watch_status = {};  // empty or nullopt: stream disabled
   };
 
   // `clock` must outlive this object; uptime counts from construction.
@@ -63,6 +69,9 @@ class DecisionControlPlane final : public ControlPlane {
   BreakerOverride SetBreakerOverride(BreakerOverride override) override;
   bool IpcListening() override;
   std::string BreakerState() override;
+  absl::StatusOr<std::uint64_t> Revoke(const LocalSubject& subject, std::string reason, int disconnect_reason,
+                                       std::string by) override;
+  absl::StatusOr<bool> Restore(const LocalSubject& subject, std::string by) override;
 
   // The GetStatus view of a snapshot (pure; public for tests).
   static StatusSnapshot ToStatus(const AgentSnapshot& s);

@@ -14,19 +14,31 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
 #include "agent/authorizer/authorizer_counters.h"
 #include "agent/authorizer/policy_authorizer.h"
+#include "agent/authorizer/session_events.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/authorizer/timer_thread.h"
 #include "agent/config/config.h"
+#include "agent/enforcement/occtl_port.h"
+#include "agent/enforcement/policy_enforcer.h"
+#include "agent/enforcement/revocation_table.h"
+#include "agent/enforcement/session_enforcer.h"
+#include "agent/enforcement/session_validator.h"
+#include "agent/enforcement/watch_client.h"
 #include "events/event_sender.h"
 #include "events/outbox.h"
 #include "ipc/ipc_server.h"
 #include "resilience/circuit_breaker.h"
 #include "resilience/decision_cache.h"
+
+namespace grpc {
+class Channel;
+}
 
 namespace oa {
 
@@ -53,6 +65,11 @@ class DecisionPath {
   const EventSender* event_sender() const { return sender_.get(); }
   IpcServer& ipc() { return *ipc_; }
   SessionRegistry& sessions() { return sessions_; }
+  // Live enforcement (shared/DESIGN.md "Live enforcement").
+  RevocationTable& revocations() { return *revocations_; }
+  PolicyEnforcer& policy_enforcer() { return *policy_enforcer_; }
+  SessionEnforcer& session_enforcer() { return *session_enforcer_; }
+  const WatchClient* watch() const { return watch_.get(); }  // null when enforcement.watch is false
   const AuthorizerCounters& counters() const { return counters_; }
   bool ipc_listening() const { return ipc_started_.load(); }  // any thread (management health checks)
 
@@ -63,6 +80,7 @@ class DecisionPath {
   Config started_with_;  // to tell what a reload may change
   AuthorizerCounters counters_;
   SessionRegistry sessions_;
+  std::shared_ptr<grpc::Channel> channel_;  // one connection to the portal: CheckPolicy, Watch, re-checks
   std::unique_ptr<PortalClient> portal_;
   // The session-event pipeline (null when portal.report_events is false). The sender has a timer thread of its own:
   // it reads the outbox file, which must never delay the authorizer's deadlines on timer_.
@@ -74,9 +92,18 @@ class DecisionPath {
   std::unique_ptr<DecisionCache> cache_;
   std::unique_ptr<TimerThread> timer_;
   std::unique_ptr<PolicyAuthorizer> authorizer_;
-  std::unique_ptr<SessionEventSink> session_events_;
+  std::unique_ptr<SessionEventRecorder> session_events_;
   std::unique_ptr<IpcServer> ipc_;
   std::atomic<bool> ipc_started_{false};
+  std::unique_ptr<RevocationTable> revocations_;
+  std::unique_ptr<OcctlPort> occtl_;
+  std::unique_ptr<SessionValidator> validator_;
+  std::unique_ptr<SessionEnforcer> session_enforcer_;
+  std::unique_ptr<PolicyEnforcer> policy_enforcer_;
+  std::unique_ptr<WatchClient> watch_;
+  std::shared_ptr<int> periodic_alive_;  // periodic tasks (reconcile, re-check, revocation expiry) hold a weak_ptr
+  std::vector<std::shared_ptr<std::function<void()>>> periodic_tasks_;
+  void SchedulePeriodic(std::chrono::milliseconds every, std::function<void()> task);
 };
 
 }  // namespace oa

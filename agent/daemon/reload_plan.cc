@@ -12,6 +12,8 @@ Config WithoutLiveKeys(Config c) {
   c.resilience.fail = {};
   c.resilience.circuit_breaker = {};
   c.logging = {};
+  c.enforcement.revocation_ttl = {};  // for revocations made from then on
+  c.enforcement.recheck_rate = {};
   return c;
 }
 
@@ -31,6 +33,8 @@ constexpr RestartRule kRestartRules[] = {
     {"management", [](const Config& a, const Config& b) { return a.management != b.management; }},
     {"ocserv", [](const Config& a, const Config& b) { return a.ocserv != b.ocserv; }},
     {"events", [](const Config& a, const Config& b) { return a.events != b.events; }},
+    {"enforcement (every key but revocation_ttl and recheck_rate)",
+     [](const Config& a, const Config& b) { return a.enforcement != b.enforcement; }},
     {"metrics", [](const Config& a, const Config& b) { return a.metrics != b.metrics; }},
 };
 

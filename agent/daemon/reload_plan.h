@@ -1,7 +1,7 @@
 // What a configuration reload (SIGHUP) cannot apply to the running daemon. One table names every part of the
 // config that is fixed at start (sockets, the portal connection, the cache's shape, the management and metrics
-// listeners...); everything else — portal.timeout, the fail mode, the breaker, logging, agent.shutdown_grace — is
-// applied at once by the services' Reload. The daemon logs one warning per entry this returns.
+// listeners...); everything else — portal.timeout, the fail mode, the breaker, logging, agent.shutdown_grace,
+// enforcement.revocation_ttl and recheck_rate — is applied at once by the services' Reload. The daemon logs one warning per entry this returns.
 //
 // Pure function; thread-safe.
 #pragma once

@@ -14,8 +14,23 @@ namespace oa {
 namespace {
 
 DecisionControlPlane::Parts PartsOf(DecisionPath& p) {
-  return {p.authorizer(), p.cache(), p.breaker(), p.counters(), &p.sessions(), &p.portal(), &p.ipc(),
-          [&p] { return p.ipc_listening(); }, p.outbox(), p.event_sender()};
+  return {p.authorizer(),
+          p.cache(),
+          p.breaker(),
+          p.counters(),
+          &p.sessions(),
+          &p.portal(),
+          &p.ipc(),
+          [&p] { return p.ipc_listening(); },
+          p.outbox(),
+          p.event_sender(),
+          &p.revocations(),
+          &p.policy_enforcer(),
+          &p.session_enforcer(),
+          [&p]() -> std::optional<WatchStatus> {
+            if (p.watch() == nullptr) return std::nullopt;
+            return p.watch()->status();
+          }};
 }
 
 // The connect path: portal client, breaker, cache, authorizer and the IPC server, as one unit (decision_path.h),

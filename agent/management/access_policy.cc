@@ -23,6 +23,8 @@ constexpr std::array kRpcRoles{
     RpcRole{"/ocserv_agent.v1.AgentControl/InvalidateCache", ManagementRole::kOperator},
     RpcRole{"/ocserv_agent.v1.AgentControl/SetFailMode", ManagementRole::kOperator},
     RpcRole{"/ocserv_agent.v1.AgentControl/SetBreaker", ManagementRole::kOperator},
+    RpcRole{"/ocserv_agent.v1.AgentControl/Revoke", ManagementRole::kOperator},
+    RpcRole{"/ocserv_agent.v1.AgentControl/Restore", ManagementRole::kOperator},
     RpcRole{"/ocserv_agent.v1.AgentControl/DisconnectSession", ManagementRole::kOperator},
     // gRPC's reflection service (served only when management.reflection): it describes the API, nothing more.
     RpcRole{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", ManagementRole::kViewer},

@@ -20,6 +20,8 @@ constexpr std::string_view kSetFailMode = "/ocserv_agent.v1.AgentControl/SetFail
 constexpr std::string_view kSetBreaker = "/ocserv_agent.v1.AgentControl/SetBreaker";
 constexpr std::string_view kListSessions = "/ocserv_agent.v1.AgentControl/ListSessions";
 constexpr std::string_view kDisconnectSession = "/ocserv_agent.v1.AgentControl/DisconnectSession";
+constexpr std::string_view kRevoke = "/ocserv_agent.v1.AgentControl/Revoke";
+constexpr std::string_view kRestore = "/ocserv_agent.v1.AgentControl/Restore";
 
 // Session listing and disconnect are interactive: they should not hang for command_timeout_max.
 constexpr std::chrono::milliseconds kSessionCommandTimeout{10000};
@@ -74,7 +76,54 @@ grpc::Status AgentControlImpl::GetStatus(grpc::ServerContext* context, const pb:
   for (const auto& [k, v] : s.events) (*response->mutable_events())[k] = v;
   response->set_events_sender_state(s.events_sender_state);
   response->set_ipc_listening(control_.IpcListening());
+  response->set_policy_stream(s.policy_stream);
+  for (const auto& [k, v] : s.enforcement) (*response->mutable_enforcement())[k] = v;
+  for (const auto& r : s.revocations) {
+    auto* out = response->add_revocations();
+    out->set_subject(r.subject);
+    out->set_reason(r.reason);
+    out->set_origin(r.origin);
+    out->set_age_seconds(r.age_seconds);
+    out->set_expires_in_seconds(r.expires_in_seconds);
+  }
   return call.Finish(grpc::Status::OK);
+}
+
+grpc::Status AgentControlImpl::Revoke(grpc::ServerContext* context, const pb::RevokeRequest* request,
+                                      pb::RevokeResponse* response) {
+  auto call = gate_.Admit(*context, kRevoke);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  LocalSubject subject;
+  switch (request->subject_case()) {
+    case pb::RevokeRequest::kUser: subject = {false, request->user()}; break;
+    case pb::RevokeRequest::kGroup: subject = {true, request->group()}; break;
+    default: return call.Finish(Invalid("name a user or a group"));
+  }
+  if (subject.name.empty()) return call.Finish(Invalid("the user or group is empty"));
+  auto r = control_.Revoke(subject, request->reason().empty() ? "revoked by an operator" : request->reason(),
+                           static_cast<int>(request->disconnect_reason()), "local:" + call.identity());
+  if (!r.ok()) return call.Finish(ToGrpcStatus(r.status()));
+  response->set_sequence(*r);
+  return call.Finish(grpc::Status::OK, absl::StrCat(subject.group ? "group" : "user", "=\"", AuditText(subject.name),
+                                                    "\" reason=\"", AuditText(request->reason()), "\""));
+}
+
+grpc::Status AgentControlImpl::Restore(grpc::ServerContext* context, const pb::RestoreRequest* request,
+                                       pb::RestoreResponse* response) {
+  auto call = gate_.Admit(*context, kRestore);
+  if (!call.admitted()) return call.Finish(call.refusal());
+  LocalSubject subject;
+  switch (request->subject_case()) {
+    case pb::RestoreRequest::kUser: subject = {false, request->user()}; break;
+    case pb::RestoreRequest::kGroup: subject = {true, request->group()}; break;
+    default: return call.Finish(Invalid("name a user or a group"));
+  }
+  if (subject.name.empty()) return call.Finish(Invalid("the user or group is empty"));
+  auto r = control_.Restore(subject, "local:" + call.identity());
+  if (!r.ok()) return call.Finish(ToGrpcStatus(r.status()));
+  response->set_was_revoked(*r);
+  return call.Finish(grpc::Status::OK, absl::StrCat(subject.group ? "group" : "user", "=\"", AuditText(subject.name),
+                                                    "\" was_revoked=", *r ? "true" : "false"));
 }
 
 grpc::Status AgentControlImpl::InvalidateCache(grpc::ServerContext* context, const pb::InvalidateCacheRequest* request,

@@ -29,6 +29,10 @@ class AgentControlImpl final : public ocserv_agent::v1::AgentControl::Service {
   grpc::Status DisconnectSession(grpc::ServerContext* context,
                                  const ocserv_agent::v1::DisconnectSessionRequest* request,
                                  ocserv_agent::v1::DisconnectSessionResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext* context, const ocserv_agent::v1::RevokeRequest* request,
+                      ocserv_agent::v1::RevokeResponse* response) override;
+  grpc::Status Restore(grpc::ServerContext* context, const ocserv_agent::v1::RestoreRequest* request,
+                       ocserv_agent::v1::RestoreResponse* response) override;
 
  private:
   const CallGate& gate_;

@@ -13,6 +13,9 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "resilience/circuit_breaker.h"  // BreakerOverride: the breaker's own enum, so the daemon needs no mapping
 #include "resilience/options.h"
@@ -40,6 +43,20 @@ struct StatusSnapshot {
   // outbox_oldest_age_seconds, written, sent, retried, parked, dropped_full, ...
   std::map<std::string, std::uint64_t> events;
   std::string events_sender_state;  // idle | sending | backing_off | stopped; "" when off
+  // Live enforcement.
+  std::string policy_stream = "disabled";
+  std::map<std::string, std::uint64_t> enforcement;
+  struct RevocationInfo {
+    std::string subject, reason, origin;
+    std::uint64_t age_seconds = 0, expires_in_seconds = 0;
+  };
+  std::vector<RevocationInfo> revocations;
+};
+
+// A local revocation's target (AgentControl.Revoke / Restore).
+struct LocalSubject {
+  bool group = false;
+  std::string name;
 };
 
 class ControlPlane {
@@ -57,6 +74,15 @@ class ControlPlane {
   virtual FailMode SetFailMode(FailMode mode) = 0;
   // Returns the previous override.
   virtual BreakerOverride SetBreakerOverride(BreakerOverride override) = 0;
+
+  // Live enforcement without the portal. InvalidArgument for an empty name; Unimplemented where not wired.
+  virtual absl::StatusOr<std::uint64_t> Revoke(const LocalSubject&, std::string /*reason*/, int /*disconnect_reason*/,
+                                               std::string /*by*/) {
+    return absl::UnimplementedError("revocation is not available");
+  }
+  virtual absl::StatusOr<bool> Restore(const LocalSubject&, std::string /*by*/) {
+    return absl::UnimplementedError("revocation is not available");
+  }
 
   // For health checks.
   virtual bool IpcListening() = 0;

@@ -10,8 +10,14 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/authorizer/authorizer_counters.h"
+#include "agent/enforcement/latency_histogram.h"
+#include "agent/enforcement/policy_enforcer.h"
+#include "agent/enforcement/revocation_table.h"
+#include "agent/enforcement/session_enforcer.h"
+#include "agent/enforcement/watch_stream_logic.h"
 #include "agent/management/management_counters.h"
 #include "events/event_sender.h"
 #include "events/outbox.h"
@@ -48,6 +54,19 @@ struct EventsSnapshot {
   }
 };
 
+// Live enforcement (agent/enforcement): the policy stream, events, revocations, forced disconnects, re-checks.
+struct EnforcementSnapshot {
+  StreamState stream_state = StreamState::kDisabled;
+  WatchStreamCounters stream;
+  std::uint64_t last_applied_version = 0;
+  EventCountsSnapshot events;
+  RevocationCountersSnapshot revocations;
+  std::vector<Revocation> in_force;
+  SessionEnforcerCounters sessions;
+  LatencyHistogramSnapshot revocation_latency;
+  Clock::MonoTime taken_at{};  // to tell how long each revocation has left
+};
+
 struct AgentSnapshot {
   std::string version;
   std::string agent_id;
@@ -64,7 +83,8 @@ struct AgentSnapshot {
   bool ipc_listening = false;
   IpcServerCounters::Snapshot ipc;
   std::size_t sessions_active = 0;
-  std::optional<EventsSnapshot> events;  // absent when portal.report_events is false
+  std::optional<EventsSnapshot> events;              // absent when portal.report_events is false
+  std::optional<EnforcementSnapshot> enforcement;    // absent when not wired (tests)
 
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;

@@ -22,6 +22,13 @@ class Writer {
     name_ += name;
     Append({"# HELP ", name_, " ", help, "\n# TYPE ", name_, " ", type, "\n"});
   }
+  // A sample of the current family under a suffixed name (histograms: _bucket, _sum, _count).
+  void SampleAs(std::string_view suffix, std::uint64_t value, Labels labels = {}) {
+    const std::string family = name_;
+    name_ += suffix;
+    Sample(value, labels);
+    name_ = family;
+  }
   void Sample(std::uint64_t value, Labels labels = {}) {
     out_ += name_;
     if (labels.size() > 0) {
@@ -267,6 +274,65 @@ std::string EscapeLabelValue(std::string_view value) {
   return out;
 }
 
+void Enforcement(Writer& w, const EnforcementSnapshot& e) {
+  w.Family("policy_stream_state", "gauge", "The PolicyWatch stream's state: 1 for the current state, 0 for the others.");
+  for (StreamState st : kAllStreamStates) w.Sample(st == e.stream_state ? 1 : 0, {{"state", to_string(st)}});
+  w.Counter("policy_stream_reconnects_total", "PolicyWatch streams that ended and were scheduled again.",
+            e.stream.reconnects);
+  w.Counter("policy_stream_watchdog_expired_total", "Streams cancelled by the watchdog (no event for 3 heartbeats).",
+            e.stream.watchdog_expired);
+  w.Counter("policy_stream_unimplemented_total", "Watch calls the portal answered UNIMPLEMENTED.",
+            e.stream.unimplemented);
+  w.Gauge("policy_stream_last_applied_version", "The last policy event version applied (the resume point).",
+          e.last_applied_version);
+  w.Family("policy_events_total", "counter", "Policy events received, by kind and result.");
+  for (std::size_t k = 0; k < kEventKinds; ++k) {
+    const auto kind = static_cast<PolicyEventKind>(k);
+    if (kind == PolicyEventKind::kHeartbeat) continue;
+    for (std::size_t r = 0; r < kEventResults; ++r) {
+      const auto result = static_cast<EventResult>(r);
+      w.Sample(e.events.get(kind, result), {{"kind", to_string(kind)}, {"result", to_string(result)}});
+    }
+  }
+  w.Counter("policy_heartbeats_total", "Heartbeats received on the policy stream.", e.stream.heartbeats);
+  w.Gauge("revocations_in_force", "Users and groups revoked now.", e.in_force.size());
+  w.Family("revocations_total", "counter", "Revocations by what happened to them.");
+  w.Sample(e.revocations.revoked, {{"event", "applied"}});
+  w.Sample(e.revocations.restored, {{"event", "restored"}});
+  w.Sample(e.revocations.lifted_by_allow, {{"event", "lifted_by_portal_allow"}});
+  w.Sample(e.revocations.expired, {{"event", "expired"}});
+  w.Counter("revocation_blocked_admits_total",
+            "Admits refused because of a revocation (cached, stale, fail-open or in-flight Allow).",
+            e.revocations.blocked_admits);
+  w.Family("sessions_disconnected_total", "counter", "Sessions ended by the agent through occtl, by cause.");
+  w.Sample(e.sessions.disconnected_revocation, {{"cause", "revocation"}});
+  w.Sample(e.sessions.disconnected_recheck, {{"cause", "recheck"}});
+  w.Family("session_disconnect_failures_total", "counter", "occtl disconnects that failed (the session was kept).");
+  w.Sample(e.sessions.disconnect_failed, {{"why", "failed"}});
+  w.Sample(e.sessions.disconnect_timed_out, {{"why", "timeout"}});
+  w.Counter("enforcement_jobs_dropped_total", "Disconnect/reconcile jobs dropped (queue full or stopping).",
+            e.sessions.jobs_dropped);
+  w.Family("session_rechecks_total", "counter", "Session re-checks with the portal, by result.");
+  w.Sample(e.sessions.recheck_valid, {{"result", "valid"}});
+  w.Sample(e.sessions.recheck_invalid, {{"result", "invalid"}});
+  w.Sample(e.sessions.recheck_error, {{"result", "error"}});
+  w.Family("session_reconcile_total", "counter", "Reconciliations of the session registry with occtl, by result.");
+  w.Sample(e.sessions.reconcile_ok, {{"result", "ok"}});
+  w.Sample(e.sessions.reconcile_failed, {{"result", "failed"}});
+  const auto& h = e.revocation_latency;
+  w.Family("revocation_latency_milliseconds", "histogram",
+           "From a revocation's published_at (portal) to occtl returning, per forced disconnect.");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < LatencyHistogramSnapshot::kBoundsMs.size(); ++i) {
+    cumulative += h.counts[i];
+    const std::string le = std::to_string(static_cast<long long>(LatencyHistogramSnapshot::kBoundsMs[i]));
+    w.SampleAs("_bucket", cumulative, {{"le", le}});
+  }
+  w.SampleAs("_bucket", h.count, {{"le", "+Inf"}});
+  w.SampleAs("_sum", static_cast<std::uint64_t>(h.sum_ms));
+  w.SampleAs("_count", h.count);
+}
+
 std::string FormatPrometheus(const AgentSnapshot& s) {
   Writer w;
   w.Family("build_info", "gauge", "Always 1; the agent's version and id are labels.");
@@ -278,6 +344,7 @@ std::string FormatPrometheus(const AgentSnapshot& s) {
   Cache(w, s);
   Ipc(w, s);
   Sessions(w, s);
+  if (s.enforcement) Enforcement(w, *s.enforcement);
   if (s.events) SessionEvents(w, *s.events);
   if (s.management) Management(w, *s.management);
   if (s.metrics_http) MetricsHttp(w, *s.metrics_http);

@@ -118,6 +118,11 @@ class GrpcPortalClient final : public PortalClient {
 
 }  // namespace
 
+std::unique_ptr<PortalClient> MakeGrpcPortalClient(std::shared_ptr<grpc::Channel> channel, const Clock& clock,
+                                                   std::string address) {
+  return std::make_unique<GrpcPortalClient>(std::move(channel), clock, std::move(address));
+}
+
 absl::StatusOr<std::unique_ptr<PortalClient>> MakeGrpcPortalClient(const PortalOptions& options, const Clock& clock) {
   auto channel = MakePortalChannel(options);
   if (!channel.ok()) return channel.status();

@@ -4,11 +4,16 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "agent/config/portal_options.h"
 #include "agent/portal/portal_client.h"
 #include "resilience/clock.h"
+
+namespace grpc {
+class Channel;
+}
 
 namespace oa {
 
@@ -17,5 +22,10 @@ namespace oa {
 // unreachable portal is not an error here but on each call (kError, UNAVAILABLE). `clock` must outlive the client;
 // it stamps request_time.
 absl::StatusOr<std::unique_ptr<PortalClient>> MakeGrpcPortalClient(const PortalOptions& options, const Clock& clock);
+
+// The same client on a channel made by the caller (MakePortalChannel), so that CheckPolicy and the policy stream share
+// one connection to the portal.
+std::unique_ptr<PortalClient> MakeGrpcPortalClient(std::shared_ptr<grpc::Channel> channel, const Clock& clock,
+                                                   std::string address);
 
 }  // namespace oa

@@ -261,7 +261,7 @@ std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_pa
       "events: { outbox_path: outbox.db }\n"
       "metrics: { enabled: false }\n"
       "logging: { level: ",
-      s.log_level, ", format: text }\n");
+      s.log_level, ", format: text }\n", s.extra_yaml);
 }
 
 absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(const std::string& work_dir,

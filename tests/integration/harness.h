@@ -101,6 +101,7 @@ struct AgentSettings {
   int max_connections = 4096;
   std::string log_level = "info";
   bool report_events = true;  // portal.report_events
+  std::string extra_yaml;     // appended as is: whole sections (e.g. "ocserv:\n  occtl_path: ...\n")
 };
 
 std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_path);

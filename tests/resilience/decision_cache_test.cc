@@ -307,3 +307,43 @@ TEST_F(CacheTest, CoalescedCounter) {
 
 }  // namespace
 }  // namespace oa
+
+namespace oa::testing {
+namespace {
+
+// In-flight answers (shared/DESIGN.md "Live enforcement"): an answer to a call that started before an invalidation
+// is not stored.
+class DecisionCacheGenerationTest : public ::testing::Test {
+ protected:
+  CacheKey Key(const std::string& user) {
+    auto b = CacheKeyBuilder::Create({"username"});
+    KeyFieldValues v;
+    v[KeyField::kUsername] = user;
+    return b->Build(v);
+  }
+  FakeClock clock_;
+  DecisionCacheOptions options_;
+  DecisionCache cache_{options_, clock_, 7};
+};
+
+TEST_F(DecisionCacheGenerationTest, AnswerFromBeforeAnInvalidationIsNotStored) {
+  for (int which = 0; which < 3; ++which) {
+    const std::uint64_t started = cache_.generation();
+    if (which == 0) cache_.InvalidateUser("someone-else");
+    if (which == 1) cache_.InvalidateGroup("g");
+    if (which == 2) cache_.InvalidateAll();
+    EXPECT_FALSE(cache_.PutIfGeneration(started, Key("alice"), "alice", "g", Verdict::kAllow, ""));
+    EXPECT_FALSE(cache_.GetFresh(Key("alice")));
+  }
+  EXPECT_EQ(cache_.stats().stale_puts_dropped, 3u);
+}
+
+TEST_F(DecisionCacheGenerationTest, AnswerWithNoInvalidationMeanwhileIsStored) {
+  const std::uint64_t started = cache_.generation();
+  EXPECT_TRUE(cache_.PutIfGeneration(started, Key("alice"), "alice", "g", Verdict::kAllow, ""));
+  EXPECT_TRUE(cache_.GetFresh(Key("alice")));
+  EXPECT_EQ(cache_.stats().stale_puts_dropped, 0u);
+}
+
+}  // namespace
+}  // namespace oa::testing

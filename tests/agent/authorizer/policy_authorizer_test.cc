@@ -60,7 +60,8 @@ class PolicyAuthorizerTest : public ::testing::Test {
     settings.agent_id = "agent-under-test";
     settings.fail_mode = {mode, fallback};
     authorizer_ = std::make_unique<PolicyAuthorizer>(
-        PolicyAuthorizer::Deps{clock_, portal_, *breaker_, *cache_, scheduler_, counters_, &sessions_},
+        PolicyAuthorizer::Deps{clock_, portal_, *breaker_, *cache_, scheduler_, counters_, &sessions_,
+                               &revocations_},
         std::move(*builder), settings);
   }
 
@@ -105,6 +106,7 @@ class PolicyAuthorizerTest : public ::testing::Test {
   ManualScheduler scheduler_;
   AuthorizerCounters counters_;
   SessionRegistry sessions_;
+  RevocationTable revocations_{clock_, std::chrono::hours(24)};
   CircuitBreakerOptions breaker_options_;
   DecisionCacheOptions cache_options_;
   std::unique_ptr<CircuitBreaker> breaker_;
@@ -372,6 +374,162 @@ TEST_F(PolicyAuthorizerTest, InvalidatingAUserMakesTheNextConnectAskThePortal) {
   EXPECT_EQ(cache_->InvalidateUser("bob"), 1u);
   EXPECT_FALSE(Ask("bob")->answered());
   EXPECT_TRUE(Ask("bobby")->answered());
+}
+
+}  // namespace
+}  // namespace oa::testing
+
+// ---- Live enforcement: revocations and in-flight answers (shared/DESIGN.md "Live enforcement") ----
+namespace oa::testing {
+namespace {
+
+class PolicyAuthorizerRevocationTest : public PolicyAuthorizerTest {
+ protected:
+  // What the enforcer does on a Revoke: in force first, then the cache forgets the subject.
+  void RevokeUser(const std::string& user, const std::string& reason = "account locked") {
+    revocations_.Revoke(Subject::User(user), reason, 0, "portal");
+    cache_->InvalidateUser(user);
+  }
+  void CacheAllow(const std::string& user) {
+    auto p = Ask(user);
+    ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+    ASSERT_EQ(p->decision().verdict, Verdict::kAllow);
+  }
+};
+
+TEST_F(PolicyAuthorizerRevocationTest, RevokedUserIsNotAdmittedFromTheCache) {
+  CacheAllow("alice");
+  // Revoked without the cache being invalidated (the enforcer does both; the check must not rely on it).
+  revocations_.Revoke(Subject::User("alice"), "locked", 0, "portal");
+  auto p = Ask("alice");
+  EXPECT_FALSE(p->answered()) << "the cached Allow is not used: the portal is asked";
+  EXPECT_EQ(portal_.calls(), 2);
+  EXPECT_EQ(counters_.snapshot().revoked_cache_skips, 1u);
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Deny("locked")));
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, CachedDenyOfARevokedUserIsStillServed) {
+  auto first = Ask("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Deny("no")));
+  revocations_.Revoke(Subject::User("alice"), "locked", 0, "portal");
+  auto p = Ask("alice");
+  ASSERT_TRUE(p->answered());
+  EXPECT_EQ(p->decision().source, DecisionSource::kCache);
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, RevokedUserIsNotAdmittedByFailOpen) {
+  Make(FailMode::kOpen);
+  RevokeUser("alice");
+  auto p = Ask("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Error(absl::StatusCode::kUnavailable)));
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+  EXPECT_EQ(p->decision().source, DecisionSource::kFailClose);
+  EXPECT_NE(p->decision().reason.find("account locked"), std::string::npos) << p->decision().reason;
+  EXPECT_EQ(counters_.snapshot().revoked_denied, 1u);
+  auto other = Ask("bob");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Error(absl::StatusCode::kUnavailable)));
+  EXPECT_EQ(other->decision().source, DecisionSource::kFailOpen) << "others still fail open";
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, RevokedUserIsNotAdmittedFromAStaleEntry) {
+  CacheAllow("alice");
+  clock_.advance(std::chrono::minutes(6));  // past allow_ttl: stale
+  revocations_.Revoke(Subject::User("alice"), "locked", 0, "portal");  // cache deliberately not invalidated
+  auto p = Ask("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Error(absl::StatusCode::kUnavailable)));
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+  EXPECT_NE(p->decision().reason.find("stale would have admitted"), std::string::npos) << p->decision().reason;
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, RevokedUserIsNotAdmittedAtTheDeadlineByFailOpen) {
+  Make(FailMode::kOpen);
+  RevokeUser("alice");
+  auto p = Ask("alice", milliseconds(500));
+  Advance(milliseconds(500));
+  ASSERT_TRUE(p->answered());
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, GroupRevocationBlocksMembersCachedAllow) {
+  CacheAllow("alice");  // group "staff"
+  revocations_.Revoke(Subject::Group("staff"), "group off", 0, "portal");
+  auto p = Ask("alice");
+  EXPECT_FALSE(p->answered());
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+  EXPECT_EQ(p->decision().verdict, Verdict::kAllow) << "a fresh portal Allow for a member admits that request";
+  EXPECT_TRUE(revocations_.Covering("zed", "staff")) << "but does not lift the group";
+}
+
+// The known hole: a call that started before the revocation answers Allow after it.
+TEST_F(PolicyAuthorizerRevocationTest, InFlightAllowStartedBeforeRevocationNeitherAdmitsNorIsCached) {
+  auto leader = Ask("alice");
+  auto follower = Ask("alice");
+  ASSERT_EQ(portal_.calls(), 1);
+  RevokeUser("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+  EXPECT_EQ(leader->decision().verdict, Verdict::kDeny);
+  EXPECT_EQ(follower->decision().verdict, Verdict::kDeny);
+  EXPECT_NE(leader->decision().reason.find("in flight"), std::string::npos);
+  EXPECT_EQ(counters_.snapshot().in_flight_not_cached, 1u);
+  EXPECT_TRUE(revocations_.Covering("alice", "staff")) << "the old Allow does not lift the revocation";
+  auto next = Ask("alice");
+  EXPECT_FALSE(next->answered()) << "nothing was cached";
+  EXPECT_EQ(portal_.calls(), 2);
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Deny("locked")));
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, FreshPortalAllowAfterRevocationAdmitsLiftsAndIsCached) {
+  RevokeUser("alice");
+  auto p = Ask("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+  EXPECT_EQ(p->decision().verdict, Verdict::kAllow);
+  EXPECT_EQ(p->decision().source, DecisionSource::kPortal);
+  EXPECT_FALSE(revocations_.AnyInForce());
+  auto again = Ask("alice");
+  ASSERT_TRUE(again->answered());
+  EXPECT_EQ(again->decision().source, DecisionSource::kCache);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, InFlightAnswerIsNotCachedAfterAnInvalidation) {
+  auto p = Ask("alice");
+  cache_->InvalidateUser("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+  EXPECT_EQ(p->decision().verdict, Verdict::kAllow) << "not revoked: the answer is used, only not cached";
+  EXPECT_EQ(counters_.snapshot().in_flight_not_cached, 1u);
+  auto again = Ask("alice");
+  EXPECT_FALSE(again->answered());
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
+  auto third = Ask("alice");
+  EXPECT_TRUE(third->answered()) << "the second answer, with no invalidation meanwhile, is cached";
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, InFlightDenyAfterRevocationIsAnsweredAndNotCached) {
+  auto p = Ask("alice");
+  RevokeUser("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Deny("no")));
+  EXPECT_EQ(p->decision().verdict, Verdict::kDeny);
+  EXPECT_EQ(p->decision().source, DecisionSource::kPortal);
+  EXPECT_EQ(counters_.snapshot().in_flight_not_cached, 1u);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, RevocationExpiresAfterItsTtl) {
+  Make(FailMode::kOpen);
+  RevokeUser("alice");
+  clock_.advance(std::chrono::hours(24));
+  auto p = Ask("alice");
+  ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Error(absl::StatusCode::kUnavailable)));
+  EXPECT_EQ(p->decision().source, DecisionSource::kFailOpen);
+}
+
+TEST_F(PolicyAuthorizerRevocationTest, RestoreLetsTheCacheAdmitAgain) {
+  CacheAllow("alice");
+  revocations_.Revoke(Subject::User("alice"), "locked", 0, "portal");
+  revocations_.Restore(Subject::User("alice"));
+  auto p = Ask("alice");
+  ASSERT_TRUE(p->answered());
+  EXPECT_EQ(p->decision().source, DecisionSource::kCache);
 }
 
 }  // namespace

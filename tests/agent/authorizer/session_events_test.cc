@@ -24,7 +24,7 @@ TEST(SessionEventRecorderTest, DisconnectClosesTheAdmittedSession) {
   SessionRegistry sessions;
   AuthorizerCounters counters;
   SessionEventRecorder recorder(sessions, counters);
-  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}});
+  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}, false, {}});
   recorder.OnSessionEvent(Event(IpcReason::kHostUpdate, "7"));
   EXPECT_EQ(sessions.size(), 1u);
   recorder.OnSessionEvent(Event(IpcReason::kDisconnect, "7"));
@@ -74,7 +74,7 @@ TEST(SessionEventRecorderTest, RecordsConnectHostUpdateAndDisconnectInTheOutbox)
   SessionRegistry sessions;
   AuthorizerCounters counters;
   SessionEventRecorder recorder(sessions, counters, &outbox, clock);
-  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}});
+  sessions.Admit(SessionRecord{"7", "alice", "staff", "198.51.100.7", DecisionSource::kFailOpen, {}, false, {}});
   recorder.OnAdmitDelivered(Event(IpcReason::kConnect, "7"), DecisionSource::kFailOpen);
   const auto connected_at = clock.wall_now();
   clock.advance(std::chrono::seconds(5));
@@ -101,12 +101,12 @@ TEST(SessionEventRecorderTest, RecordsConnectHostUpdateAndDisconnectInTheOutbox)
 TEST(SessionRegistryTest, RepeatedConnectReplacesAndBoundHolds) {
   SessionRegistry sessions(3);
   for (int i = 0; i < 10; ++i) {
-    sessions.Admit(SessionRecord{std::to_string(i), "u", "g", "ip", DecisionSource::kPortal, {}});
+    sessions.Admit(SessionRecord{std::to_string(i), "u", "g", "ip", DecisionSource::kPortal, {}, false, {}});
   }
   EXPECT_EQ(sessions.size(), 3u);
   EXPECT_FALSE(sessions.Remove("0").has_value());
   EXPECT_TRUE(sessions.Remove("9").has_value());
-  sessions.Admit(SessionRecord{"8", "u2", "g", "ip", DecisionSource::kStale, {}});
+  sessions.Admit(SessionRecord{"8", "u2", "g", "ip", DecisionSource::kStale, {}, false, {}});
   auto r = sessions.Remove("8");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->username, "u2");

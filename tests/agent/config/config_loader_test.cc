@@ -463,3 +463,55 @@ TEST(ConfigLoaderTest, FormatsErrorsWithKeyAndLine) {
 
 }  // namespace
 }  // namespace oa::testing
+
+namespace oa::testing {
+namespace {
+
+TEST(ConfigLoaderEnforcementTest, DefaultsAreTheDocumentedOnes) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({}));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.ocserv.occtl_socket, "/var/run/occtl.socket");
+  EXPECT_EQ(c.ocserv.disconnect_command, DisconnectCommand::kDisconnect);
+  EXPECT_EQ(c.ocserv.reconcile_interval, std::chrono::seconds(60));
+  EXPECT_TRUE(c.enforcement.watch);
+  EXPECT_TRUE(c.enforcement.recheck_after_outage);
+  EXPECT_EQ(c.enforcement.recheck_rate, 50u);
+  EXPECT_EQ(c.enforcement.recheck_interval, std::chrono::milliseconds(0));
+  EXPECT_EQ(c.enforcement.revocation_ttl, std::chrono::hours(24));
+}
+
+TEST(ConfigLoaderEnforcementTest, ReadsEveryEnforcementKey) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({
+      {"ocserv", "  disconnect_command: terminate\n  reconcile_interval: 5m\n"},
+      {"enforcement",
+       "  watch: false\n  recheck_after_outage: false\n  recheck_rate: 7\n  recheck_interval: 10m\n"
+       "  revocation_ttl: 2h\n  disconnect_concurrency: 9\n  disconnect_timeout: 3s\n"},
+  }));
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.ocserv.disconnect_command, DisconnectCommand::kTerminate);
+  EXPECT_EQ(c.ocserv.reconcile_interval, std::chrono::minutes(5));
+  EXPECT_FALSE(c.enforcement.watch);
+  EXPECT_FALSE(c.enforcement.recheck_after_outage);
+  EXPECT_EQ(c.enforcement.recheck_rate, 7u);
+  EXPECT_EQ(c.enforcement.recheck_interval, std::chrono::minutes(10));
+  EXPECT_EQ(c.enforcement.revocation_ttl, std::chrono::hours(2));
+  EXPECT_EQ(c.enforcement.disconnect_concurrency, 9u);
+  EXPECT_EQ(c.enforcement.disconnect_timeout, std::chrono::seconds(3));
+}
+
+TEST(ConfigLoaderEnforcementTest, BadValuesAreNamedAllAtOnce) {
+  ConfigDir dir;
+  auto r = dir.Load(TestConfigYaml({
+      {"ocserv", "  disconnect_command: kill\n"},
+      {"enforcement", "  recheck_rate: 0\n  revocation_ttl: soon\n  wach: true\n"},
+  }));
+  EXPECT_THAT(Keys(r), ::testing::UnorderedElementsAre("ocserv.disconnect_command", "enforcement.recheck_rate",
+                                                       "enforcement.revocation_ttl", "enforcement.wach"));
+}
+
+}  // namespace
+}  // namespace oa::testing

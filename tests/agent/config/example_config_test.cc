@@ -85,6 +85,17 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(c.ocserv.config_per_group_dir, d.ocserv.config_per_group_dir);
   EXPECT_EQ(c.ocserv.main_config_path, d.ocserv.main_config_path);
   EXPECT_EQ(c.ocserv.command_timeout_max, d.ocserv.command_timeout_max);
+  EXPECT_EQ(c.ocserv.disconnect_command, d.ocserv.disconnect_command);
+  EXPECT_EQ(c.ocserv.reconcile_interval, d.ocserv.reconcile_interval);
+  EXPECT_EQ(c.ocserv.occtl_socket, "/var/run/occtl.socket");
+  const auto &e = c.enforcement, &de = d.enforcement;
+  EXPECT_EQ(e.watch, de.watch);
+  EXPECT_EQ(e.recheck_after_outage, de.recheck_after_outage);
+  EXPECT_EQ(e.recheck_rate, de.recheck_rate);
+  EXPECT_EQ(e.recheck_interval, de.recheck_interval);
+  EXPECT_EQ(e.revocation_ttl, de.revocation_ttl);
+  EXPECT_EQ(e.disconnect_concurrency, de.disconnect_concurrency);
+  EXPECT_EQ(e.disconnect_timeout, de.disconnect_timeout);
   EXPECT_EQ(c.events.outbox.path, d.events.outbox.path);
   EXPECT_EQ(c.events.outbox.durability, d.events.outbox.durability);
   EXPECT_EQ(c.events.outbox.max_events, d.events.outbox.max_events);

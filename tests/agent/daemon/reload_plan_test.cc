@@ -26,6 +26,8 @@ TEST(ReloadPlanTest, TheKeysAReloadAppliesNeedNoRestart) {
   next.resilience.circuit_breaker.failure_threshold = 9;
   next.logging.level = LogLevel::kDebug;
   next.logging.format = LogFormat::kJson;
+  next.enforcement.revocation_ttl = std::chrono::hours(1);
+  next.enforcement.recheck_rate = 5;
   EXPECT_THAT(ChangesNeedingRestart(started, next), IsEmpty());
 }
 
@@ -51,6 +53,8 @@ TEST(ReloadPlanTest, EachFixedPartIsNamedOnce) {
   EXPECT_THAT(changed([](Config& c) { c.ocserv.occtl_socket = "/x"; }), ElementsAre("ocserv"));
   EXPECT_THAT(changed([](Config& c) { c.events.outbox.durability = OutboxDurability::kPower; }),
               ElementsAre("events"));
+  EXPECT_THAT(changed([](Config& c) { c.enforcement.watch = false; }),
+              ElementsAre("enforcement (every key but revocation_ttl and recheck_rate)"));
   EXPECT_THAT(changed([](Config& c) { c.resilience.cache.key_fields = {"username"}; }),
               ElementsAre("resilience.cache"));
 }

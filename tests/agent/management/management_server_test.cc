@@ -274,6 +274,29 @@ TEST_F(ManagementServerTest, RolesGateEveryService) {
   EXPECT_FALSE(fs::exists(dir_ / "per-user" / "alice"));
 }
 
+// AgentControl.Revoke / Restore: operator role; a bad subject is INVALID_ARGUMENT before the control plane is asked
+// (the fake control plane does not implement revocations: UNIMPLEMENTED shows the call got through the gate).
+TEST_F(ManagementServerTest, RevokeAndRestoreNeedTheOperatorRoleAndASubject) {
+  Start();
+  auto revoke = [&](const std::string& who, const std::string& user) {
+    grpc::ClientContext ctx;
+    Deadline(ctx);
+    cv1::RevokeRequest req;
+    if (!user.empty()) req.set_user(user);
+    cv1::RevokeResponse resp;
+    return Control(who)->Revoke(&ctx, req, &resp).error_code();
+  };
+  EXPECT_EQ(revoke("viewer", "alice"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(revoke("operator", ""), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(revoke("operator", "alice"), grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  cv1::RestoreRequest req;
+  req.set_group("staff");
+  cv1::RestoreResponse resp;
+  EXPECT_EQ(Control("viewer")->Restore(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 // --- ExecuteCommand -----------------------------------------------------------------------------------------------
 
 TEST_F(ManagementServerTest, AllowListedCommandRunsWithExactArgv) {

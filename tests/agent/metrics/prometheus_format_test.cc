@@ -249,3 +249,38 @@ TEST(PrometheusFormatTest, LabelValuesAreEscaped) {
 
 }  // namespace
 }  // namespace oa
+
+namespace oa {
+namespace {
+
+TEST(PrometheusFormatEnforcementTest, StreamStateIsOneGaugePerStateAndTheLatencyIsAHistogram) {
+  AgentSnapshot s;
+  EnforcementSnapshot e;
+  e.stream_state = StreamState::kBackoff;
+  e.stream.reconnects = 3;
+  e.sessions.disconnected_revocation = 2;
+  e.sessions.recheck_invalid = 1;
+  e.revocation_latency.counts[4] = 2;  // (25, 50] ms
+  e.revocation_latency.count = 2;
+  e.revocation_latency.sum_ms = 61;
+  s.enforcement = e;
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_stream_state{state=\"backoff\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_stream_state{state=\"streaming\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_stream_reconnects_total 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_sessions_disconnected_total{cause=\"revocation\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_session_rechecks_total{result=\"invalid\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_events_total{kind=\"revoke\",result=\"applied\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE ocserv_agent_revocation_latency_milliseconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"25\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"50\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_count 2\n"));
+}
+
+TEST(PrometheusFormatEnforcementTest, AbsentWhenNotWired) {
+  EXPECT_THAT(FormatPrometheus(AgentSnapshot{}), ::testing::Not(HasSubstr("policy_stream_state")));
+}
+
+}  // namespace
+}  // namespace oa

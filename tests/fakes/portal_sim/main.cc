@@ -26,6 +26,9 @@ constexpr char kUsage[] = R"(usage: ocserv-portal-sim --cert FILE --key FILE [op
   --error-code N
   --hang                 accept vpn.v1 calls and never answer them
   --refuse-tls           accept TCP connections and close them at once (no TLS, no gRPC)
+  --heartbeat-ms N       PolicyWatch: a Heartbeat every N ms (default 5000)
+  --watch-log N          PolicyWatch: events held for resumption (default 1000)
+  --no-policy-watch      do not serve ocserv_agent.v1.PolicyWatch (agents get UNIMPLEMENTED)
 Faults can be changed at run time through ocserv_agent.v1.PortalSimControl on the same port.
 SIGHUP reloads the policy; SIGTERM or SIGINT stops.
 )";
@@ -68,6 +71,17 @@ int main(int argc, char** argv) {
       }
     } else if (flag == "--hang") options.faults.hang = true;
     else if (flag == "--refuse-tls") options.refuse_tls = true;
+    else if (flag == "--no-policy-watch") options.policy_watch = false;
+    else if (flag == "--heartbeat-ms") {
+      std::uint32_t ms = 0;
+      number(&ms);
+      if (ms == 0) Usage("--heartbeat-ms must be > 0");
+      options.watch_heartbeat_interval = std::chrono::milliseconds(ms);
+    } else if (flag == "--watch-log") {
+      std::uint32_t n = 0;
+      number(&n);
+      options.watch_log_size = n;
+    }
     else if (flag == "--help" || flag == "-h") Usage("");
     else Usage("unknown flag " + flag);
   }

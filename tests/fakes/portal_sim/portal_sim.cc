@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "delay_queue.h"
+#include "policy_watch_service.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/security/server_credentials.h"
 #include "ocserv_agent/v1/portal_sim.grpc.pb.h"
@@ -217,16 +218,75 @@ class PortalSim::Impl {
 
   absl::Status ReloadPolicy() {
     auto loaded = LoadPolicy();
-    std::lock_guard lock(mu_);
-    if (!loaded.ok()) {
-      ++stats_.policy_reload_failures;
-      spdlog::warn("portal-sim: policy reload refused, the old policy stays: {}", loaded.status().ToString());
-      return loaded.status();
+    std::shared_ptr<const SimPolicy> old;
+    std::shared_ptr<const SimPolicy> fresh;
+    {
+      std::lock_guard lock(mu_);
+      if (!loaded.ok()) {
+        ++stats_.policy_reload_failures;
+        spdlog::warn("portal-sim: policy reload refused, the old policy stays: {}", loaded.status().ToString());
+        return loaded.status();
+      }
+      old = policy_;
+      InstallLocked(*std::move(loaded));
+      fresh = policy_;
+      ++stats_.policy_reloads;
+      spdlog::info("portal-sim: policy reloaded, epoch {}", epoch_);
     }
-    InstallLocked(*std::move(loaded));
-    ++stats_.policy_reloads;
-    spdlog::info("portal-sim: policy reloaded, epoch {}", epoch_);
+    PublishRevocations(*old, *fresh);
     return absl::OkStatus();
+  }
+
+  // A user or group that the old policy allowed and the new one denies is revoked at once.
+  void PublishRevocations(const SimPolicy& old, const SimPolicy& fresh) {
+    if (!watch_) return;
+    auto revoke_changed = [&](const std::map<std::string, SimRule>& before, const std::map<std::string, SimRule>& after,
+                              bool users) {
+      for (const auto& [name, rule] : before) {
+        if (!rule.allow) continue;
+        auto it = after.find(name);
+        const SimRule& now = it != after.end() ? it->second : fresh.default_rule;
+        if (now.allow) continue;
+        SimEvent e;
+        e.kind = SimEvent::Kind::kRevoke;
+        (users ? e.username : e.groupname) = name;
+        e.reason = now.reason.empty() ? "revoked by policy reload" : now.reason;
+        const std::uint64_t v = Publish(e);
+        spdlog::info("portal-sim: {} '{}' changed from allow to deny: Revoke published, version {}",
+                     users ? "user" : "group", name, v);
+      }
+    };
+    revoke_changed(old.users, fresh.users, true);
+    revoke_changed(old.groups, fresh.groups, false);
+  }
+
+  std::uint64_t Publish(const SimEvent& e) {
+    if (!watch_) return 0;
+    ocserv_agent::v1::PolicyEvent event;
+    auto fill = [&](ocserv_agent::v1::Subject* s) {
+      if (!e.username.empty()) s->set_username(e.username);
+      if (!e.groupname.empty()) s->set_groupname(e.groupname);
+      if (e.all) s->set_all(true);
+    };
+    switch (e.kind) {
+      case SimEvent::Kind::kRevoke:
+        fill(event.mutable_revoke()->mutable_subject());
+        event.mutable_revoke()->set_reason(e.reason);
+        event.mutable_revoke()->set_disconnect_reason(static_cast<vpn::v1::DisconnectReason>(e.disconnect_reason));
+        break;
+      case SimEvent::Kind::kRestore: fill(event.mutable_restore()->mutable_subject()); break;
+      case SimEvent::Kind::kInvalidate: fill(event.mutable_invalidate()->mutable_subject()); break;
+      case SimEvent::Kind::kRecheck: fill(event.mutable_recheck()->mutable_subject()); break;
+      case SimEvent::Kind::kResync: event.mutable_resync(); break;
+    }
+    return watch_->Publish(std::move(event));
+  }
+  std::uint64_t PublishRaw(ocserv_agent::v1::PolicyEvent event) { return watch_ ? watch_->Publish(std::move(event)) : 0; }
+  void SetWatchMuted(bool muted) {
+    if (watch_) watch_->SetMuted(muted);
+  }
+  void ForgetWatchLog() {
+    if (watch_) watch_->ForgetLog();
   }
 
   void SetFaults(const SimFaults& f) {
@@ -275,10 +335,21 @@ class PortalSim::Impl {
   }
 
   PortalSimStats Stats() const {
-    std::lock_guard lock(mu_);
-    PortalSimStats s = stats_;
-    s.policy_epoch = epoch_;
-    s.in_flight = in_flight_.load();
+    PortalSimStats s;
+    {
+      std::lock_guard lock(mu_);
+      s = stats_;
+      s.policy_epoch = epoch_;
+      s.in_flight = in_flight_.load();
+    }
+    if (watch_) {
+      const SimWatchStats w = watch_->Stats();
+      s.watch_streams_open = w.streams_open;
+      s.watch_events_published = w.published;
+      s.watch_last_version = w.last_version;
+      s.watch_resyncs_sent = w.resyncs_sent;
+      s.watch_last_after_version = w.last_after_version;
+    }
     return s;
   }
   PortalSimStats ResetStats() {
@@ -328,6 +399,7 @@ class PortalSim::Impl {
   std::unique_ptr<AuthService> auth_;
   std::unique_ptr<EventService> events_;
   std::unique_ptr<ControlService> control_;
+  std::unique_ptr<SimPolicyWatch> watch_;  // null when options_.policy_watch is false
   std::unique_ptr<grpc::Server> server_;
   RefusingListener refusing_;
   std::once_flag shutdown_once_;
@@ -452,6 +524,16 @@ class PortalSim::Impl::ControlService final : public ocserv_agent::v1::PortalSim
     reply->set_policy_epoch(sim_->Stats().policy_epoch);
     return Done(context);
   }
+  grpc::ServerUnaryReactor* PublishPolicyEvent(grpc::CallbackServerContext* context,
+                                               const ocserv_agent::v1::PublishPolicyEventRequest* request,
+                                               ocserv_agent::v1::PublishPolicyEventResponse* reply) override {
+    if (request->set_mute()) {
+      sim_->SetWatchMuted(request->mute_watch());
+    } else {
+      reply->set_version(sim_->PublishRaw(request->event()));
+    }
+    return Done(context);
+  }
 
  private:
   static grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context) {
@@ -479,6 +561,11 @@ class PortalSim::Impl::ControlService final : public ocserv_agent::v1::PortalSim
     out->set_events_unique(s.events_unique);
     out->set_events_duplicate(s.events_duplicate);
     out->set_events_without_id(s.events_without_id);
+    out->set_watch_streams_open(s.watch_streams_open);
+    out->set_watch_events_published(s.watch_events_published);
+    out->set_watch_last_version(s.watch_last_version);
+    out->set_watch_resyncs_sent(s.watch_resyncs_sent);
+    out->set_watch_last_after_version(s.watch_last_after_version);
   }
 
   Impl* sim_;
@@ -519,6 +606,11 @@ absl::Status PortalSim::Impl::Start() {
   builder.RegisterService(auth_.get());
   builder.RegisterService(events_.get());
   builder.RegisterService(control_.get());
+  if (options_.policy_watch) {
+    watch_ = std::make_unique<SimPolicyWatch>(SimWatchOptions{.heartbeat_interval = options_.watch_heartbeat_interval,
+                                                              .max_log = options_.watch_log_size});
+    builder.RegisterService(watch_.get());
+  }
   // Agents keep their connection warm with keepalive pings even between calls: allow it.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
@@ -540,6 +632,7 @@ void PortalSim::Impl::Shutdown() {
     }
     for (auto& call : held) call->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "portal sim shut down"));
     delays_.Stop();  // answers calls still waiting out their latency
+    if (watch_) watch_->Stop();  // ends the Watch streams, which never end by themselves
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
       server_->Wait();
@@ -569,6 +662,9 @@ SimFaults PortalSim::faults() const { return impl_->faults(); }
 PortalSimStats PortalSim::Stats() const { return impl_->Stats(); }
 PortalSimStats PortalSim::ResetStats() { return impl_->ResetStats(); }
 absl::Status PortalSim::ReloadPolicy() { return impl_->ReloadPolicy(); }
+std::uint64_t PortalSim::Publish(const SimEvent& event) { return impl_->Publish(event); }
+void PortalSim::SetWatchMuted(bool muted) { impl_->SetWatchMuted(muted); }
+void PortalSim::ForgetWatchLog() { impl_->ForgetWatchLog(); }
 void PortalSim::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace oa::sim

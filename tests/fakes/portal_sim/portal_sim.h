@@ -7,6 +7,7 @@
 // held by latency or `hang` costs no thread. Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -34,6 +35,20 @@ struct PortalSimOptions {
   // Accept TCP connections and close them at once, without TLS: a portal whose TLS is broken. No gRPC (and so no
   // control service) is served in this mode.
   bool refuse_tls = false;
+  // ocserv_agent.v1.PolicyWatch (policy_watch_service.h); false: not served (agents get UNIMPLEMENTED).
+  bool policy_watch = true;
+  std::chrono::milliseconds watch_heartbeat_interval{5000};
+  std::size_t watch_log_size = 1000;
+};
+
+// One policy event to publish (PortalSim::Publish): exactly one of username / groupname / all.
+struct SimEvent {
+  enum class Kind { kRevoke, kRestore, kInvalidate, kRecheck, kResync } kind = Kind::kRevoke;
+  std::string username;
+  std::string groupname;
+  bool all = false;
+  std::string reason;
+  int disconnect_reason = 0;
 };
 
 struct PortalSimStats {
@@ -57,6 +72,12 @@ struct PortalSimStats {
   std::uint64_t events_unique = 0;
   std::uint64_t events_duplicate = 0;
   std::uint64_t events_without_id = 0;
+  // PolicyWatch.
+  std::uint64_t watch_streams_open = 0;
+  std::uint64_t watch_events_published = 0;
+  std::uint64_t watch_last_version = 0;
+  std::uint64_t watch_resyncs_sent = 0;
+  std::uint64_t watch_last_after_version = 0;
 
   std::uint64_t calls(const std::string& method) const {
     auto it = calls_by_method.find(method);
@@ -79,7 +100,14 @@ class PortalSim {
   PortalSimStats ResetStats();  // returns the counters before the reset (policy counters and epoch are kept)
 
   // Reads the policy file again (what SIGHUP does). A bad file leaves the old policy in force and says why.
+  // A reload that turns a user or group from allow to deny publishes a Revoke for it.
   absl::Status ReloadPolicy();
+
+  // PolicyWatch: publish an event to every agent (returns its version); mute the streams (no heartbeat, no event);
+  // forget the event log (the next resume from an older version gets a Resync).
+  std::uint64_t Publish(const SimEvent& event);
+  void SetWatchMuted(bool muted);
+  void ForgetWatchLog();
 
   // Stops serving: calls still held (latency, hang) end with UNAVAILABLE/CANCELLED. Idempotent.
   void Shutdown();

@@ -1,0 +1,70 @@
+// WatchClient: the agent's one ocserv_agent.v1.PolicyWatch/Watch stream to the portal (shared/DESIGN.md "Live
+// enforcement"), on the channel it shares with CheckPolicy. gRPC callback API (a ClientReadReactor): no thread waits
+// on the stream, and nothing here runs on or blocks the IPC loop.
+//
+// WatchStreamLogic decides (ordering, watchdog, backoff); this class does what it says: opens the stream with
+// after_version = last applied version, hands each new event to the PolicyEnforcer (on the gRPC callback thread,
+// one event at a time: the next read starts after the event is applied, so a flooding portal is slowed down, not
+// queued), cancels a stream the watchdog declares dead, and schedules the next attempt. `on_restored` runs when a
+// stream delivers its first event after an earlier one failed (the re-check after an outage hooks in there).
+//
+// Time: the Clock and Scheduler are injected (FakeClock + ManualScheduler in tests); only the gRPC wire is real.
+// Thread-safety: Start/Shutdown from one thread; status() from any. Shutdown cancels the stream and waits for its
+// end; after it no callback runs. The scheduler may still hold tasks: they find the client gone and do nothing.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "agent/authorizer/scheduler.h"
+#include "agent/enforcement/policy_enforcer.h"
+#include "agent/enforcement/watch_stream_logic.h"
+#include "resilience/clock.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace oa {
+
+struct WatchClientOptions {
+  std::string agent_id;
+  WatchTimings timings;
+  std::string portal_address;  // for log lines
+};
+
+struct WatchStatus {
+  StreamState state = StreamState::kDisabled;
+  std::uint64_t last_applied_version = 0;
+  std::chrono::milliseconds heartbeat_interval{0};
+  WatchStreamCounters counters;
+  std::string last_error;
+};
+
+class WatchClient {
+ public:
+  struct Deps {
+    const Clock& clock;
+    Scheduler& scheduler;
+    PolicyEnforcer& enforcer;
+    std::function<void()> on_restored;  // optional
+  };
+
+  WatchClient(std::shared_ptr<grpc::Channel> channel, Deps deps, WatchClientOptions options,
+              ReconnectBackoff::JitterSource jitter = {});
+  ~WatchClient();  // Shutdown()
+  WatchClient(const WatchClient&) = delete;
+  WatchClient& operator=(const WatchClient&) = delete;
+
+  void Start();
+  void Shutdown();
+  WatchStatus status() const;
+
+  class Core;  // shared with the reactor and the scheduled tasks
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace oa

@@ -1,0 +1,230 @@
+// The PolicyWatch stream client against the reference portal (tests/fakes/portal_sim) over real loopback mTLS: events
+// applied, resumption after a dead stream, Resync when the portal lost its log, UNIMPLEMENTED, malformed events.
+// Time on the agent's side is a FakeClock with a ManualScheduler: the watchdog and the reconnects happen only when
+// the test advances it. Only the wire is real, so the test waits (bounded) for what crosses it.
+#include "agent/enforcement/watch_client.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "agent/portal/portal_channel.h"
+#include "dev_pki.h"
+#include "fake_clock.h"
+#include "manual_scheduler.h"
+#include "portal_sim.h"
+
+namespace oa::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using sim::DevPki;
+
+// Waits for something that crosses the wire; fails the test after 10 s (a hang, not a timing assertion).
+template <class Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 10000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return pred();
+}
+
+class RecordingActions final : public SessionActions {
+ public:
+  void DisconnectRevoked(const Revocation& r, std::optional<Clock::WallTime>) override {
+    std::lock_guard l(mu);
+    disconnected.push_back(r.subject);
+  }
+  void Recheck(const Subject& s, std::string_view) override {
+    std::lock_guard l(mu);
+    rechecked.push_back(s);
+  }
+  std::size_t rechecks() {
+    std::lock_guard l(mu);
+    return rechecked.size();
+  }
+  std::mutex mu;
+  std::vector<Subject> disconnected, rechecked;
+};
+
+class WatchClientTest : public ::testing::Test {
+ protected:
+  void StartSim(bool policy_watch = true) {
+    const std::string policy = sim::DevPkiDir() + "/watch-test-policy.yaml";
+    std::ofstream(policy) << "users:\n  alice: { allow: true }\n";
+    sim::PortalSimOptions o;
+    o.cert_file = DevPki("portal.pem");
+    o.key_file = DevPki("portal.key");
+    o.client_ca_file = DevPki("ca.pem");
+    o.policy_file = policy;
+    o.policy_watch = policy_watch;
+    o.watch_heartbeat_interval = 60s;  // real heartbeats stay out of the way; the FakeClock drives the watchdog
+    o.watch_log_size = 10;
+    auto s = sim::PortalSim::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    sim_ = std::move(*s);
+  }
+  void StartClient() {
+    PortalOptions p;
+    p.address = sim_->address();
+    p.ca_file = DevPki("ca.pem");
+    p.cert_file = DevPki("agent-client.pem");
+    p.key_file = DevPki("agent-client.key");
+    auto channel = MakePortalChannel(p);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    WatchClientOptions o;
+    o.agent_id = "agent-under-test";
+    o.portal_address = p.address;
+    client_ = std::make_unique<WatchClient>(*channel,
+                                            WatchClient::Deps{clock_, scheduler_, enforcer_, [this] { ++restored_; }},
+                                            o, [] { return 0.5; });
+    client_->Start();
+  }
+  void TearDown() override {
+    if (client_) client_->Shutdown();
+    if (sim_) sim_->Shutdown();
+  }
+  bool Streaming() {
+    return Eventually([&] { return client_->status().state == StreamState::kStreaming; });
+  }
+  std::uint64_t Published(const sim::SimEvent& e) { return sim_->Publish(e); }
+  static sim::SimEvent Revoke(const std::string& user) {
+    sim::SimEvent e;
+    e.username = user;
+    e.reason = "locked by test";
+    return e;
+  }
+  // Kills the stream through the watchdog: the portal goes silent, the FakeClock passes 3 heartbeat intervals.
+  void KillStreamByWatchdog() {
+    sim_->SetWatchMuted(true);
+    clock_.advance(181s);
+    scheduler_.RunDue(clock_.now());
+    ASSERT_TRUE(Eventually([&] { return client_->status().state == StreamState::kBackoff; }));
+  }
+  void RunReconnect() {
+    clock_.advance(1s);
+    scheduler_.RunDue(clock_.now());
+  }
+
+  FakeClock clock_;
+  ManualScheduler scheduler_;
+  RevocationTable table_{clock_, std::chrono::hours(24)};
+  DecisionCache cache_{DecisionCacheOptions{}, clock_, 1};
+  RecordingActions actions_;
+  PolicyEnforcer enforcer_{{table_, cache_, &actions_}};
+  std::unique_ptr<sim::PortalSim> sim_;
+  std::unique_ptr<WatchClient> client_;
+  std::atomic<int> restored_{0};
+};
+
+TEST_F(WatchClientTest, RevokePublishedByThePortalIsAppliedAndDisconnects) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  const std::uint64_t v = Published(Revoke("bob"));
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("bob", "").has_value(); }));
+  EXPECT_EQ(client_->status().last_applied_version, v);
+  ASSERT_TRUE(Eventually([&] { return enforcer_.counts().get(PolicyEventKind::kRevoke, EventResult::kApplied) == 1; }));
+  std::lock_guard l(actions_.mu);
+  ASSERT_EQ(actions_.disconnected.size(), 1u);
+  EXPECT_EQ(actions_.disconnected[0], Subject::User("bob"));
+}
+
+TEST_F(WatchClientTest, PolicyReloadFromAllowToDenyPublishesARevoke) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  std::ofstream(sim::DevPkiDir() + "/watch-test-policy.yaml") << "users:\n  alice: { allow: false, reason: gone }\n";
+  ASSERT_TRUE(sim_->ReloadPolicy().ok());
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("alice", "").has_value(); }));
+  EXPECT_EQ(table_.Covering("alice", "")->reason, "gone");
+}
+
+TEST_F(WatchClientTest, DeadStreamIsCancelledByTheWatchdogAndResumesAfterTheLastAppliedVersion) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  const std::uint64_t v1 = Published(Revoke("u1"));
+  ASSERT_TRUE(Eventually([&] { return client_->status().last_applied_version == v1; }));
+  KillStreamByWatchdog();
+  EXPECT_EQ(client_->status().counters.watchdog_expired, 1u);
+  // Published while the agent is away: held in the portal's log.
+  sim_->SetWatchMuted(false);
+  const std::uint64_t v2 = Published(Revoke("u2"));
+  RunReconnect();
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("u2", "").has_value(); }));
+  EXPECT_EQ(sim_->Stats().watch_last_after_version, v1) << "resumed after the last applied version";
+  EXPECT_EQ(client_->status().last_applied_version, v2);
+  // The table is updated inside Apply, before the event is counted: wait for the count.
+  EXPECT_TRUE(Eventually([&] { return enforcer_.counts().get(PolicyEventKind::kRevoke, EventResult::kApplied) == 2; }));
+  EXPECT_EQ(restored_.load(), 1) << "a reconnect after a failure triggers the re-check hook";
+}
+
+TEST_F(WatchClientTest, ResumeFromAVersionThePortalNoLongerHoldsGetsAResync) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  const std::uint64_t v1 = Published(Revoke("u1"));
+  ASSERT_TRUE(Eventually([&] { return client_->status().last_applied_version == v1; }));
+  KillStreamByWatchdog();
+  sim_->SetWatchMuted(false);
+  Published(Revoke("u2"));
+  sim_->ForgetWatchLog();
+  RunReconnect();
+  ASSERT_TRUE(Eventually([&] { return actions_.rechecks() == 1; }));
+  EXPECT_TRUE(Eventually([&] { return enforcer_.counts().get(PolicyEventKind::kResync, EventResult::kApplied) == 1; }));
+  EXPECT_EQ(sim_->Stats().watch_resyncs_sent, 1u);
+  std::lock_guard l(actions_.mu);
+  EXPECT_EQ(actions_.rechecked[0], Subject::All());
+}
+
+TEST_F(WatchClientTest, PortalWithoutPolicyWatchIsUnimplementedAndRetriedRarely) {
+  StartSim(/*policy_watch=*/false);
+  StartClient();
+  ASSERT_TRUE(Eventually([&] { return client_->status().state == StreamState::kUnimplemented; }));
+  EXPECT_EQ(client_->status().counters.unimplemented, 1u);
+  clock_.advance(599s);
+  scheduler_.RunDue(clock_.now());
+  EXPECT_EQ(client_->status().counters.streams_opened, 1u) << "not retried before unimplemented_retry";
+  clock_.advance(1s);
+  scheduler_.RunDue(clock_.now());
+  ASSERT_TRUE(Eventually([&] { return client_->status().counters.unimplemented == 2; }));
+  EXPECT_EQ(client_->status().counters.streams_opened, 2u);
+}
+
+TEST_F(WatchClientTest, MalformedEventsAreSkippedAndCountedAndTheStreamGoesOn) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  sim::SimEvent all = Revoke("");
+  all.all = true;  // revoke of everyone: forbidden by the protocol
+  Published(all);
+  sim::SimEvent two = Revoke("x");
+  two.groupname = "g";  // two subjects at once
+  Published(two);
+  sim::SimEvent none;
+  none.kind = sim::SimEvent::Kind::kInvalidate;  // no subject at all
+  Published(none);
+  Published(Revoke("carol"));
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("carol", "").has_value(); }));
+  EXPECT_EQ(table_.size(), 1u);
+  EXPECT_EQ(client_->status().counters.invalid, 3u);
+  EXPECT_EQ(enforcer_.counts().get(PolicyEventKind::kRevoke, EventResult::kInvalid), 2u);
+  EXPECT_EQ(client_->status().state, StreamState::kStreaming);
+}
+
+TEST_F(WatchClientTest, ShutdownEndsTheStreamAndNothingRunsAfter) {
+  StartSim();
+  StartClient();
+  ASSERT_TRUE(Streaming());
+  client_->Shutdown();
+  EXPECT_EQ(client_->status().state, StreamState::kDisabled);
+  Published(Revoke("late"));
+  scheduler_.RunDue(clock_.now() + 1h);
+  EXPECT_FALSE(table_.Covering("late", ""));
+}
+
+}  // namespace
+}  // namespace oa::testing
