@@ -139,7 +139,7 @@ connect() {
   t1=$EPOCHREALTIME
   local wall_ms
   wall_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
-  line=$(grep "request_id=$pid-" "$work/agent.log" | tail -1 || true)
+  line=$(grep "request_id=\"$pid-" "$work/agent.log" | tail -1 || true)
   source=$(sed -n 's/.* source=\([a-z_]*\) .*/\1/p' <<<"$line")
   agent_ms=$(sed -n 's/.* latency_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
   local verdict=admitted
