@@ -39,7 +39,9 @@ DecisionPath::~DecisionPath() { Stop(clock_.now()); }
 absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config& config, const Clock& clock) {
   auto key_builder = CacheKeyBuilder::Create(config.resilience.cache.key_fields);
   if (!key_builder.ok()) return key_builder.status();
-  // One channel for CheckPolicy, the policy stream and the re-checks (the event delivery still makes its own).
+  // One channel for CheckPolicy, the policy stream and the re-checks. The event delivery keeps a connection of its
+  // own on purpose: draining a long outage's backlog puts up to 256 reports in flight, and a portal that limits
+  // concurrent HTTP/2 streams would otherwise queue connects behind them.
   auto channel = MakePortalChannel(config.portal);
   if (!channel.ok()) return channel.status();
 

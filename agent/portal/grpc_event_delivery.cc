@@ -196,7 +196,7 @@ class GrpcEventDelivery final : public EventDelivery {
 
 absl::StatusOr<std::unique_ptr<EventDelivery>> MakeGrpcEventDelivery(const PortalOptions& options, const Clock& clock,
                                                                      std::string agent_id, std::size_t max_in_flight) {
-  // The one place this delivery gets its channel: sharing a channel with the portal client later changes only this.
+  // Its own connection, deliberately (decision_path.cc says why); the same channel recipe as the portal client.
   auto channel = MakePortalChannel(options);
   if (!channel.ok()) return channel.status();
   return std::unique_ptr<EventDelivery>(std::make_unique<GrpcEventDelivery>(
