@@ -35,6 +35,7 @@
 #include "agent/portal/grpc_process_setup.h"
 #include "agent/portal/portal_channel.h"
 #include "resilience/decision_cache.h"
+#include "bench_figures.h"
 #include "sim_control.h"
 #include "temp_dir.h"
 
@@ -232,6 +233,7 @@ Args ParseArgs(int argc, char** argv) {
 }  // namespace oa::bench
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show at once when stdout is a file
   oa::SetUpGrpcProcess();
   oa::bench::Run(oa::bench::ParseArgs(argc, argv));
   return 0;
