@@ -37,6 +37,8 @@
 #include "resilience/decision_cache.h"
 #include "bench_figures.h"
 #include "sim_control.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
 #include "temp_dir.h"
 
 namespace oa::bench {
@@ -235,6 +237,8 @@ Args ParseArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show at once when stdout is a file
   oa::SetUpGrpcProcess();
+  // The pipeline logs one line per revocation and per forced disconnect, as deployed: to stderr, apart from the figures.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("agent"));
   oa::bench::Run(oa::bench::ParseArgs(argc, argv));
   return 0;
 }
