@@ -667,7 +667,6 @@ void RunAtLatency(const Args& args, int latency_ms) {
   (void)(*sim)->Stop();
 }
 
-
 // ---- enforcement and outbox on vs off (--variants) ----
 
 struct Variant {
