@@ -18,12 +18,27 @@
 //
 // Usage: oa_decision_path_bench [--latencies 0,20] [--requests 2000] [--helper-requests 300] [--storm-users 10000]
 //                               [--storm-seconds 1] [--agent-log-level info] [--report-events true|false]
+//
+// With --variants R (issues 11 and 12: "decision path unchanged"), it measures instead, at portal latency 0, the
+// cache-hit and cache-miss p50 straight over the socket (--requests each) for four agent configurations, each with a
+// fresh sim and agent, in R rounds whose order rotates (so that no variant always runs first or last):
+//   enforcement off, outbox off   enforcement.watch false, portal.report_events false (no outbox)
+//   enforcement on,  outbox off   the PolicyWatch stream open and --revoked K users revoked through it (so every
+//                                 decision consults a non-empty revocation table), no outbox
+//   enforcement off, outbox on    no stream; every admit appended to the outbox and sent to the portal
+//   enforcement on,  outbox on    both (the defaults, plus the K revocations)
+// and prints, per variant, the median over rounds of its p50s and the median of the per-round ratios to the
+// all-off variant (the same round, so the same machine conditions), and the CPU time agent and sim spent per
+// request (including the background work a request caused: outbox commit, ReportConnect). Closed loop by default;
+// --gap-us G pauses G us between an answer and the next request, so that such background work is done before the
+// next decision instead of competing with it. Usage: --variants 5 [--revoked 100] [--gap-us 0]
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -44,6 +59,7 @@
 #include "absl/strings/str_split.h"
 #include "agent/authorizer/request_mapping.h"
 #include "agent/portal/grpc_portal_client.h"
+#include "bench/enforcement/sim_control.h"
 #include "harness.h"
 #include "ipc/wire_codec.h"
 #include "ipc/wire_frame.h"
@@ -65,6 +81,9 @@ struct Args {
   double storm_seconds = 1.0;
   std::string agent_log_level = "info";  // as deployed: one audit line per decision is on the measured path
   bool report_events = true;  // portal.report_events, the default: a ReportConnect per admitted session
+  int variant_rounds = 0;     // > 0: the enforcement/outbox on-vs-off comparison instead (RunVariants)
+  int revoked = 100;          // users revoked through the stream in the enforcement-on variants
+  int gap_us = 0;             // --variants: pause between one answer and the next request (0 = closed loop)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -357,11 +376,14 @@ struct Sourced {
 };
 
 // Sequential requests straight over the socket, user name from `user_of(i)`.
+// `gap`: idle time between one answer and the next request (0: closed loop, the next starts at once).
 template <typename UserOf>
-Sourced SocketRequests(const AgentProcess& agent, int n, UserOf user_of) {
+Sourced SocketRequests(const AgentProcess& agent, int n, UserOf user_of,
+                       std::chrono::microseconds gap = std::chrono::microseconds(0)) {
   Sourced out;
   out.ms.reserve(n);
   for (int i = 0; i < n; ++i) {
+    if (gap.count() > 0) std::this_thread::sleep_for(gap);
     integration::ConnectEnv env;
     env.username = user_of(i);
     const IpcRequest req = integration::ConnectRequest(env);
@@ -645,6 +667,124 @@ void RunAtLatency(const Args& args, int latency_ms) {
   (void)(*sim)->Stop();
 }
 
+// ---- enforcement and outbox on vs off (--variants) ----
+
+struct Variant {
+  const char* name;
+  bool watch;   // enforcement.watch, with --revoked users revoked through the stream
+  bool outbox;  // portal.report_events: every admit appended to the outbox and sent
+};
+constexpr Variant kVariants[] = {{"enforcement off, outbox off", false, false},
+                                 {"enforcement on,  outbox off", true, false},
+                                 {"enforcement off, outbox on ", false, true},
+                                 {"enforcement on,  outbox on ", true, true}};
+constexpr int kVariantCount = sizeof(kVariants) / sizeof(kVariants[0]);
+
+struct VariantRun {
+  double hit_p50 = 0, miss_p50 = 0;
+  double hit_agent_cpu_us = 0, hit_sim_cpu_us = 0, miss_agent_cpu_us = 0, miss_sim_cpu_us = 0;  // per request
+};
+
+VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag) {
+  testing::TempDir dir;
+  SimProcess::Options so;
+  so.policy_yaml = "default: { allow: true }\nusers: { bench-hit: { allow: true } }\n";
+  auto sim = SimProcess::Start(dir.path(), so);
+  if (!sim.ok()) Die(sim.status().ToString());
+  integration::AgentSettings as;
+  as.portal_address = (*sim)->address();
+  as.portal_timeout = "2s";
+  as.decision_timeout = "3s";
+  as.failure_threshold = 5;
+  as.open_timeout = "30s";
+  as.max_open_timeout = "5m";
+  as.log_level = args.agent_log_level;
+  as.report_events = v.outbox;
+  as.extra_yaml = std::string("enforcement: { watch: ") + (v.watch ? "true" : "false") + " }\n";
+  auto agent = AgentProcess::Start(dir.path(), as);
+  if (!agent.ok()) Die(agent.status().ToString());
+  if (v.watch) {
+    // The stream open, then K revocations applied by the agent (its log line per revocation).
+    SimControl control((*sim)->address());
+    const auto deadline = Steady::now() + 10s;
+    while (true) {
+      auto st = control.Stats();
+      if (st.ok() && st->watch_streams_open() >= 1) break;
+      if (Steady::now() > deadline) Die("the agent's Watch stream did not open");
+      std::this_thread::sleep_for(10ms);
+    }
+    for (int k = 0; k < args.revoked; ++k) {
+      if (auto r = control.RevokeUser("revoked-" + std::to_string(k), "bench"); !r.ok()) Die(r.status().ToString());
+    }
+    while ((*agent)->CountLogLines("revocation in force") < args.revoked) {
+      if (Steady::now() > deadline + 10s) Die("the agent did not apply the revocations");
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  integration::ConnectEnv env;
+  env.username = "bench-hit";
+  (void)integration::AskAgent((*agent)->socket_path(), integration::ConnectRequest(env));
+  VariantRun out;
+  const std::chrono::microseconds gap(args.gap_us);
+  const pid_t agent_pid = (*agent)->pid(), sim_pid = (*sim)->pid();
+  double a0 = CpuMs(agent_pid), s0 = CpuMs(sim_pid);
+  const Sourced hit = SocketRequests(**agent, args.requests, [](int) { return std::string("bench-hit"); }, gap);
+  // Background work a request caused (outbox commit, ReportConnect) may still run: let it finish, and count it.
+  std::this_thread::sleep_for(300ms);
+  double a1 = CpuMs(agent_pid), s1 = CpuMs(sim_pid);
+  out.hit_agent_cpu_us = (a1 - a0) * 1000 / args.requests;
+  out.hit_sim_cpu_us = (s1 - s0) * 1000 / args.requests;
+  const Sourced miss =
+      SocketRequests(**agent, args.requests, [&](int i) { return "vmiss" + tag + "-" + std::to_string(i); }, gap);
+  std::this_thread::sleep_for(300ms);
+  out.miss_agent_cpu_us = (CpuMs(agent_pid) - a1) * 1000 / args.requests;
+  out.miss_sim_cpu_us = (CpuMs(sim_pid) - s1) * 1000 / args.requests;
+  if (hit.failures || miss.failures || hit.sources.count("cache") == 0 || miss.sources.count("portal") == 0) {
+    Die(std::string(v.name) + ": unexpected answers: hit " + Sources(hit.sources) + ", miss " + Sources(miss.sources));
+  }
+  out.hit_p50 = Summarise(hit.ms).p50_ms;
+  out.miss_p50 = Summarise(miss.ms).p50_ms;
+  if ((*agent)->Stop() != 0) std::fprintf(stderr, "warning: the agent did not stop cleanly\n");
+  (void)(*sim)->Stop();
+  return out;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : (v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2);
+}
+
+void RunVariants(const Args& args) {
+  std::vector<std::array<VariantRun, kVariantCount>> rounds(static_cast<std::size_t>(args.variant_rounds));
+  std::printf("\n| round | %-28s | hit p50 ms | miss p50 ms | CPU us/request, hit: agent / sim | miss: agent / sim |\n"
+              "|---|---|---:|---:|---:|---:|\n",
+              "variant");
+  for (int r = 0; r < args.variant_rounds; ++r) {
+    for (int k = 0; k < kVariantCount; ++k) {
+      const int v = (r + k) % kVariantCount;  // rotate the order every round
+      rounds[r][v] = RunVariant(args, kVariants[v], std::to_string(r) + "-" + std::to_string(v));
+      const VariantRun& x = rounds[r][v];
+      std::printf("| %d | %-28s | %10.3f | %11.3f | %5.0f / %5.0f | %5.0f / %5.0f |\n", r + 1, kVariants[v].name,
+                  x.hit_p50, x.miss_p50, x.hit_agent_cpu_us, x.hit_sim_cpu_us, x.miss_agent_cpu_us, x.miss_sim_cpu_us);
+    }
+  }
+  std::printf("\nmedians over %d rounds; ratio = median of the per-round ratios to the all-off variant of the same "
+              "round (target: within 1.05x)\n\n",
+              args.variant_rounds);
+  std::printf("| %-28s | hit p50 ms | ratio | miss p50 ms | ratio |\n|---|---:|---:|---:|---:|\n", "variant");
+  for (int v = 0; v < kVariantCount; ++v) {
+    std::vector<double> hit, miss, hit_ratio, miss_ratio;
+    for (const auto& round : rounds) {
+      hit.push_back(round[v].hit_p50);
+      miss.push_back(round[v].miss_p50);
+      hit_ratio.push_back(round[v].hit_p50 / round[0].hit_p50);
+      miss_ratio.push_back(round[v].miss_p50 / round[0].miss_p50);
+    }
+    std::printf("| %-28s | %10.3f | %5.2fx | %11.3f | %5.2fx |\n", kVariants[v].name, Median(hit), Median(hit_ratio),
+                Median(miss), Median(miss_ratio));
+  }
+}
+
 Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -670,6 +810,12 @@ Args ParseArgs(int argc, char** argv) {
     } else if (flag == "--report-events") {
       ok = v == "true" || v == "false";
       a.report_events = v == "true";
+    } else if (flag == "--variants") {
+      ok = absl::SimpleAtoi(v, &a.variant_rounds) && a.variant_rounds > 0;
+    } else if (flag == "--gap-us") {
+      ok = absl::SimpleAtoi(v, &a.gap_us) && a.gap_us >= 0;
+    } else if (flag == "--revoked") {
+      ok = absl::SimpleAtoi(v, &a.revoked) && a.revoked >= 0;
     } else if (flag == "--storm-seconds") {
       ok = absl::SimpleAtod(v, &a.storm_seconds);
     } else {
@@ -685,9 +831,22 @@ Args ParseArgs(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   oa::SetUpGrpcProcess();  // as the agent and the sim do: the floors run gRPC the same way
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show at once when stdout is a file
   const auto args = oa::bench::ParseArgs(argc, argv);
   std::string load;
   std::getline(std::ifstream("/proc/loadavg"), load);
+  if (args.variant_rounds > 0) {
+    std::printf("# decision path, enforcement and outbox on vs off: %d rounds x 4 variants, %d hit + %d miss requests "
+                "each (%s), %d users revoked in the enforcement-on variants, portal latency 0; load average at start: %s\n",
+                args.variant_rounds, args.requests, args.requests,
+                args.gap_us > 0 ? ("paced: " + std::to_string(args.gap_us) + " us between answer and next request").c_str()
+                                : "closed loop",
+                args.revoked, load.c_str());
+    oa::bench::RunVariants(args);
+    std::getline(std::ifstream("/proc/loadavg"), load);
+    std::printf("\nload average at end: %s\n", load.c_str());
+    return 0;
+  }
   std::printf("# decision path benchmark: %d requests per sequential path (%d through the helper), storm of %d "
               "users in %.1f s; session reports to the portal %s; load average at start: %s\n",
               args.requests, args.helper_requests, args.storm_users, args.storm_seconds,

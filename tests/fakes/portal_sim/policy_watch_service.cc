@@ -8,6 +8,16 @@ namespace oa::sim {
 
 using ocserv_agent::v1::PolicyEvent;
 
+namespace {
+// Not TimeUtil::GetCurrentTime(): Debian 12's protobuf (3.21) implements it with time(nullptr), whole seconds, which
+// made published_at up to 1 s early and every revocation latency measured from it wrong by that much.
+google::protobuf::Timestamp Now() {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+}  // namespace
+
 class SimPolicyWatch::Stream final : public grpc::ServerWriteReactor<PolicyEvent> {
  public:
   Stream(SimPolicyWatch* owner, std::size_t max_queue) : owner_(owner), max_queue_(max_queue) {}
@@ -79,7 +89,7 @@ SimPolicyWatch::~SimPolicyWatch() { Stop(); }
 PolicyEvent SimPolicyWatch::HeartbeatEvent() const {
   PolicyEvent hb;
   hb.set_version(0);
-  *hb.mutable_published_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *hb.mutable_published_at() = Now();
   hb.mutable_heartbeat()->set_interval_seconds(
       static_cast<std::uint32_t>(std::max<long long>(1, options_.heartbeat_interval.count() / 1000)));
   return hb;
@@ -105,7 +115,7 @@ grpc::ServerWriteReactor<PolicyEvent>* SimPolicyWatch::Watch(grpc::CallbackServe
     // Events after `after` are gone: the agent must drop its cache and re-check everything.
     PolicyEvent resync;
     resync.set_version(last_version_);
-    *resync.mutable_published_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    *resync.mutable_published_at() = Now();
     resync.mutable_resync();
     ++stats_.resyncs_sent;
     spdlog::info("portal-sim: agent '{}' resumes after version {}, no longer held (oldest held {}): Resync",
@@ -122,7 +132,7 @@ grpc::ServerWriteReactor<PolicyEvent>* SimPolicyWatch::Watch(grpc::CallbackServe
 std::uint64_t SimPolicyWatch::Publish(PolicyEvent event) {
   std::lock_guard lock(mu_);
   event.set_version(++last_version_);
-  *event.mutable_published_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *event.mutable_published_at() = Now();
   log_.push_back(event);
   while (log_.size() > options_.max_log) {
     forgotten_up_to_ = log_.front().version();
