@@ -1,8 +1,9 @@
 # Shared by the DEB and RPM maintainer scripts (inlined into each by CMake at configure time). POSIX sh.
-# Policy: enable and start on first install only; an upgrade restarts the agent only if it is running, so an
-# admin's `systemctl disable` or `stop` stands; remove stops it; DEB purge / RPM erase disables it. Without a
-# running systemd (a chroot, a container, an image build) no systemctl is called; a systemctl failure never fails
-# the package operation.
+# Each package follows its distribution's own convention for the unit (debhelper's dh_installsystemd snippets on
+# Debian: deb-systemd-helper / deb-systemd-invoke; the %systemd_* macros on EL: presets), so that an admin's
+# `systemctl disable` or `stop`, a policy-rc.d or a preset file is honoured as for any other package; see
+# debian/*.in and rpm/*.in. Without a running systemd (a chroot, a container, an image build) nothing is started,
+# stopped or reloaded. A failure of systemctl never fails the package operation.
 #
 # OA_PKG_ROOT (tests/packaging only): a directory standing in for / in every path below (the config, the binary for
 # --check-config, the systemd detection). Unset in production, where the paths are the real ones.
@@ -13,13 +14,6 @@ oa_unit=ocserv-agent.service
 
 oa_systemd_running() { [ -d "$oa_root/run/systemd/system" ]; }
 
-# oa_systemctl ARGS...: systemctl when systemd runs; its failure is ignored.
-oa_systemctl() {
-  if oa_systemd_running; then
-    systemctl "$@" || true
-  fi
-}
-
 # Every configure: a config to edit (copied from the example only when missing: edits survive upgrades), and a
 # private directory for the certificates. Existing directories keep their mode (an admin's chmod stands);
 # /etc/ocserv-agent itself comes from the package (0750).
@@ -28,24 +22,13 @@ oa_install_config() {
   [ -e "$oa_conf" ] || install -m 0640 "$oa_etc/config.yaml.example" "$oa_conf"
 }
 
-# First install: enable; start only when the config is valid, so that a fresh install with no certificates yet
-# does not leave a failed unit behind — it says what to do instead.
-oa_first_install() {
-  oa_install_config
-  oa_systemd_running || return 0
-  oa_systemctl daemon-reload >/dev/null 2>&1
-  oa_systemctl enable "$oa_unit" >/dev/null 2>&1
+# oa_config_ready: the config passes --check-config. A fresh install has no certificates yet: it is not started
+# then (it would only fail), and the admin is told what to do instead.
+oa_config_ready() {
   if "$oa_root/usr/sbin/ocserv-agent" --check-config -c "$oa_conf" >/dev/null 2>&1; then
-    oa_systemctl start "$oa_unit"
-  else
-    echo "ocserv-agent: $oa_conf is not ready yet. Put the certificates in $oa_etc/pki, edit the file,"
-    echo "ocserv-agent: check it with 'ocserv-agent --check-config -c $oa_conf', then 'systemctl start ocserv-agent'."
+    return 0
   fi
-}
-
-# Upgrade: enabled or not, running or not, stays as the admin left it; a running agent restarts on the new binary.
-oa_upgrade() {
-  oa_install_config
-  oa_systemctl daemon-reload >/dev/null 2>&1
-  oa_systemctl try-restart "$oa_unit"
+  echo "ocserv-agent: $oa_conf is not ready yet. Put the certificates in $oa_etc/pki, edit the file,"
+  echo "ocserv-agent: check it with 'ocserv-agent --check-config -c $oa_conf', then 'systemctl start ocserv-agent'."
+  return 1
 }

@@ -11,6 +11,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   openssl iproute2 procps iputils-ping iptables
   rpm                           # rpmbuild, for the RPM package (cpack -G RPM)
+  lintian                       # scripts/package.sh and the packaging test: 0 errors, 0 warnings on the .deb
   ocserv openconnect gnutls-bin
 )
 

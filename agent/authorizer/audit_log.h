@@ -11,7 +11,8 @@
 
 namespace oa {
 
-// "session disconnect|host-update id=… user=… bytes_in=… bytes_out=… duration_s=… admitted_by=…".
+// "session disconnect|host-update id=… user=… bytes_in=… bytes_out=… duration_s=… admitted_by=…". With
+// logging.format: json each key=value becomes a JSON field of its own (agent/daemon/audit_json.h): keep the form.
 void LogSessionEvent(const IpcRequest& request, const std::optional<SessionRecord>& admitted);
 
 }  // namespace oa

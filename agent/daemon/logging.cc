@@ -13,17 +13,19 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/daemon/audit_json.h"
 #include "ipc/wire_codec.h"
 
 namespace oa {
 namespace {
 
-// %* in the JSON pattern: the message with JSON string escaping (spdlog's %v writes it raw, and a user name or a
-// portal reason may contain quotes, backslashes, control characters or bytes that are not UTF-8 — JSON must be).
-class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+// %* in the JSON pattern: the message as its "msg" member, with JSON string escaping (spdlog's %v writes it raw, and
+// a user name or a portal reason may contain quotes, backslashes, control characters or bytes that are not UTF-8 —
+// JSON must be). An audit line's fields become members of their own ("msg":"decision","user":"alice",…:
+// audit_json.h).
+class JsonMessageMembers final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string_view payload(msg.payload.data(), msg.payload.size());
     std::string sanitized;
     if (!IsValidUtf8(payload)) {
@@ -31,24 +33,17 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
       SanitizeUtf8(&sanitized);  // each stray byte becomes '?'
       payload = sanitized;
     }
-    for (char c : payload) {
-      switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char esc[] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xf], kHex[c & 0xf]};
-            dest.append(esc, esc + sizeof esc);
-          } else {
-            dest.push_back(c);
-          }
-      }
+    std::string members;
+    if (auto audit = AuditLineJsonMembers(payload)) {
+      members = std::move(*audit);
+    } else {
+      members = "\"msg\":\"";
+      AppendJsonEscaped(payload, &members);
+      members += '"';
     }
+    dest.append(members.data(), members.data() + members.size());
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonEscapedMessage>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageMembers>(); }
 };
 
 // %N: the line's syslog priority as sd-daemon(3) reads it at the start of a line ("<4>" for a warning), so that
@@ -102,12 +97,12 @@ bool StderrIsJournal() {
 // line; a second one only makes `journalctl` output wider).
 std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
   auto f = std::make_unique<spdlog::pattern_formatter>();
-  f->add_flag<JsonEscapedMessage>('*');
+  f->add_flag<JsonMessageMembers>('*');
   f->add_flag<SyslogPriorityPrefix>('N');
   const bool journal = StderrIsJournal();
   if (format == LogFormat::kJson) {
-    f->set_pattern(journal ? R"(%N{"level":"%l","logger":"%n","msg":"%*"})"
-                           : R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%*"})");
+    f->set_pattern(journal ? R"(%N{"level":"%l","logger":"%n",%*})"
+                           : R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n",%*})");
   } else {
     f->set_pattern(journal ? "%N%l: %v" : "%Y-%m-%d %H:%M:%S.%e %l: %v");
   }

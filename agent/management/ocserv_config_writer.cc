@@ -300,10 +300,12 @@ absl::StatusOr<ConfigWriteResult> WriteConfigFile(const ConfigWriteRequest& req,
     return st;
   };
   absl::Status st = WriteAll(fd, req.content, tmp);
-  // ocserv reads these files, possibly as another user or group than ours: keep the previous owner (only root may
-  // give a file away; chown before chmod, which it could otherwise reset).
-  if (st.ok() && exists && ::geteuid() == 0 && ::fchown(fd, cur.st_uid, cur.st_gid) != 0) st = Errno("fchown", tmp);
+  // ocserv reads these files, possibly as another user or group than ours: keep the previous mode and owner (only
+  // root may give a file away). chmod first, while the file is still ours: after the chown only CAP_FOWNER could
+  // change its mode, and the systemd unit keeps CAP_CHOWN alone. (A chown by root clears set-user/group-ID bits,
+  // which ocserv's config files do not carry.)
   if (st.ok() && ::fchmod(fd, mode) != 0) st = Errno("fchmod", tmp);
+  if (st.ok() && exists && ::geteuid() == 0 && ::fchown(fd, cur.st_uid, cur.st_gid) != 0) st = Errno("fchown", tmp);
   if (st.ok() && ::fsync(fd) != 0) st = Errno("fsync", tmp);
   if (::close(fd) != 0 && st.ok()) st = Errno("close", tmp);
   if (!st.ok()) return cleanup(st);

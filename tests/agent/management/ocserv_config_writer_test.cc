@@ -1,7 +1,10 @@
 #include "agent/management/ocserv_config_writer.h"
 
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -203,6 +206,39 @@ TEST(ConfigWriter, ReplacementKeepsOwnerAndGroup) {
   ASSERT_TRUE(fresh.ok());
   ASSERT_EQ(::stat((dir.path() / "bob").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
+}
+
+// The systemd unit keeps CAP_CHOWN alone (packaging/systemd/ocserv-agent.service): replacing a file that belongs to
+// another user still works without CAP_FOWNER and CAP_DAC_OVERRIDE (the mode is set while the file is still ours).
+// In a child process, which drops the other capabilities for itself only.
+TEST(ConfigWriter, ReplacementNeedsOnlyCapChown) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root can give a file to another owner";
+  TempDir dir;
+  const fs::path file = dir.path() / "alice";
+  std::ofstream(file) << "route = 10.0.0.0/8\n";
+  ASSERT_EQ(::chown(file.c_str(), 4321, 8765), 0);
+  ASSERT_EQ(::chmod(file.c_str(), 0640), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct caps[2]{};
+    caps[0].effective = caps[0].permitted = 1u << CAP_CHOWN;
+    if (::syscall(SYS_capset, &header, caps) != 0) ::_exit(2);
+    testing::FakeClock clock;
+    auto res = WriteConfigFile({dir.path().string(), "alice", "dns = 10.0.0.53\n", false, {}}, clock);
+    ::_exit(res.ok() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "1: the write failed with CAP_CHOWN alone; 2: capset failed";
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(Slurp(file), "dns = 10.0.0.53\n");
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_gid, 8765u);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
 TEST(ConfigWriter, BackupFailureAbortsTheWrite) {
