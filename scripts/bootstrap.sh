@@ -11,6 +11,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   openssl iproute2 procps iputils-ping iptables
   rpm                           # rpmbuild, for the RPM package (cpack -G RPM)
+  prometheus                    # promtool only: checks a real scrape and the shipped alert rules (tests). Debian 12 ships promtool in no smaller package
   ocserv openconnect gnutls-bin
 )
 
