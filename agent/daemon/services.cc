@@ -161,7 +161,8 @@ class MetricsService final : public Service {
       if (path.empty()) return;
       auto not_after = CertificateNotAfter(path);
       if (!not_after.ok()) {
-        spdlog::warn("metrics: {} certificate expiry not exported: {}", which, not_after.status().message());
+        spdlog::warn("metrics: {} certificate expiry not exported: {}", which,
+                     std::string(not_after.status().message()));
         return;
       }
       read.push_back({std::string(which), *not_after});
