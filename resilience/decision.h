@@ -2,6 +2,8 @@
 // from, and the three outcomes of a portal call (docs/architecture.md#outcomes).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,11 +12,27 @@ namespace oa {
 
 enum class Verdict : std::uint8_t { kAllow, kDeny };
 
-// Where an answer came from. Every answer the agent gives carries one.
-enum class DecisionSource : std::uint8_t { kPortal, kCache, kStale, kFailOpen, kFailClose, kCoalesced };
+// Where an answer came from. Every answer the agent gives carries one. The one list of sources (enumerator, name in
+// logs, metrics labels and GetStatus): the counters, the metrics and the status walk it instead of spelling it again.
+#define OA_DECISION_SOURCES(X) \
+  X(kPortal, portal)           \
+  X(kCache, cache)             \
+  X(kStale, stale)             \
+  X(kFailOpen, fail_open)      \
+  X(kFailClose, fail_close)    \
+  X(kCoalesced, coalesced)
+
+#define OA_X(enumerator, name) enumerator,
+enum class DecisionSource : std::uint8_t { OA_DECISION_SOURCES(OA_X) };
+#undef OA_X
+#define OA_X(enumerator, name) DecisionSource::enumerator,
+inline constexpr std::array kAllDecisionSources = {OA_DECISION_SOURCES(OA_X)};
+#undef OA_X
+inline constexpr std::size_t kDecisionSources = kAllDecisionSources.size();
 
 // How one portal call ended. kDeny is a successful call: it never trips the breaker or triggers a fail mode.
 enum class PortalOutcome : std::uint8_t { kAllow, kDeny, kError };
+inline constexpr std::array kAllPortalOutcomes = {PortalOutcome::kAllow, PortalOutcome::kDeny, PortalOutcome::kError};
 
 struct Decision {
   Verdict verdict = Verdict::kDeny;
@@ -26,12 +44,10 @@ constexpr std::string_view to_string(Verdict v) { return v == Verdict::kAllow ? 
 
 constexpr std::string_view to_string(DecisionSource s) {
   switch (s) {
-    case DecisionSource::kPortal: return "portal";
-    case DecisionSource::kCache: return "cache";
-    case DecisionSource::kStale: return "stale";
-    case DecisionSource::kFailOpen: return "fail_open";
-    case DecisionSource::kFailClose: return "fail_close";
-    case DecisionSource::kCoalesced: return "coalesced";
+#define OA_X(enumerator, name) \
+  case DecisionSource::enumerator: return #name;
+    OA_DECISION_SOURCES(OA_X)
+#undef OA_X
   }
   return "unknown";
 }

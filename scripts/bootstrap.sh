@@ -12,6 +12,7 @@ packages=(
   openssl iproute2 procps iputils-ping iptables
   rpm                           # rpmbuild, for the RPM package (cpack -G RPM)
   lintian                       # scripts/package.sh and the packaging test: 0 errors, 0 warnings on the .deb
+  prometheus                    # promtool only: checks a real scrape and the shipped alert rules (tests). Debian 12 ships promtool in no smaller package
   ocserv openconnect gnutls-bin
 )
 

@@ -1,52 +1,58 @@
 // AuthorizerCounters: every source and outcome of the authorizer, in one struct that the metrics endpoint and the
-// management API read (snapshot()). Lock-free: relaxed atomics, bumped from any thread.
+// management API read (snapshot()), plus the latency histograms of answers (by source) and of portal calls (by
+// outcome). Lock-free: relaxed atomics, bumped from any thread.
+//
+// Each counter is declared once, in OA_AUTHORIZER_COUNTERS: the atomic, its snapshot field and the copy between them
+// are generated from that list. Adding a counter is one line there (and one row in agent/metrics/agent_metrics.cc
+// to export it).
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
+#include "agent/metrics/seconds_histogram.h"
 #include "resilience/decision.h"
 
 namespace oa {
 
+#define OA_AUTHORIZER_COUNTERS(X)                                                                                  \
+  X(requests)                    /* connect requests decided */                                                    \
+  X(allowed)                     /* answers by verdict */                                                          \
+  X(denied)                                                                                                        \
+  X(portal_calls)                /* portal calls made (one call may answer many coalesced requests) */            \
+  X(portal_allow)                                                                                                  \
+  X(portal_deny)                                                                                                   \
+  X(portal_error)                                                                                                  \
+  X(breaker_rejected)            /* calls not made because the breaker was open */                                 \
+  X(deadline_answers)            /* requests answered by the fail mode at their own deadline */                    \
+  X(no_time_for_portal)          /* requests whose deadline left no time to ask the portal */                      \
+  X(host_updates)                /* session events acknowledged by the IPC server and recorded here */             \
+  X(disconnects)                                                                                                   \
+  X(disconnects_unknown_session) /* disconnect without a connect seen (ocserv does that) */                        \
+  X(revoked_cache_skips)         /* a fresh cached Allow not used because the subject is revoked */                \
+  X(revoked_denied)              /* an admit (stale, fail-open, in-flight portal Allow) turned into a deny */      \
+  X(in_flight_not_cached)        /* portal answers not cached: an invalidation/revocation during the call */
+
 struct AuthorizerCountersSnapshot {
-  std::uint64_t requests = 0;  // connect requests decided
-  // Answers by source: one of these per request.
-  std::uint64_t source_portal = 0;
-  std::uint64_t source_cache = 0;
-  std::uint64_t source_stale = 0;
-  std::uint64_t source_fail_open = 0;
-  std::uint64_t source_fail_close = 0;
-  std::uint64_t source_coalesced = 0;
-  // Answers by verdict.
-  std::uint64_t allowed = 0;
-  std::uint64_t denied = 0;
-  // Portal calls and how they ended (one call may answer many coalesced requests).
-  std::uint64_t portal_calls = 0;
-  std::uint64_t portal_allow = 0;
-  std::uint64_t portal_deny = 0;
-  std::uint64_t portal_error = 0;
-  // Degraded paths.
-  std::uint64_t breaker_rejected = 0;   // calls not made because the breaker was open
-  std::uint64_t deadline_answers = 0;   // requests answered by the fail mode at their own deadline
-  std::uint64_t no_time_for_portal = 0; // requests whose deadline left no time to ask the portal
-  // Session events (host-update / disconnect), acknowledged by the IPC server and recorded here.
-  std::uint64_t host_updates = 0;
-  std::uint64_t disconnects = 0;
-  std::uint64_t disconnects_unknown_session = 0;  // disconnect without a connect seen (ocserv does that)
-  // Live enforcement.
-  std::uint64_t revoked_cache_skips = 0;   // a fresh cached Allow not used because the subject is revoked
-  std::uint64_t revoked_denied = 0;        // an admit (stale, fail-open, in-flight portal Allow) turned into a deny
-  std::uint64_t in_flight_not_cached = 0;  // portal answers not cached: an invalidation/revocation during the call
+#define OA_X(name) std::uint64_t name = 0;
+  OA_AUTHORIZER_COUNTERS(OA_X)
+#undef OA_X
+  // Answers by source (resilience/decision.h): one of these per request.
+#define OA_X(enumerator, name) std::uint64_t source_##name = 0;
+  OA_DECISION_SOURCES(OA_X)
+#undef OA_X
+  // From the request reaching the authorizer to its answer, by source; portal calls by how they ended.
+  std::array<SecondsHistogramSnapshot, kDecisionSources> decision_latency{};
+  std::array<SecondsHistogramSnapshot, kAllPortalOutcomes.size()> portal_latency{};
 
   std::uint64_t by_source(DecisionSource s) const {
     switch (s) {
-      case DecisionSource::kPortal: return source_portal;
-      case DecisionSource::kCache: return source_cache;
-      case DecisionSource::kStale: return source_stale;
-      case DecisionSource::kFailOpen: return source_fail_open;
-      case DecisionSource::kFailClose: return source_fail_close;
-      case DecisionSource::kCoalesced: return source_coalesced;
+#define OA_X(enumerator, name) \
+  case DecisionSource::enumerator: return source_##name;
+      OA_DECISION_SOURCES(OA_X)
+#undef OA_X
     }
     return 0;
   }
@@ -61,29 +67,42 @@ class AuthorizerCounters {
     Bump(requests);
     Bump(verdict == Verdict::kAllow ? allowed : denied);
     switch (source) {
-      case DecisionSource::kPortal: Bump(source_portal); break;
-      case DecisionSource::kCache: Bump(source_cache); break;
-      case DecisionSource::kStale: Bump(source_stale); break;
-      case DecisionSource::kFailOpen: Bump(source_fail_open); break;
-      case DecisionSource::kFailClose: Bump(source_fail_close); break;
-      case DecisionSource::kCoalesced: Bump(source_coalesced); break;
+#define OA_X(enumerator, name)   \
+  case DecisionSource::enumerator: \
+    Bump(source_##name);           \
+    break;
+      OA_DECISION_SOURCES(OA_X)
+#undef OA_X
     }
+  }
+  void ObserveDecision(DecisionSource source, std::chrono::nanoseconds took) {
+    decision_latency[static_cast<std::size_t>(source)].Observe(took);
+  }
+  void ObservePortalCall(PortalOutcome outcome, std::chrono::nanoseconds took) {
+    portal_latency[static_cast<std::size_t>(outcome)].Observe(took);
   }
 
   AuthorizerCountersSnapshot snapshot() const {
-    auto r = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
-    return {r(requests),      r(source_portal),    r(source_cache),       r(source_stale),
-            r(source_fail_open), r(source_fail_close), r(source_coalesced), r(allowed),
-            r(denied),        r(portal_calls),     r(portal_allow),       r(portal_deny),
-            r(portal_error),  r(breaker_rejected), r(deadline_answers),   r(no_time_for_portal),
-            r(host_updates),  r(disconnects),      r(disconnects_unknown_session), r(revoked_cache_skips),
-            r(revoked_denied), r(in_flight_not_cached)};
+    AuthorizerCountersSnapshot s;
+#define OA_X(name) s.name = name.load(std::memory_order_relaxed);
+    OA_AUTHORIZER_COUNTERS(OA_X)
+#undef OA_X
+#define OA_X(enumerator, name) s.source_##name = source_##name.load(std::memory_order_relaxed);
+    OA_DECISION_SOURCES(OA_X)
+#undef OA_X
+    for (std::size_t i = 0; i < decision_latency.size(); ++i) s.decision_latency[i] = decision_latency[i].snapshot();
+    for (std::size_t i = 0; i < portal_latency.size(); ++i) s.portal_latency[i] = portal_latency[i].snapshot();
+    return s;
   }
 
-  Counter requests{0}, source_portal{0}, source_cache{0}, source_stale{0}, source_fail_open{0}, source_fail_close{0},
-      source_coalesced{0}, allowed{0}, denied{0}, portal_calls{0}, portal_allow{0}, portal_deny{0}, portal_error{0},
-      breaker_rejected{0}, deadline_answers{0}, no_time_for_portal{0}, host_updates{0}, disconnects{0},
-      disconnects_unknown_session{0}, revoked_cache_skips{0}, revoked_denied{0}, in_flight_not_cached{0};
+#define OA_X(name) Counter name{0};
+  OA_AUTHORIZER_COUNTERS(OA_X)
+#undef OA_X
+#define OA_X(enumerator, name) Counter source_##name{0};
+  OA_DECISION_SOURCES(OA_X)
+#undef OA_X
+  std::array<SecondsHistogram, kDecisionSources> decision_latency;
+  std::array<SecondsHistogram, kAllPortalOutcomes.size()> portal_latency;
 };
 
 }  // namespace oa

@@ -19,6 +19,7 @@ struct PolicyAuthorizer::Waiter {
   Clock::MonoTime deadline;
   bool leader = false;
   std::atomic<bool> answered{false};
+  Clock::MonoTime started{};  // when Authorize was called: the decision latency histogram
 };
 
 // One portal call and everyone waiting for it. `waiters` and `finished` are guarded by flights_mu_.
@@ -27,6 +28,7 @@ struct PolicyAuthorizer::Flight {
   // Stamped when the portal call starts: an invalidation or a revocation after these makes the answer too old.
   std::uint64_t cache_generation = 0;
   std::uint64_t revocation_sequence = 0;
+  Clock::MonoTime call_started{};  // the portal call latency histogram
   std::vector<std::shared_ptr<Waiter>> waiters;
   bool finished = false;
 };
@@ -55,6 +57,7 @@ std::size_t PolicyAuthorizer::flights_in_progress() const {
 }
 
 void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Clock::MonoTime deadline, Done done) {
+  const Clock::MonoTime started = deps_.clock.now();
   CacheKey key = key_builder_.Build(KeyFieldValuesOf(*request));
 
   if (auto hit = deps_.cache.GetFresh(key)) {
@@ -63,7 +66,7 @@ void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Cloc
                          deps_.revocations->AnyInForce() &&
                          deps_.revocations->Covering(request->username, request->groupname).has_value();
     if (!revoked) {
-      Waiter w{request, std::move(done), deadline, false, {}};
+      Waiter w{request, std::move(done), deadline, false, {}, started};
       Answer(w, Decision{hit->verdict, DecisionSource::kCache, hit->reason});
       return;
     }
@@ -74,6 +77,7 @@ void PolicyAuthorizer::Authorize(std::shared_ptr<const IpcRequest> request, Cloc
   waiter->request = std::move(request);
   waiter->done = std::move(done);
   waiter->deadline = deadline;
+  waiter->started = started;
 
   std::shared_ptr<Flight> flight;
   {
@@ -120,10 +124,12 @@ void PolicyAuthorizer::AskPortal(const std::shared_ptr<Flight>& flight, const st
   if (deps_.revocations != nullptr) flight->revocation_sequence = deps_.revocations->sequence();
   // BreakerPermit is move-only and std::function needs a copyable callable: share it.
   auto shared_permit = std::make_shared<BreakerPermit>(std::move(permit));
+  flight->call_started = deps_.clock.now();
   deps_.portal.CheckPolicy(PolicyQueryOf(*leader->request, s.agent_id, deps_.clock.wall_now()),
                            std::min(s.portal_timeout, left),
                            [this, flight, shared_permit](PolicyAnswer answer) {
                              deps_.breaker.Record(*shared_permit, ClassifyCall(answer.outcome, answer.error.code()));
+                             counters_.ObservePortalCall(answer.outcome, deps_.clock.now() - flight->call_started);
                              OnPortalAnswer(flight, std::move(answer));
                            });
 }
@@ -237,6 +243,7 @@ Decision PolicyAuthorizer::FailModeDecision(const CacheKey& key, std::string_vie
 void PolicyAuthorizer::Answer(Waiter& w, Decision decision) {
   if (w.answered.exchange(true)) return;
   counters_.CountAnswer(decision.source, decision.verdict);
+  counters_.ObserveDecision(decision.source, deps_.clock.now() - w.started);
   const bool admitted = decision.verdict == Verdict::kAllow;
   const DecisionSource source = decision.source;
   if (admitted && deps_.sessions != nullptr) {

@@ -7,6 +7,7 @@ namespace oa {
 
 ConfigStore::ConfigStore(std::shared_ptr<const Config> initial) : current_(std::move(initial)) {
   assert(current_ != nullptr);
+  record_.last_success = std::chrono::system_clock::now();
 }
 
 std::shared_ptr<const Config> ConfigStore::Current() const {
@@ -24,7 +25,21 @@ std::uint64_t ConfigStore::Replace(std::shared_ptr<const Config> next) {
   std::shared_ptr<const Config> old;  // declared before the lock: the old Config is freed after the unlock
   std::lock_guard<std::mutex> lock(mu_);
   old = std::exchange(current_, std::move(next));
+  record_.last_successful = true;
+  record_.last_success = std::chrono::system_clock::now();
+  ++record_.applied;
   return ++generation_;
+}
+
+void ConfigStore::RecordRejectedReload() {
+  std::lock_guard<std::mutex> lock(mu_);
+  record_.last_successful = false;
+  ++record_.rejected;
+}
+
+ConfigLoadRecord ConfigStore::load_record() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return record_;
 }
 
 }  // namespace oa

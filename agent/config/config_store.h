@@ -4,6 +4,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,14 @@
 #include "agent/config/config.h"
 
 namespace oa {
+
+// How the file was last loaded, for the config_last_reload_* metrics. The start counts as a successful load.
+struct ConfigLoadRecord {
+  bool last_successful = true;
+  std::chrono::system_clock::time_point last_success{};
+  std::uint64_t applied = 0;   // reloads that replaced the config
+  std::uint64_t rejected = 0;  // reloads refused (invalid file)
+};
 
 class ConfigStore {
  public:
@@ -23,12 +32,17 @@ class ConfigStore {
   // reaches the store).
   std::uint64_t Replace(std::shared_ptr<const Config> next);
 
+  // A reload whose file was invalid: the running config stays, the load record says the last attempt failed.
+  void RecordRejectedReload();
+  ConfigLoadRecord load_record() const;
+
  private:
   // A mutex rather than std::atomic<std::shared_ptr>: reads are rare (once per reload per component, or per
   // request at most) and this keeps ThreadSanitizer able to reason about it.
   mutable std::mutex mu_;
   std::shared_ptr<const Config> current_;
   std::uint64_t generation_ = 1;
+  ConfigLoadRecord record_;
 };
 
 }  // namespace oa

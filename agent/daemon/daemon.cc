@@ -151,6 +151,7 @@ void Daemon::Reload() {
   ConfigLoadResult loaded = LoadConfigFile(path_);
   if (!loaded.ok()) {
     stats_.reloads_rejected.fetch_add(1);
+    store_->RecordRejectedReload();
     for (const auto& e : loaded.errors) spdlog::error("reload rejected: {}: {}", path_, FormatConfigError(e));
     spdlog::warn("reload rejected: {} problem(s) in {}; still running config generation {}", loaded.errors.size(),
                  path_, store_->generation());

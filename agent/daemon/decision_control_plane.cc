@@ -1,6 +1,25 @@
 #include "agent/daemon/decision_control_plane.h"
 
+#include "agent/metrics/agent_metrics.h"
+
 namespace oa {
+namespace {
+
+// The StatusSnapshot map of a registry group (agent_metrics.h); null for a group GetStatus does not show.
+std::map<std::string, std::uint64_t>* StatusGroup(StatusSnapshot& out, std::string_view group) {
+  if (group == "breaker") return &out.breaker_counters;
+  if (group == "cache") return &out.cache_stats;
+  if (group == "decisions_by_source") return &out.decisions_by_source;
+  if (group == "decisions_by_verdict") return &out.decisions_by_verdict;
+  if (group == "portal") return &out.portal;
+  if (group == "ipc") return &out.ipc;
+  if (group == "sessions") return &out.sessions;
+  if (group == "enforcement") return &out.enforcement;
+  if (group == "events") return &out.events;
+  return nullptr;
+}
+
+}  // namespace
 
 DecisionControlPlane::DecisionControlPlane(Parts parts, std::string version, const Clock& clock)
     : parts_(std::move(parts)), version_(std::move(version)), clock_(clock), started_(clock.now()) {}
@@ -71,65 +90,13 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
   out.stale_fallback = s.fail.stale_fallback;
   out.breaker_state = std::string(to_string(s.breaker_state));
   out.breaker_override = s.breaker_override;
-  const auto& b = s.breaker;
-  out.breaker_counters = {{"admitted", b.admitted},   {"probes", b.probes},   {"rejected", b.rejected},
-                          {"successes", b.successes}, {"failures", b.failures}, {"ignored", b.ignored},
-                          {"stale_results", b.stale_results}, {"trips", b.trips},
-                          {"current_open_timeout_ms", static_cast<std::uint64_t>(b.current_open_timeout.count())}};
-  const auto& c = s.cache;
-  out.cache_stats = {{"hits", c.hits},           {"misses", c.misses},         {"stale_hits", c.stale_hits},
-                     {"stale_misses", c.stale_misses}, {"coalesced", c.coalesced}, {"insertions", c.insertions},
-                     {"evictions", c.evictions}, {"expirations", c.expirations}, {"size", c.size},
-                     {"capacity", s.cache_capacity}};
-  const auto& d = s.decisions;
-  for (DecisionSource src : {DecisionSource::kPortal, DecisionSource::kCache, DecisionSource::kStale,
-                             DecisionSource::kFailOpen, DecisionSource::kFailClose, DecisionSource::kCoalesced}) {
-    out.decisions_by_source[std::string(to_string(src))] = d.by_source(src);
-  }
-  out.decisions_by_verdict = {{"allow", d.allowed}, {"deny", d.denied}};
-  out.portal = {{"calls", d.portal_calls},
-                {"allow", d.portal_allow},
-                {"deny", d.portal_deny},
-                {"error", d.portal_error},
-                {"breaker_rejected", d.breaker_rejected},
-                {"deadline_answers", d.deadline_answers},
-                {"no_time_for_portal", d.no_time_for_portal},
-                {"in_flight", s.portal.in_flight},
-                {"malformed_replies", s.portal.malformed_replies},
-                {"refused_after_shutdown", s.portal.refused_after_shutdown}};
-  ForEachCounter(s.ipc, [&out](std::string_view name, std::uint64_t v) { out.ipc[std::string(name)] = v; });
-  out.sessions = {{"host_updates", d.host_updates},
-                  {"disconnects", d.disconnects},
-                  {"disconnects_unknown_session", d.disconnects_unknown_session},
-                  {"active", s.sessions_active}};
+  // Every number comes from the registry (agent/metrics/agent_metrics.cc), under the key declared there.
+  ForEachStatusValue(s, [&out](std::string_view group, std::string_view key, std::uint64_t v) {
+    if (auto* map = StatusGroup(out, group)) (*map)[std::string(key)] = v;
+  });
   if (s.enforcement) {
     const auto& e = *s.enforcement;
     out.policy_stream = std::string(to_string(e.stream_state));
-    out.enforcement = {{"stream_last_applied_version", e.last_applied_version},
-                       {"stream_opened", e.stream.streams_opened},
-                       {"stream_reconnects", e.stream.reconnects},
-                       {"stream_watchdog_expired", e.stream.watchdog_expired},
-                       {"stream_unimplemented", e.stream.unimplemented},
-                       {"events_applied", e.stream.applied},
-                       {"events_ignored_stale", e.stream.stale},
-                       {"events_skipped_unknown", e.stream.unknown},
-                       {"events_invalid", e.stream.invalid},
-                       {"heartbeats", e.stream.heartbeats},
-                       {"revocations_in_force", e.in_force.size()},
-                       {"revocations_applied", e.revocations.revoked},
-                       {"revocations_restored", e.revocations.restored},
-                       {"revocations_lifted_by_allow", e.revocations.lifted_by_allow},
-                       {"revocations_expired", e.revocations.expired},
-                       {"admits_blocked_by_revocation", e.revocations.blocked_admits},
-                       {"disconnected_revocation", e.sessions.disconnected_revocation},
-                       {"disconnected_recheck", e.sessions.disconnected_recheck},
-                       {"disconnect_failed", e.sessions.disconnect_failed},
-                       {"disconnect_timed_out", e.sessions.disconnect_timed_out},
-                       {"recheck_valid", e.sessions.recheck_valid},
-                       {"recheck_invalid", e.sessions.recheck_invalid},
-                       {"recheck_error", e.sessions.recheck_error},
-                       {"reconcile_ok", e.sessions.reconcile_ok},
-                       {"reconcile_failed", e.sessions.reconcile_failed}};
     const auto now_wall = std::chrono::system_clock::now();
     for (const auto& r : e.in_force) {
       StatusSnapshot::RevocationInfo info;
@@ -144,25 +111,7 @@ StatusSnapshot DecisionControlPlane::ToStatus(const AgentSnapshot& s) {
     }
   }
   if (s.events) {
-    const auto& o = s.events->outbox;
     const auto& x = s.events->sender;
-    out.events = {{"outbox_depth", o.depth},
-                  {"outbox_memory_depth", o.memory_depth},
-                  {"outbox_oldest_age_seconds", static_cast<std::uint64_t>(s.events->oldest_age().count())},
-                  {"outbox_store_ok", o.store_ok ? 1u : 0u},
-                  {"written", o.written},
-                  {"committed", o.committed},
-                  {"sent", x.sent},
-                  {"attempts", x.attempts},
-                  {"retried", x.retried},
-                  {"parked", x.parked},
-                  {"dropped_full", o.dropped_full},
-                  {"dropped_memory", o.dropped_memory},
-                  {"lost_moved_aside", o.lost_moved_aside},
-                  {"store_failures", o.store_failures},
-                  {"moved_aside", o.moved_aside},
-                  {"in_flight", x.in_flight},
-                  {"backoff_ms", static_cast<std::uint64_t>(x.current_backoff.count())}};
     out.events_sender_state = std::string(to_string(x.state));
   }
   return out;

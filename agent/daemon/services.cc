@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
 #include <string>
 
 #include "agent/daemon/decision_control_plane.h"
 #include "agent/daemon/decision_path.h"
 #include "agent/management/management_server.h"
+#include "agent/metrics/certificate_expiry.h"
 #include "agent/metrics/metrics_http_server.h"
+#include "agent/metrics/process_metrics.h"
 #include "agent/metrics/prometheus_format.h"
 
 namespace oa {
@@ -100,11 +103,13 @@ class ManagementService final : public Service {
 // GET /metrics on metrics.listen (agent/metrics).
 class MetricsService final : public Service {
  public:
-  explicit MetricsService(std::shared_ptr<DecisionPathHandle> handle) : handle_(std::move(handle)) {}
+  MetricsService(std::shared_ptr<DecisionPathHandle> handle, const ConfigStore& store)
+      : handle_(std::move(handle)), store_(store) {}
 
   std::string_view name() const override { return "metrics"; }
 
   absl::Status Start(const Config& config) override {
+    ReadCertificates(config);
     MetricsHttpServerOptions options;
     options.listen = config.metrics.listen;
     // Runs on the server's thread. `handle_->management` is only changed while this service is stopped (the
@@ -115,6 +120,16 @@ class MetricsService final : public Service {
           AgentSnapshot s = handle_->control->Collect();
           if (handle_->management != nullptr) s.management = handle_->management->counters();
           s.metrics_http = server_->counters();
+          s.process = ReadProcessSnapshot();
+          const ConfigLoadRecord load = store_.load_record();
+          s.config = ConfigReloadSnapshot{
+              load.last_successful,
+              std::chrono::duration_cast<std::chrono::seconds>(load.last_success.time_since_epoch()).count(),
+              load.applied, load.rejected};
+          {
+            const std::lock_guard lock(certificates_mu_);
+            s.certificates = certificates_;
+          }
           return FormatPrometheus(s);
         },
         SystemClock::instance());
@@ -131,11 +146,38 @@ class MetricsService final : public Service {
     server_.reset();
   }
 
-  // metrics.* is fixed at start (reload_plan.cc).
+  // metrics.* is fixed at start (reload_plan.cc); the certificates are read again (they may have been renewed).
+  absl::Status Reload(const Config& config) override {
+    ReadCertificates(config);
+    return absl::OkStatus();
+  }
 
  private:
+  // The not-after times of the certificates the agent presents, for certificate_expiry_timestamp_seconds. One that
+  // cannot be read is left out of the metrics and logged (the TLS setup reports the real error where it matters).
+  void ReadCertificates(const Config& config) {
+    std::vector<CertificateExpirySnapshot> read;
+    auto add = [&read](std::string_view which, const std::string& path) {
+      if (path.empty()) return;
+      auto not_after = CertificateNotAfter(path);
+      if (!not_after.ok()) {
+        spdlog::warn("metrics: {} certificate expiry not exported: {}", which,
+                     std::string(not_after.status().message()));
+        return;
+      }
+      read.push_back({std::string(which), *not_after});
+    };
+    add("portal_client", config.portal.cert_file);
+    if (config.management.enabled) add("management", config.management.cert_file);
+    const std::lock_guard lock(certificates_mu_);
+    certificates_ = std::move(read);
+  }
+
   std::shared_ptr<DecisionPathHandle> handle_;
+  const ConfigStore& store_;
   std::unique_ptr<MetricsHttpServer> server_;
+  std::mutex certificates_mu_;
+  std::vector<CertificateExpirySnapshot> certificates_;
 };
 
 }  // namespace
@@ -155,7 +197,7 @@ std::vector<std::unique_ptr<Service>> BuildServices(ConfigStore& store, std::sha
     spdlog::info("management API disabled (management.enabled: false)");
   }
   if (config->metrics.enabled) {
-    services.push_back(std::make_unique<MetricsService>(decision_path));
+    services.push_back(std::make_unique<MetricsService>(decision_path, store));
   } else {
     spdlog::info("metrics endpoint disabled (metrics.enabled: false)");
   }

@@ -8,19 +8,25 @@
 
 namespace oa {
 
+// Each counter declared once: the atomic, its snapshot field and the copy are generated from this list.
+#define OA_MANAGEMENT_COUNTERS(X)                                                                               \
+  X(calls)                                                                                                     \
+  X(ok)                                                                                                        \
+  X(unauthenticated)    /* verified certificate, identity not listed */                                         \
+  X(permission_denied)  /* listed, role too low */                                                              \
+  X(invalid_argument)   /* refused input (command injection attempts, bad names, ...) */                        \
+  X(failed)             /* any other non-OK status */                                                           \
+  X(commands_run)       /* occtl processes started */                                                           \
+  X(commands_timed_out) /* occtl killed at its deadline */                                                      \
+  X(config_writes)      /* files actually replaced by UpdateConfig */                                           \
+  X(slow_call_refused)  /* RESOURCE_EXHAUSTED: the caller's role had its slow-call budget in use */             \
+  X(follow_refused)     /* RESOURCE_EXHAUSTED: the identity already had its log follows open */
+
 struct ManagementCounters {
   struct Snapshot {
-    std::uint64_t calls = 0;
-    std::uint64_t ok = 0;
-    std::uint64_t unauthenticated = 0;     // verified certificate, identity not listed
-    std::uint64_t permission_denied = 0;   // listed, role too low
-    std::uint64_t invalid_argument = 0;    // refused input (command injection attempts, bad names, ...)
-    std::uint64_t failed = 0;              // any other non-OK status
-    std::uint64_t commands_run = 0;        // occtl processes started
-    std::uint64_t commands_timed_out = 0;  // occtl killed at its deadline
-    std::uint64_t config_writes = 0;       // files actually replaced by UpdateConfig
-    std::uint64_t slow_call_refused = 0;   // RESOURCE_EXHAUSTED: the caller's role had its slow-call budget in use
-    std::uint64_t follow_refused = 0;      // RESOURCE_EXHAUSTED: the identity already had its log follows open
+#define OA_X(name) std::uint64_t name = 0;
+    OA_MANAGEMENT_COUNTERS(OA_X)
+#undef OA_X
     // Connections (CappedAcceptor), filled in by ManagementServer::counters().
     std::uint64_t connections_accepted = 0;
     std::uint64_t connections_refused_at_cap = 0;
@@ -28,31 +34,15 @@ struct ManagementCounters {
     std::uint64_t connections_open = 0;
   };
 
-  std::atomic<std::uint64_t> calls{0};
-  std::atomic<std::uint64_t> ok{0};
-  std::atomic<std::uint64_t> unauthenticated{0};
-  std::atomic<std::uint64_t> permission_denied{0};
-  std::atomic<std::uint64_t> invalid_argument{0};
-  std::atomic<std::uint64_t> failed{0};
-  std::atomic<std::uint64_t> commands_run{0};
-  std::atomic<std::uint64_t> commands_timed_out{0};
-  std::atomic<std::uint64_t> config_writes{0};
-  std::atomic<std::uint64_t> slow_call_refused{0};
-  std::atomic<std::uint64_t> follow_refused{0};
+#define OA_X(name) std::atomic<std::uint64_t> name{0};
+  OA_MANAGEMENT_COUNTERS(OA_X)
+#undef OA_X
 
   Snapshot snapshot() const {
     Snapshot s;
-    s.calls = calls.load();
-    s.ok = ok.load();
-    s.unauthenticated = unauthenticated.load();
-    s.permission_denied = permission_denied.load();
-    s.invalid_argument = invalid_argument.load();
-    s.failed = failed.load();
-    s.commands_run = commands_run.load();
-    s.commands_timed_out = commands_timed_out.load();
-    s.config_writes = config_writes.load();
-    s.slow_call_refused = slow_call_refused.load();
-    s.follow_refused = follow_refused.load();
+#define OA_X(name) s.name = name.load();
+    OA_MANAGEMENT_COUNTERS(OA_X)
+#undef OA_X
     return s;
   }
 };

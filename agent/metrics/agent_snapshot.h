@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,15 +30,20 @@
 
 namespace oa {
 
-// The metrics endpoint's own counters (metrics_http_server.h).
+// The metrics endpoint's own counters (metrics_http_server.h), each declared once.
+#define OA_METRICS_HTTP_COUNTERS(X)                                                                            \
+  X(scrapes)              /* GET /metrics answered */                                                         \
+  X(not_found)            /* any other path (404) or method (405) */                                          \
+  X(bad_requests)         /* unparsable or oversize request line/headers (400 / 431) */                       \
+  X(read_timeouts)        /* no complete request within the read timeout */                                   \
+  X(too_many_connections) /* closed at once: the connection limit was reached, none idle to evict */          \
+  X(idle_evicted)         /* at the limit, the oldest connection without a request was closed */              \
+  X(accept_errors)        /* accept() failed (descriptor exhaustion...): accepts paused briefly */
+
 struct MetricsHttpCountersSnapshot {
-  std::uint64_t scrapes = 0;               // GET /metrics answered
-  std::uint64_t not_found = 0;             // any other path (404) or method (405)
-  std::uint64_t bad_requests = 0;          // unparsable or oversize request line/headers (400 / 431)
-  std::uint64_t read_timeouts = 0;         // no complete request within the read timeout
-  std::uint64_t too_many_connections = 0;  // closed at once: the connection limit was reached, none idle to evict
-  std::uint64_t idle_evicted = 0;          // at the limit, the oldest connection without a request was closed
-  std::uint64_t accept_errors = 0;         // accept() failed (descriptor exhaustion...): accepts paused briefly
+#define OA_X(name) std::uint64_t name = 0;
+  OA_METRICS_HTTP_COUNTERS(OA_X)
+#undef OA_X
 };
 
 // The session-event outbox and its sender (events/).
@@ -67,6 +73,29 @@ struct EnforcementSnapshot {
   Clock::MonoTime taken_at{};  // to tell how long each revocation has left
 };
 
+// The process itself (agent/metrics/process_metrics.h), in base units.
+struct ProcessSnapshot {
+  double cpu_seconds = 0;          // user + system
+  std::uint64_t resident_bytes = 0;
+  std::uint64_t open_fds = 0;
+  std::uint64_t max_fds = 0;       // RLIMIT_NOFILE soft limit
+  double start_time_seconds = 0;   // unix time
+};
+
+// How the configuration file was last (re)loaded. The start counts as a successful load.
+struct ConfigReloadSnapshot {
+  bool last_successful = true;
+  std::int64_t last_success_unix_seconds = 0;
+  std::uint64_t applied = 0;   // SIGHUP reloads applied
+  std::uint64_t rejected = 0;  // SIGHUP reloads refused (invalid file; the old config stays)
+};
+
+// A certificate's not-after time, read from its file at start and at each reload (certificate_expiry.h).
+struct CertificateExpirySnapshot {
+  std::string certificate;  // which one: portal_client, management
+  std::int64_t not_after_unix_seconds = 0;
+};
+
 struct AgentSnapshot {
   std::string version;
   std::string agent_id;
@@ -89,6 +118,11 @@ struct AgentSnapshot {
   // Absent when the management API (or the metrics endpoint itself) is not running.
   std::optional<ManagementCounters::Snapshot> management;
   std::optional<MetricsHttpCountersSnapshot> metrics_http;
+
+  // Filled in by the metrics service (absent in GetStatus and in tests that do not set them).
+  std::optional<ProcessSnapshot> process;
+  std::optional<ConfigReloadSnapshot> config;
+  std::vector<CertificateExpirySnapshot> certificates;
 };
 
 }  // namespace oa

@@ -83,8 +83,9 @@ struct MetricsHttpServer::Loop {
   bool accept_paused = false;
   Clock::MonoTime accept_resume_at{};
 
-  std::atomic<std::uint64_t> scrapes{0}, not_found{0}, bad_requests{0}, read_timeouts{0}, too_many_connections{0},
-      idle_evicted{0}, accept_errors{0};
+#define OA_X(name) std::atomic<std::uint64_t> name{0};
+  OA_METRICS_HTTP_COUNTERS(OA_X)
+#undef OA_X
 };
 
 void MetricsHttpServer::Loop::Warn(WarnKind kind, std::string_view what) {
@@ -284,9 +285,11 @@ void MetricsHttpServer::Stop() {
 
 MetricsHttpCountersSnapshot MetricsHttpServer::counters() const {
   if (!loop_) return {};
-  auto r = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {r(loop_->scrapes),      r(loop_->not_found),           r(loop_->bad_requests), r(loop_->read_timeouts),
-          r(loop_->too_many_connections), r(loop_->idle_evicted), r(loop_->accept_errors)};
+  MetricsHttpCountersSnapshot s;
+#define OA_X(name) s.name = loop_->name.load(std::memory_order_relaxed);
+  OA_METRICS_HTTP_COUNTERS(OA_X)
+#undef OA_X
+  return s;
 }
 
 }  // namespace oa

@@ -82,9 +82,12 @@ drwxr-xr-x root/root ./usr/share/man/man8/
 -rw-r--r-- root/root ./usr/share/man/man8/ocserv-agent-auth.8.gz
 -rw-r--r-- root/root ./usr/share/man/man8/ocserv-agent.8.gz
 drwxr-xr-x root/root ./usr/share/ocserv-agent/
+drwxr-xr-x root/root ./usr/share/ocserv-agent/monitoring/
+-rw-r--r-- root/root ./usr/share/ocserv-agent/monitoring/ocserv-agent-dashboard.json
+-rw-r--r-- root/root ./usr/share/ocserv-agent/monitoring/ocserv-agent.rules.yml
 -rw-r--r-- root/root ./usr/share/ocserv-agent/ocserv-agent-env.conf
 -rw-r--r-- root/root ./usr/share/ocserv-agent/ocserv.conf.snippet"
-expect_eq "DEB payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets, copyright, changelog, lintian overrides" \
+expect_eq "DEB payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets, copyright, changelog, lintian overrides, the monitoring files" \
   "$expected_deb_payload" "$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort -k3)"
 
 ctl=$tmp/deb-control
@@ -116,6 +119,9 @@ check_shipped_docs() {
   done
   expect "$2 ships the copyright as the source's" \
     cmp -s "$1/usr/share/doc/ocserv-agent/copyright" "$src/packaging/debian/copyright"
+  for f in ocserv-agent.rules.yml ocserv-agent-dashboard.json; do
+    expect "$2 ships $f as the source's" cmp -s "$1/usr/share/ocserv-agent/monitoring/$f" "$src/packaging/monitoring/$f"
+  done
 }
 check_shipped_docs "$payload" DEB
 expect "DEB ships the changelog as the source's, gzipped" \
@@ -318,9 +324,12 @@ drwxr-xr-x /usr/share/doc/ocserv-agent
 -rw-r--r-- /usr/share/man/man8/ocserv-agent-auth.8.gz
 -rw-r--r-- /usr/share/man/man8/ocserv-agent.8.gz
 drwxr-xr-x /usr/share/ocserv-agent
+drwxr-xr-x /usr/share/ocserv-agent/monitoring
+-rw-r--r-- /usr/share/ocserv-agent/monitoring/ocserv-agent-dashboard.json
+-rw-r--r-- /usr/share/ocserv-agent/monitoring/ocserv-agent.rules.yml
 -rw-r--r-- /usr/share/ocserv-agent/ocserv-agent-env.conf
 -rw-r--r-- /usr/share/ocserv-agent/ocserv.conf.snippet"
-  expect_eq "RPM payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets, the copyright" \
+  expect_eq "RPM payload is exactly the agent, the helper + wrapper, the unit, the example config, the man pages, the ocserv snippets, the copyright, the monitoring files" \
     "$expected_rpm_payload" \
     "$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpmfile" 2>/dev/null | grep -v ' /usr/lib/.build-id' | sort -k2)"
   expect_eq "RPM: the one %config file is the example, noreplace" "/etc/ocserv-agent/config.yaml.example cn" \

@@ -46,5 +46,32 @@ TEST(ConfigStoreTest, ReadersSeeOnlyWholeConfigsWhileReloading) {
   EXPECT_EQ(store.generation(), 2001u);
 }
 
+// Issue 13: the config_last_reload_* metrics read this record. The start counts as a successful load; a rejected
+// reload says so until the next good one, and never moves the success time.
+TEST(ConfigStoreTest, RecordsHowTheLastLoadWent) {
+  const auto before = std::chrono::system_clock::now();
+  ConfigStore store(WithId("one"));
+  ConfigLoadRecord r = store.load_record();
+  EXPECT_TRUE(r.last_successful);
+  EXPECT_GE(r.last_success, before);
+  EXPECT_EQ(r.applied, 0u);
+  EXPECT_EQ(r.rejected, 0u);
+  const auto started = r.last_success;
+
+  store.RecordRejectedReload();
+  r = store.load_record();
+  EXPECT_FALSE(r.last_successful);
+  EXPECT_EQ(r.last_success, started);
+  EXPECT_EQ(r.rejected, 1u);
+  EXPECT_EQ(store.Current()->agent.id, "one") << "a rejected reload changes nothing else";
+
+  store.Replace(WithId("two"));
+  r = store.load_record();
+  EXPECT_TRUE(r.last_successful);
+  EXPECT_GE(r.last_success, started);
+  EXPECT_EQ(r.applied, 1u);
+  EXPECT_EQ(r.rejected, 1u);
+}
+
 }  // namespace
 }  // namespace oa

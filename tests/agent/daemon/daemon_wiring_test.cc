@@ -214,7 +214,8 @@ TEST_F(DaemonWiringTest, DecisionsShowInMetricsAndStatusAndInvalidationReachesTh
   EXPECT_THAT(m, HasSubstr("ocserv_agent_portal_calls_total{outcome=\"deny\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_cache_hits_total 1\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_cache_entries 2\n"));
-  EXPECT_THAT(m, HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 0\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_breaker_state{state=\"open\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_ipc_accepted_total 3\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_ipc_listening 1\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_fail_mode{mode=\"fail-stale\",stale_fallback=\"close\"} 1\n"));
@@ -224,6 +225,16 @@ TEST_F(DaemonWiringTest, DecisionsShowInMetricsAndStatusAndInvalidationReachesTh
   EXPECT_THAT(m, HasSubstr("ocserv_agent_events_sender_state{state=\"stopped\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("ocserv_agent_management_calls_total 0\n"));
   EXPECT_THAT(HttpGet(metrics_port_, "/"), ::testing::StartsWith("HTTP/1.1 404"));
+  // Issue 13: latency histograms fed by the real decision path, process_*, the config load and both certificates.
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_decision_latency_seconds_count{source=\"portal\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_decision_latency_seconds_count{source=\"cache\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_portal_call_latency_seconds_count{outcome=\"allow\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_portal_call_latency_seconds_count{outcome=\"deny\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("\nprocess_resident_memory_bytes "));
+  EXPECT_THAT(m, HasSubstr("\nprocess_start_time_seconds "));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_config_last_reload_successful 1\n"));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_certificate_expiry_timestamp_seconds{certificate=\"portal_client\"} "));
+  EXPECT_THAT(m, HasSubstr("ocserv_agent_certificate_expiry_timestamp_seconds{certificate=\"management\"} "));
 
   cv1::GetStatusResponse s = Status();
   EXPECT_EQ(s.version(), OA_VERSION);
@@ -305,6 +316,24 @@ TEST_F(DaemonWiringTest, StreamLogsServesTheDaemonsOwnLines) {
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("decision path ready")));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("metrics: listening on")));
+}
+
+// Issue 13: a real scrape of the running daemon passes `promtool check metrics` (Prometheus' own parser and linter:
+// names, units, counter suffixes, HELP/TYPE, histogram shape). The scrape body is fed on stdin.
+TEST_F(DaemonWiringTest, ARealScrapePassesPromtoolCheckMetrics) {
+  EXPECT_EQ(Connect("alice", "101"), 0);  // so that some histograms and counters are non-zero
+  const std::string r = Metrics();
+  const auto body_at = r.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos);
+  const std::string scrape = dir_ / "scrape.txt";
+  std::ofstream(scrape) << r.substr(body_at + 4);
+  const std::string out = dir_ / "promtool.out";
+  const std::string cmd = std::string(OA_PROMTOOL) + " check metrics < " + scrape + " > " + out + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream in(out);
+  const std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << "promtool check metrics:\n" << report;
+  EXPECT_EQ(report, "") << "promtool reports lint problems";
 }
 
 }  // namespace

@@ -3,9 +3,13 @@
 // prefixed ocserv_agent_, label values are escaped).
 #include "agent/metrics/prometheus_format.h"
 
+#include "agent/metrics/agent_metrics.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -76,8 +80,9 @@ TEST(PrometheusFormatTest, TheCountersOperatorsAlertOn) {
       "ocserv_agent_portal_calls_total{outcome=\"deny\"} 3\n",
       "ocserv_agent_portal_calls_total{outcome=\"error\"} 2\n",
       "ocserv_agent_portal_calls_in_flight 1\n",
-      "ocserv_agent_breaker_state{state=\"half_open\"} 2\n",
-      "ocserv_agent_breaker_override{override=\"force_closed\"} 2\n",
+      "ocserv_agent_breaker_state{state=\"half_open\"} 1\n",
+      "ocserv_agent_breaker_state{state=\"closed\"} 0\n",
+      "ocserv_agent_breaker_override{override=\"force_closed\"} 1\n",
       "ocserv_agent_breaker_trips_total 4\n",
       "ocserv_agent_breaker_rejected_total 17\n",
       "ocserv_agent_breaker_results_total{result=\"failure\"} 9\n",
@@ -90,11 +95,11 @@ TEST(PrometheusFormatTest, TheCountersOperatorsAlertOn) {
       "ocserv_agent_cache_capacity 100000\n",
       "ocserv_agent_ipc_listening 1\n",
       "ocserv_agent_ipc_accepted_total 200\n",
-      "ocserv_agent_ipc_refused_uid_total 2\n",
-      "ocserv_agent_ipc_oversize_total 3\n",
-      "ocserv_agent_ipc_read_timeout_total 4\n",
-      "ocserv_agent_ipc_backstop_timeouts_total 5\n",
-      "ocserv_agent_ipc_garbage_total 0\n",
+      "ocserv_agent_ipc_errors_total{reason=\"refused_uid\"} 2\n",
+      "ocserv_agent_ipc_errors_total{reason=\"oversize\"} 3\n",
+      "ocserv_agent_ipc_errors_total{reason=\"read_timeout\"} 4\n",
+      "ocserv_agent_ipc_errors_total{reason=\"backstop_timeouts\"} 5\n",
+      "ocserv_agent_ipc_errors_total{reason=\"garbage\"} 0\n",
       "ocserv_agent_session_events_total{event=\"host_update\"} 5\n",
       "ocserv_agent_session_events_total{event=\"disconnect\"} 6\n",
       "ocserv_agent_sessions_active 8\n",
@@ -133,12 +138,21 @@ TEST(PrometheusFormatTest, BreakerStatesAndOverridesAreCoded) {
   AgentSnapshot s = Sample();
   s.breaker_state = BreakerState::kClosed;
   s.breaker_override = BreakerOverride::kAuto;
-  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 0\n"));
-  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_override{override=\"auto\"} 0\n"));
+  // Issue 13: one 0/1 gauge per state, so the series stay the same across a transition (only the values change).
+  const std::string closed = FormatPrometheus(s);
+  EXPECT_THAT(closed, HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 1\n"));
+  EXPECT_THAT(closed, HasSubstr("ocserv_agent_breaker_state{state=\"open\"} 0\n"));
+  EXPECT_THAT(closed, HasSubstr("ocserv_agent_breaker_state{state=\"half_open\"} 0\n"));
+  EXPECT_THAT(closed, HasSubstr("ocserv_agent_breaker_override{override=\"auto\"} 1\n"));
+  EXPECT_THAT(closed, HasSubstr("ocserv_agent_breaker_override{override=\"force_open\"} 0\n"));
   s.breaker_state = BreakerState::kOpen;
   s.breaker_override = BreakerOverride::kForceOpen;
-  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_state{state=\"open\"} 1\n"));
-  EXPECT_THAT(FormatPrometheus(s), HasSubstr("ocserv_agent_breaker_override{override=\"force_open\"} 1\n"));
+  const std::string open = FormatPrometheus(s);
+  EXPECT_THAT(open, HasSubstr("ocserv_agent_breaker_state{state=\"closed\"} 0\n"));
+  EXPECT_THAT(open, HasSubstr("ocserv_agent_breaker_state{state=\"open\"} 1\n"));
+  EXPECT_THAT(open, HasSubstr("ocserv_agent_breaker_state{state=\"half_open\"} 0\n"));
+  EXPECT_THAT(open, HasSubstr("ocserv_agent_breaker_override{override=\"force_open\"} 1\n"));
+  EXPECT_THAT(open, HasSubstr("ocserv_agent_breaker_override{override=\"auto\"} 0\n"));
 }
 
 TEST(PrometheusFormatTest, ManagementAndEndpointCountersWhenPresent) {
@@ -210,6 +224,10 @@ TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
   s.events = EventsSnapshot{};
   s.management = ManagementCounters::Snapshot{};
   s.metrics_http = MetricsHttpCountersSnapshot{};
+  s.enforcement = EnforcementSnapshot{};
+  s.process = ProcessSnapshot{1.25, 4096, 12, 1024, 1.7e9};
+  s.config = ConfigReloadSnapshot{};
+  s.certificates = {{"portal_client", 1900000000}};
   std::istringstream in(FormatPrometheus(s));
   std::set<std::string> helped, typed;
   int samples = 0;
@@ -224,7 +242,7 @@ TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
       const std::string rest = line.substr(7);
       const std::string name = rest.substr(0, rest.find(' '));
       const std::string type = rest.substr(rest.find(' ') + 1);
-      EXPECT_TRUE(type == "counter" || type == "gauge") << line;
+      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "histogram") << line;
       EXPECT_TRUE(helped.count(name)) << "TYPE before HELP: " << line;
       EXPECT_TRUE(typed.insert(name).second) << "TYPE twice for " << name;
       if (type == "counter") {
@@ -233,11 +251,17 @@ TEST(PrometheusFormatTest, EveryFamilyIsWellFormed) {
       continue;
     }
     ++samples;
-    const std::string name = line.substr(0, line.find_first_of("{ "));
-    EXPECT_EQ(name.rfind("ocserv_agent_", 0), 0u) << line;
+    std::string name = line.substr(0, line.find_first_of("{ "));
+    EXPECT_TRUE(name.rfind("ocserv_agent_", 0) == 0 || name.rfind("process_", 0) == 0) << line;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {  // a histogram's samples
+      const std::string base = name.substr(0, name.size() - std::min(name.size(), std::strlen(suffix)));
+      if (!typed.count(name) && name.size() > base.size() && name.substr(base.size()) == suffix && typed.count(base)) {
+        name = base;
+      }
+    }
     EXPECT_TRUE(typed.count(name)) << "sample before its TYPE: " << line;
     const std::string value = line.substr(line.rfind(' ') + 1);
-    EXPECT_EQ(value.find_first_not_of("0123456789"), std::string::npos) << line;
+    EXPECT_EQ(value.find_first_not_of("0123456789.e-+"), std::string::npos) << line;
   }
   EXPECT_GT(samples, 50);
 }
@@ -271,15 +295,89 @@ TEST(PrometheusFormatEnforcementTest, StreamStateIsOneGaugePerStateAndTheLatency
   EXPECT_THAT(text, HasSubstr("ocserv_agent_sessions_disconnected_total{cause=\"revocation\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_session_rechecks_total{result=\"invalid\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_events_total{kind=\"revoke\",result=\"applied\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("# TYPE ocserv_agent_revocation_latency_milliseconds histogram\n"));
-  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"25\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"50\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_bucket{le=\"+Inf\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_milliseconds_count 2\n"));
+  // Issue 13: base units — exported in seconds.
+  EXPECT_THAT(text, HasSubstr("# TYPE ocserv_agent_revocation_latency_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_seconds_bucket{le=\"0.025\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_seconds_bucket{le=\"0.05\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_seconds_sum 0.061\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_revocation_latency_seconds_count 2\n"));
 }
 
 TEST(PrometheusFormatEnforcementTest, AbsentWhenNotWired) {
   EXPECT_THAT(FormatPrometheus(AgentSnapshot{}), ::testing::Not(HasSubstr("policy_stream_state")));
+}
+
+// Issue 13: decision latency by source and portal call latency by outcome, in seconds, as histograms.
+TEST(PrometheusFormatTest, LatencyHistogramsBySourceAndOutcome) {
+  AuthorizerCounters c;
+  c.ObserveDecision(DecisionSource::kCache, std::chrono::microseconds(50));
+  c.ObserveDecision(DecisionSource::kPortal, std::chrono::milliseconds(30));
+  c.ObserveDecision(DecisionSource::kPortal, std::chrono::milliseconds(300));
+  c.ObservePortalCall(PortalOutcome::kError, std::chrono::seconds(2));
+  AgentSnapshot s;
+  s.decisions = c.snapshot();
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("# TYPE ocserv_agent_decision_latency_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_bucket{source=\"cache\",le=\"0.0001\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_bucket{source=\"portal\",le=\"0.025\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_bucket{source=\"portal\",le=\"0.05\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_bucket{source=\"portal\",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_sum{source=\"portal\"} 0.33\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_decision_latency_seconds_count{source=\"fail_open\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE ocserv_agent_portal_call_latency_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_portal_call_latency_seconds_bucket{outcome=\"error\",le=\"1\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_portal_call_latency_seconds_bucket{outcome=\"error\",le=\"2.5\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_portal_call_latency_seconds_count{outcome=\"allow\"} 0\n"));
+}
+
+TEST(PrometheusFormatTest, IpcRepliesAreOneFamilyByKind) {
+  AgentSnapshot s;
+  s.ipc.replies_allow = 7;
+  s.ipc.replies_error = 2;
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_ipc_replies_total{reply=\"allow\"} 7\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_ipc_replies_total{reply=\"error\"} 2\n"));
+  EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_ipc_replies_allow_total")));
+  EXPECT_THAT(text, Not(HasSubstr("ocserv_agent_ipc_oversize_total")));
+}
+
+TEST(PrometheusFormatTest, ProcessConfigAndCertificateGauges) {
+  AgentSnapshot s;
+  s.process = ProcessSnapshot{1.25, 4096, 12, 1024, 1700000000.5};
+  s.config = ConfigReloadSnapshot{false, 1700000100, 3, 1};
+  s.certificates = {{"portal_client", 1900000000}, {"management", 1800000000}};
+  const std::string text = FormatPrometheus(s);
+  EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.25\n"));
+  EXPECT_THAT(text, HasSubstr("process_resident_memory_bytes 4096\n"));
+  EXPECT_THAT(text, HasSubstr("process_open_fds 12\n"));
+  EXPECT_THAT(text, HasSubstr("process_max_fds 1024\n"));
+  EXPECT_THAT(text, HasSubstr("process_start_time_seconds 1700000000.5\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_config_last_reload_successful 0\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_config_last_reload_success_timestamp_seconds 1700000100\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_config_reloads_total{result=\"applied\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_config_reloads_total{result=\"rejected\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(
+                        "ocserv_agent_certificate_expiry_timestamp_seconds{certificate=\"portal_client\"} 1900000000\n"));
+  EXPECT_THAT(text,
+              HasSubstr("ocserv_agent_certificate_expiry_timestamp_seconds{certificate=\"management\"} 1800000000\n"));
+}
+
+// Issue 15: GetStatus reads the same registry; each status value is the number the metric shows.
+TEST(AgentMetricsTest, StatusValuesComeFromTheSameTable) {
+  AgentSnapshot s = Sample();
+  std::map<std::string, std::map<std::string, std::uint64_t>> status;
+  ForEachStatusValue(s, [&status](std::string_view group, std::string_view key, std::uint64_t v) {
+    EXPECT_TRUE(status[std::string(group)].emplace(std::string(key), v).second) << group << "/" << key << " twice";
+  });
+  EXPECT_EQ(status["decisions_by_source"]["fail_open"], 14u);
+  EXPECT_EQ(status["decisions_by_verdict"]["allow"], 50u);
+  EXPECT_EQ(status["portal"]["error"], 2u);
+  EXPECT_EQ(status["breaker"]["failures"], 9u);
+  EXPECT_EQ(status["cache"]["capacity"], 100000u);
+  EXPECT_EQ(status["ipc"]["oversize"], 3u);
+  EXPECT_EQ(status["sessions"]["active"], 8u);
+  EXPECT_EQ(status.count("events"), 0u) << "absent sections have no status values";
 }
 
 }  // namespace
