@@ -23,8 +23,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/utf8.h"
+#include "common/warn_limiter.h"
 #include "ipc/unix_listener.h"
-#include "ipc/warn_limiter.h"
 #include "ipc/wire_codec.h"
 #include "ipc/wire_frame.h"
 

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
+
+#include "common/jitter.h"
 
 namespace oa {
 namespace {
@@ -12,13 +13,6 @@ std::int64_t Ticks(Clock::MonoTime t) {
 }
 Clock::MonoTime FromTicks(std::int64_t ns) {
   return Clock::MonoTime(std::chrono::duration_cast<Clock::MonoTime::duration>(std::chrono::nanoseconds(ns)));
-}
-
-std::uint64_t SplitMix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 std::size_t FloorPow2(std::size_t n) {
@@ -167,7 +161,6 @@ struct alignas(64) DecisionCache::Shard {
     return n;
   }
 
-  double NextUnit() { return static_cast<double>(SplitMix64(rng) >> 11) * 0x1.0p-53; }
 };
 
 DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed)
@@ -179,10 +172,7 @@ DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& c
   int bits = 0;
   while ((std::size_t{1} << bits) < shard_count_) ++bits;
   shard_shift_ = 64 - bits;
-  if (jitter_seed == 0) {
-    std::random_device rd;
-    jitter_seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }
+  if (jitter_seed == 0) jitter_seed = RandomSeed();
   const std::size_t per_shard = options_.max_entries / shard_count_ + 1;
   shards_ = std::make_unique<Shard[]>(shard_count_);
   for (std::size_t s = 0; s < shard_count_; ++s) {
@@ -302,9 +292,8 @@ bool DecisionCache::PutImpl(const std::uint64_t* started_generation, const Cache
     shard.Remove(victim);
     size_.fetch_sub(1, std::memory_order_relaxed);
   }
-  const double factor = 1.0 + kTtlJitter * (2.0 * shard.NextUnit() - 1.0);
-  const auto ttl_ns = static_cast<std::int64_t>(
-      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(base_ttl).count()) * factor);
+  const std::int64_t ttl_ns =
+      Jittered(std::chrono::duration_cast<std::chrono::nanoseconds>(base_ttl), kTtlJitter, NextUnit(shard.rng)).count();
   const auto stale_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(options_.stale_ttl, Millis{0})).count();
   fresh_entry->verdict = verdict;

@@ -13,7 +13,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "ipc/wire_codec.h"
+#include "common/utf8.h"
 
 namespace oa {
 namespace {
