@@ -191,6 +191,22 @@ DecisionCache::Shard& DecisionCache::ShardFor(std::uint64_t hash) const {
   return shards_[shard_count_ == 1 ? 0 : hash >> shard_shift_];
 }
 
+// The lookup GetFresh and GetStale share: the entry for `key`, or nullptr when there is none or it is past
+// stale_until — then it is removed here (lazily, counted as an expiration). Caller holds shard.mu.
+DecisionCache::Entry* DecisionCache::FindUnexpiredLocked(Shard& shard, const CacheKey& key, std::int64_t now) {
+  Entry* e = shard.Find(key);
+  if (e == nullptr || now < e->stale_until) return e;
+  ++shard.expirations;
+  shard.Remove(e);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+CachedDecision DecisionCache::CachedOf(const Entry& e, std::int64_t now) {
+  return CachedDecision{e.verdict, std::string(e.reason()), now < e.fresh_until, FromTicks(e.fresh_until),
+                        FromTicks(e.stale_until)};
+}
+
 std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
   Shard& shard = ShardFor(key.hash());
   // Start loading the entry while the clock is read: on a large cache it is usually a cache miss, and the clock
@@ -198,24 +214,14 @@ std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
   shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  Entry* e = shard.Find(key);
-  if (e == nullptr) {
-    ++shard.misses;
-    return std::nullopt;
-  }
-  if (now >= e->fresh_until) {
-    if (now >= e->stale_until) {
-      ++shard.expirations;
-      shard.Remove(e);
-      size_.fetch_sub(1, std::memory_order_relaxed);
-    }
+  Entry* e = FindUnexpiredLocked(shard, key, now);
+  if (e == nullptr || now >= e->fresh_until) {
     ++shard.misses;
     return std::nullopt;
   }
   ++shard.hits;
   shard.Touch(e);
-  return CachedDecision{e->verdict, std::string(e->reason()), true, FromTicks(e->fresh_until),
-                        FromTicks(e->stale_until)};
+  return CachedOf(*e, now);
 }
 
 std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
@@ -223,22 +229,14 @@ std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
   shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  Entry* e = shard.Find(key);
+  Entry* e = FindUnexpiredLocked(shard, key, now);
   if (e == nullptr) {
     ++shard.stale_misses;
     return std::nullopt;
   }
-  if (now >= e->stale_until) {
-    ++shard.expirations;
-    ++shard.stale_misses;
-    shard.Remove(e);
-    size_.fetch_sub(1, std::memory_order_relaxed);
-    return std::nullopt;
-  }
   ++shard.stale_hits;
   // Not touched: serving stale during an outage should not keep an entry alive against fresher ones.
-  return CachedDecision{e->verdict, std::string(e->reason()), now < e->fresh_until, FromTicks(e->fresh_until),
-                        FromTicks(e->stale_until)};
+  return CachedOf(*e, now);
 }
 
 void DecisionCache::Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
