@@ -6,7 +6,7 @@
 // The portal's failures here never reach the decision path's circuit breaker: the sender has its own calls and
 // state.
 //
-// Time and I/O come through seams (resilience/clock.h Clock, agent/authorizer/scheduler.h Scheduler,
+// Time and I/O come through seams (resilience/clock.h Clock, common/scheduler.h Scheduler,
 // event_delivery.h EventDelivery), and nothing in it sleeps: tests drive it with a FakeClock, a manual scheduler
 // and a fake delivery.
 //
@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/authorizer/scheduler.h"
+#include "common/scheduler.h"
 #include "events/delivery_policy.h"
 #include "events/event_delivery.h"
 #include "events/outbox.h"

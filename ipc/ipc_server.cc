@@ -1,6 +1,7 @@
 // The IPC server's event loop. One thread, level-triggered epoll, one small state machine per connection:
 //   kReading --complete frame--> kDeciding --authorizer done / backstop--> kWriting --all sent--> closed
-// with a single deadline per connection (read, backstop or write) kept in a min-heap with lazy deletion.
+// with a single deadline per connection (read, backstop or write) kept in a min-heap with lazy deletion. What the
+// replies say, the counter each bumps and the audit line are in ipc_exchange.cc; this file moves bytes and time.
 #include "ipc/ipc_server.h"
 
 #include <algorithm>
@@ -23,8 +24,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/warn_limiter.h"
+#include "ipc/ipc_exchange.h"
 #include "ipc/unix_listener.h"
-#include "ipc/warn_limiter.h"
 #include "ipc/wire_codec.h"
 #include "ipc/wire_frame.h"
 
@@ -44,8 +46,6 @@ constexpr Ms kHelperMargin{100};
 constexpr Ms kAcceptPause{100};
 constexpr int kMaxAcceptsPerWakeup = 256;  // so that a connection flood cannot starve connections already open
 constexpr std::size_t kReadChunk = 4096;
-// A reply must fit what the helper accepts; a longer deny reason is cut.
-constexpr std::size_t kMaxReasonBytes = kMaxResponseBodyBytes - 1024;
 
 enum WarnKind : std::size_t {
   kWarnRefusedUid, kWarnTooMany, kWarnAccept, kWarnZeroLen, kWarnOversize, kWarnTruncated, kWarnEmpty, kWarnGarbage,
@@ -191,13 +191,6 @@ struct IpcServer::Impl {
     ::close(fd);
   }
 
-  static std::string ErrorFrame(std::string error) {
-    IpcResponse r;
-    r.error = std::move(error);
-    std::string frame;
-    EncodeResponseFrame(r, &frame);
-    return frame;
-  }
   const std::string too_many_reply = ErrorFrame("refused: ipc.max_connections reached, try again");
   const std::string refused_uid_reply = ErrorFrame("refused: peer uid not in ipc.allowed_uids");
 
@@ -331,10 +324,7 @@ struct IpcServer::Impl {
       case IpcReason::kHostUpdate:
       case IpcReason::kDisconnect: {
         counters.session_events.fetch_add(1, std::memory_order_relaxed);
-        IpcResponse ack;
-        ack.request_id = req->request_id;
-        ack.source = WireSource::kAck;
-        SendReply(id, c, std::move(ack));  // may close c
+        SendReply(id, c, AckReply(req->request_id));  // may close c
         if (events != nullptr) events->OnSessionEvent(std::move(req));
         return;
       }
@@ -407,60 +397,21 @@ struct IpcServer::Impl {
       return;
     }
     Conn& c = it->second;
-    IpcResponse r;
-    r.request_id = c.request_id;
-    if (reply.kind == IpcReply::Kind::kAck) {
-      r.source = WireSource::kAck;  // an authorizer bug for a connect: the helper rejects anything but allow
-    } else {
-      r.verdict = reply.decision.verdict == Verdict::kAllow ? WireVerdict::kAllow : WireVerdict::kDeny;
-      if (r.verdict == WireVerdict::kAllow) c.admit = reply.decision.source;
-      r.source = ToWire(reply.decision.source);
-      r.reason = std::move(reply.decision.reason);
-      if (r.reason.size() > kMaxReasonBytes) r.reason.resize(kMaxReasonBytes);
-      SanitizeUtf8(&r.reason);
-    }
-    Audit(c, r);
+    const DecisionSource source = reply.decision.source;
+    IpcResponse r = DecisionReply(c.request_id, std::move(reply));
+    if (r.verdict == WireVerdict::kAllow) c.admit = source;
+    if (c.request) AuditDecision(*c.request, r, clock.now() - c.accepted_at);
     SendReply(id, c, std::move(r));
-  }
-
-  // One line per connect decision (docs/architecture.md#audit-and-counters): here, because only the server sees
-  // every answer (the backstop's too) and the whole latency from accept to reply. Degraded sources (stale, fail_open,
-  // fail_close) are warnings: an operator filtering on warnings sees every connect that did not get a live verdict.
-  // Every field the helper sent is quoted and escaped ({:?}): a request id, ip or id holding "\n" or " verdict=allow"
-  // must not forge a second line or a second verdict field. Only the values the server itself chose stay bare.
-  void Audit(const Conn& c, const IpcResponse& r) {
-    const bool degraded =
-        r.source == WireSource::kStale || r.source == WireSource::kFailOpen || r.source == WireSource::kFailClose;
-    const auto level = degraded ? spdlog::level::warn : spdlog::level::info;
-    if (!spdlog::should_log(level) || !c.request) return;
-    const double ms = std::chrono::duration<double, std::milli>(clock.now() - c.accepted_at).count();
-    spdlog::log(level,
-                "decision user={:?} group={:?} ip={:?} id={:?} verdict={} source={} latency_ms={:.3f} reason={:?} "
-                "request_id={:?}",
-                c.request->username, c.request->groupname, c.request->ip_real, c.request->id,
-                r.verdict == WireVerdict::kAllow ? "allow" : r.verdict == WireVerdict::kDeny ? "deny" : "none",
-                SourceName(r.source), ms, r.reason, c.request_id);
   }
 
   // ---- writing ----
 
   void ReplyError(std::uint64_t id, Conn& c, std::string error) {
-    IpcResponse r;
-    r.request_id = c.request_id;
-    r.error = std::move(error);
-    SendReply(id, c, std::move(r));
+    SendReply(id, c, ErrorReply(c.request_id, std::move(error)));
   }
 
   void SendReply(std::uint64_t id, Conn& c, IpcResponse r) {
-    if (!r.error.empty()) {
-      counters.replies_error.fetch_add(1, std::memory_order_relaxed);
-    } else if (r.verdict == WireVerdict::kAllow) {
-      counters.replies_allow.fetch_add(1, std::memory_order_relaxed);
-    } else if (r.verdict == WireVerdict::kDeny) {
-      counters.replies_deny.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      counters.replies_ack.fetch_add(1, std::memory_order_relaxed);
-    }
+    CountReply(counters, r);
     c.out.clear();
     EncodeResponseFrame(r, &c.out);
     c.out_off = 0;

@@ -47,7 +47,9 @@ class IpcServer {
   IpcServerCounters::Snapshot counters() const;
   // Connections currently open.
   std::size_t open_connections() const;
-  // Makes the loop re-check its deadlines now: for tests that advance a FakeClock.
+  // Makes the loop re-check its deadlines now. A test hook kept in the production API on purpose: the loop sleeps in
+  // epoll_wait on the real clock, so a test that advances a FakeClock past a read, backstop or write deadline must
+  // wake it to see the new time (production never needs it: real time wakes the loop).
   void Poke();
 
  private:

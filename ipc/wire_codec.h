@@ -38,10 +38,4 @@ void EncodeResponse(const IpcResponse& resp, std::string* out);
 WireError DecodeRequest(std::string_view body, IpcRequest* out);
 WireError DecodeResponse(std::string_view body, IpcResponse* out);
 
-// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as protobuf checks proto3 strings.
-bool IsValidUtf8(std::string_view s);
-// Replaces every byte that is not part of a valid UTF-8 sequence with '?', so that whatever ocserv put in the
-// environment (a client-advertised hostname, a user agent) can always be sent as a proto3 string.
-void SanitizeUtf8(std::string* s);
-
 }  // namespace oa

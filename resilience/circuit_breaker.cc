@@ -1,7 +1,8 @@
 #include "resilience/circuit_breaker.h"
 
 #include <algorithm>
-#include <random>
+
+#include "common/jitter.h"
 
 namespace oa {
 namespace {
@@ -14,14 +15,6 @@ constexpr std::string_view kReasonProbeFailed = "half-open probe failed";
 constexpr std::string_view kReasonForceOpen = "forced open by operator";
 constexpr std::string_view kReasonForceClosed = "forced closed by operator";
 constexpr std::string_view kReasonAuto = "override released: back to automatic";
-
-// splitmix64: a tiny PRNG for the default jitter; quality needs are modest and it is deterministic per seed.
-std::uint64_t NextRandom(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 }  // namespace
 
@@ -44,10 +37,7 @@ BreakerPermit::~BreakerPermit() {
 CircuitBreaker::CircuitBreaker(const CircuitBreakerOptions& options, const Clock& clock,
                                TransitionCallback on_transition, JitterSource jitter)
     : clock_(clock), on_transition_(std::move(on_transition)), options_(options), jitter_(std::move(jitter)) {
-  if (!jitter_) {
-    std::random_device rd;
-    rng_state_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }
+  if (!jitter_) rng_state_ = RandomSeed();
   window_origin_ = clock_.now();
   ResetWindowLocked();  // sets the slice width; no other thread can see the breaker yet
   next_open_timeout_ = options_.open_timeout;
@@ -195,12 +185,9 @@ void CircuitBreaker::TripLocked(std::string_view reason, Clock::MonoTime now) {
 }
 
 Millis CircuitBreaker::JitteredLocked(Millis base) {
-  double u = jitter_ ? jitter_() : static_cast<double>(NextRandom(rng_state_) >> 11) * 0x1.0p-53;
-  u = std::clamp(u, 0.0, 1.0);
-  const double factor = 1.0 + kOpenJitter * (2.0 * u - 1.0);
+  const double u = jitter_ ? jitter_() : NextUnit(rng_state_);
   const Millis max_open = std::max(options_.max_open_timeout, options_.open_timeout);
-  const auto jittered = Millis(static_cast<Millis::rep>(static_cast<double>(base.count()) * factor));
-  return std::clamp(jittered, Millis{0}, max_open);
+  return std::clamp(Jittered(base, kOpenJitter, u), Millis{0}, max_open);
 }
 
 void CircuitBreaker::TransitionLocked(BreakerState to, std::string_view reason, Millis open_for) {

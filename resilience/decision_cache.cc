@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
+
+#include "common/jitter.h"
 
 namespace oa {
 namespace {
@@ -12,13 +13,6 @@ std::int64_t Ticks(Clock::MonoTime t) {
 }
 Clock::MonoTime FromTicks(std::int64_t ns) {
   return Clock::MonoTime(std::chrono::duration_cast<Clock::MonoTime::duration>(std::chrono::nanoseconds(ns)));
-}
-
-std::uint64_t SplitMix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
 }
 
 std::size_t FloorPow2(std::size_t n) {
@@ -167,7 +161,6 @@ struct alignas(64) DecisionCache::Shard {
     return n;
   }
 
-  double NextUnit() { return static_cast<double>(SplitMix64(rng) >> 11) * 0x1.0p-53; }
 };
 
 DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& clock, std::uint64_t jitter_seed)
@@ -179,10 +172,7 @@ DecisionCache::DecisionCache(const DecisionCacheOptions& options, const Clock& c
   int bits = 0;
   while ((std::size_t{1} << bits) < shard_count_) ++bits;
   shard_shift_ = 64 - bits;
-  if (jitter_seed == 0) {
-    std::random_device rd;
-    jitter_seed = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }
+  if (jitter_seed == 0) jitter_seed = RandomSeed();
   const std::size_t per_shard = options_.max_entries / shard_count_ + 1;
   shards_ = std::make_unique<Shard[]>(shard_count_);
   for (std::size_t s = 0; s < shard_count_; ++s) {
@@ -201,6 +191,22 @@ DecisionCache::Shard& DecisionCache::ShardFor(std::uint64_t hash) const {
   return shards_[shard_count_ == 1 ? 0 : hash >> shard_shift_];
 }
 
+// The lookup GetFresh and GetStale share: the entry for `key`, or nullptr when there is none or it is past
+// stale_until — then it is removed here (lazily, counted as an expiration). Caller holds shard.mu.
+DecisionCache::Entry* DecisionCache::FindUnexpiredLocked(Shard& shard, const CacheKey& key, std::int64_t now) {
+  Entry* e = shard.Find(key);
+  if (e == nullptr || now < e->stale_until) return e;
+  ++shard.expirations;
+  shard.Remove(e);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+CachedDecision DecisionCache::CachedOf(const Entry& e, std::int64_t now) {
+  return CachedDecision{e.verdict, std::string(e.reason()), now < e.fresh_until, FromTicks(e.fresh_until),
+                        FromTicks(e.stale_until)};
+}
+
 std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
   Shard& shard = ShardFor(key.hash());
   // Start loading the entry while the clock is read: on a large cache it is usually a cache miss, and the clock
@@ -208,24 +214,14 @@ std::optional<CachedDecision> DecisionCache::GetFresh(const CacheKey& key) {
   shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  Entry* e = shard.Find(key);
-  if (e == nullptr) {
-    ++shard.misses;
-    return std::nullopt;
-  }
-  if (now >= e->fresh_until) {
-    if (now >= e->stale_until) {
-      ++shard.expirations;
-      shard.Remove(e);
-      size_.fetch_sub(1, std::memory_order_relaxed);
-    }
+  Entry* e = FindUnexpiredLocked(shard, key, now);
+  if (e == nullptr || now >= e->fresh_until) {
     ++shard.misses;
     return std::nullopt;
   }
   ++shard.hits;
   shard.Touch(e);
-  return CachedDecision{e->verdict, std::string(e->reason()), true, FromTicks(e->fresh_until),
-                        FromTicks(e->stale_until)};
+  return CachedOf(*e, now);
 }
 
 std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
@@ -233,22 +229,14 @@ std::optional<CachedDecision> DecisionCache::GetStale(const CacheKey& key) {
   shard.Prefetch(key.hash());
   const std::int64_t now = Ticks(clock_.now());
   std::lock_guard lock(shard.mu);
-  Entry* e = shard.Find(key);
+  Entry* e = FindUnexpiredLocked(shard, key, now);
   if (e == nullptr) {
     ++shard.stale_misses;
     return std::nullopt;
   }
-  if (now >= e->stale_until) {
-    ++shard.expirations;
-    ++shard.stale_misses;
-    shard.Remove(e);
-    size_.fetch_sub(1, std::memory_order_relaxed);
-    return std::nullopt;
-  }
   ++shard.stale_hits;
   // Not touched: serving stale during an outage should not keep an entry alive against fresher ones.
-  return CachedDecision{e->verdict, std::string(e->reason()), now < e->fresh_until, FromTicks(e->fresh_until),
-                        FromTicks(e->stale_until)};
+  return CachedOf(*e, now);
 }
 
 void DecisionCache::Put(const CacheKey& key, std::string_view username, std::string_view groupname, Verdict verdict,
@@ -302,9 +290,8 @@ bool DecisionCache::PutImpl(const std::uint64_t* started_generation, const Cache
     shard.Remove(victim);
     size_.fetch_sub(1, std::memory_order_relaxed);
   }
-  const double factor = 1.0 + kTtlJitter * (2.0 * shard.NextUnit() - 1.0);
-  const auto ttl_ns = static_cast<std::int64_t>(
-      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(base_ttl).count()) * factor);
+  const std::int64_t ttl_ns =
+      Jittered(std::chrono::duration_cast<std::chrono::nanoseconds>(base_ttl), kTtlJitter, NextUnit(shard.rng)).count();
   const auto stale_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::max(options_.stale_ttl, Millis{0})).count();
   fresh_entry->verdict = verdict;

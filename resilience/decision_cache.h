@@ -119,6 +119,8 @@ class DecisionCache {
   struct Entry;
   struct Shard;
   Shard& ShardFor(std::uint64_t hash) const;
+  Entry* FindUnexpiredLocked(Shard& shard, const CacheKey& key, std::int64_t now);
+  static CachedDecision CachedOf(const Entry& e, std::int64_t now);
   template <class Pred>
   std::size_t RemoveIf(Pred pred, bool count_as_expired = false);
   bool PutImpl(const std::uint64_t* started_generation, const CacheKey& key, std::string_view username,

@@ -32,10 +32,10 @@
 #include <unordered_map>
 
 #include "agent/authorizer/authorizer_counters.h"
-#include "agent/authorizer/scheduler.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/enforcement/revocation_table.h"
 #include "agent/portal/portal_client.h"
+#include "common/scheduler.h"
 #include "ipc/authorizer.h"
 #include "resilience/cache_key.h"
 #include "resilience/circuit_breaker.h"

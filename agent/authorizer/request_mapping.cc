@@ -21,40 +21,7 @@ KeyFieldValues KeyFieldValuesOf(const IpcRequest& r) {
 }
 
 PolicyQuery PolicyQueryOf(const IpcRequest& r, std::string_view agent_id, Clock::WallTime now) {
-  PolicyQuery q;
-  q.username = r.username;
-  q.groupname = r.groupname;
-  q.client_ip = r.ip_real;
-  q.vpn_ip = r.ip_remote;
-  q.session_id = r.id;
-  q.device = r.device;
-  q.request_time = now;
-  q.vhost = r.vhost;
-  q.user_agent = r.user_agent;
-  q.hostname = r.hostname;
-  q.remote_hostname = r.remote_hostname;
-  q.device_type = r.device_type;
-  q.device_platform = r.device_platform;
-  q.ip_real_local = r.ip_real_local;
-  q.ip_local = r.ip_local;
-  q.ipv6_local = r.ipv6_local;
-  q.ipv6_remote = r.ipv6_remote;
-  q.ipv6_prefix = r.ipv6_prefix;
-  q.agent_id = std::string(agent_id);
-  q.request_id = r.request_id;
-  q.ocserv_routes = r.routes;
-  q.ocserv_routes4 = r.routes4;
-  q.ocserv_routes6 = r.routes6;
-  q.ocserv_no_routes = r.no_routes;
-  q.ocserv_no_routes4 = r.no_routes4;
-  q.ocserv_no_routes6 = r.no_routes6;
-  q.ocserv_dns = r.dns;
-  q.ocserv_dns4 = r.dns4;
-  q.ocserv_dns6 = r.dns6;
-  q.ocserv_restrict_to_routes = r.restrict_to_routes;
-  q.ocserv_allow_ports = r.allow_ports;
-  q.ocserv_deny_ports = r.deny_ports;
-  return q;
+  return PolicyQuery{r, std::string(agent_id), now};
 }
 
 namespace {

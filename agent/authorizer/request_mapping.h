@@ -14,7 +14,7 @@ namespace oa {
 // Views into `request`: it must outlive the result.
 KeyFieldValues KeyFieldValuesOf(const IpcRequest& request);
 
-// Every field the anchor protocol has, plus the rest of what ocserv gave the helper.
+// The request whole, with the agent id and the time (the wire mapping is FillCheckPolicyRequest).
 PolicyQuery PolicyQueryOf(const IpcRequest& request, std::string_view agent_id, Clock::WallTime now);
 
 // The session events the outbox records for the portal (vpn.v1.EventService). `admitted_by` is the source of the

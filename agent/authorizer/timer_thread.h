@@ -11,7 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/authorizer/scheduler.h"
+#include "common/scheduler.h"
+#include "resilience/clock.h"
 
 namespace oa {
 

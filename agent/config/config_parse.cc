@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/config/address.h"
 #include "agent/config/config_loader.h"
-#include "ipc/wire_codec.h"
+#include "common/utf8.h"
 
 namespace oa {
 namespace {

@@ -19,9 +19,9 @@
 #include "agent/daemon/services.h"
 #include "agent/daemon/signals.h"
 #include "agent/daemon/systemd_notify.h"
-#include "agent/management/log_ring.h"
-#include "agent/management/log_ring_sink.h"
 #include "agent/net/descriptor_limit.h"
+#include "common/log_ring.h"
+#include "common/log_ring_sink.h"
 
 namespace oa {
 namespace {

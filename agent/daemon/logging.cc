@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/daemon/audit_json.h"
-#include "ipc/wire_codec.h"
+#include "common/utf8.h"
 
 namespace oa {
 namespace {

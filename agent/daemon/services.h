@@ -7,7 +7,7 @@
 
 #include "agent/config/config_store.h"
 #include "agent/daemon/service.h"
-#include "agent/management/log_ring.h"
+#include "common/log_ring.h"
 
 namespace oa {
 

@@ -74,11 +74,11 @@ class GrpcSessionValidator final : public SessionValidator {
     };
     auto call = std::make_shared<Call>();
     PolicyQuery q;
-    q.username = s.username;
-    q.groupname = s.groupname;
-    q.client_ip = s.ip_real;
-    q.vpn_ip = s.vpn_ip;
-    q.session_id = s.id;
+    q.request.username = s.username;
+    q.request.groupname = s.groupname;
+    q.request.ip_real = s.ip_real;
+    q.request.ip_remote = s.vpn_ip;
+    q.request.id = s.id;
     q.agent_id = agent_id_;
     FillCheckPolicyRequest(q, clock_.wall_now(), &call->request);
     call->context.set_deadline(std::chrono::system_clock::now() + timeout_);

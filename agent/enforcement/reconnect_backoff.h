@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 
+#include "common/jitter.h"
 #include "resilience/options.h"
 
 namespace oa {
@@ -27,10 +28,8 @@ class ReconnectBackoff {
 
   // The delay before the next attempt; each call doubles the base for the following one, up to max.
   Millis Next() {
-    const double u = std::clamp(jitter_ ? jitter_() : 0.5, 0.0, 1.0);
-    const double factor = 1.0 + options_.jitter * (2.0 * u - 1.0);
     const Millis base = std::max(current_, Millis{1});
-    const auto jittered = Millis(static_cast<Millis::rep>(static_cast<double>(base.count()) * factor));
+    const Millis jittered = Jittered(base, options_.jitter, jitter_ ? jitter_() : 0.5);
     current_ = std::min(options_.max, Millis(static_cast<Millis::rep>(static_cast<double>(base.count()) *
                                                                        options_.multiplier)));
     return std::clamp(jittered, Millis{0}, options_.max);

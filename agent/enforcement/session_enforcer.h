@@ -27,13 +27,13 @@
 #include <thread>
 #include <vector>
 
-#include "agent/authorizer/scheduler.h"
+#include "agent/authorizer/session_events.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/enforcement/latency_histogram.h"
 #include "agent/enforcement/occtl_port.h"
 #include "agent/enforcement/session_actions.h"
 #include "agent/enforcement/session_validator.h"
-#include "agent/authorizer/session_events.h"
+#include "common/scheduler.h"
 
 namespace oa {
 

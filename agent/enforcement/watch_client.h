@@ -17,9 +17,9 @@
 #include <memory>
 #include <string>
 
-#include "agent/authorizer/scheduler.h"
 #include "agent/enforcement/policy_enforcer.h"
 #include "agent/enforcement/watch_stream_logic.h"
+#include "common/scheduler.h"
 #include "resilience/clock.h"
 
 namespace grpc {

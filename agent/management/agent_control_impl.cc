@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "agent/management/audit_text.h"
@@ -45,6 +46,48 @@ pb::BreakerOverride ToProto(BreakerOverride o) {
 }
 
 grpc::Status Invalid(std::string message) { return {grpc::StatusCode::INVALID_ARGUMENT, std::move(message)}; }
+
+std::optional<FailMode> FromProto(pb::FailMode m) {
+  switch (m) {
+    case pb::FAIL_MODE_OPEN: return FailMode::kOpen;
+    case pb::FAIL_MODE_CLOSE: return FailMode::kClose;
+    case pb::FAIL_MODE_STALE: return FailMode::kStale;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<BreakerOverride> FromProto(pb::BreakerOverride o) {
+  switch (o) {
+    case pb::BREAKER_OVERRIDE_AUTO: return BreakerOverride::kAuto;
+    case pb::BREAKER_OVERRIDE_FORCE_OPEN: return BreakerOverride::kForceOpen;
+    case pb::BREAKER_OVERRIDE_FORCE_CLOSED: return BreakerOverride::kForceClosed;
+    default: return std::nullopt;
+  }
+}
+
+// SetFailMode and SetBreaker are one handler over two operator switches; what differs is named here.
+struct Switch {
+  const char* log_name;   // in the warning: "<log_name> changed from A to B by <identity>"
+  const char* audit_key;  // in the audit line: "<audit_key>=B"
+  const char* invalid;    // the answer to a value outside the enum
+};
+constexpr Switch kFailModeSwitch{"fail mode", "fail_mode", "fail_mode must be OPEN, CLOSE or STALE"};
+constexpr Switch kBreakerSwitch{"breaker override", "override", "override must be AUTO, FORCE_OPEN or FORCE_CLOSED"};
+
+// Refuses an unknown value, swaps the new one in (`swap` returns the previous one), answers previous and current,
+// and warns: a switch changes how every following connect is decided.
+template <class Value, class Response, class Swap>
+grpc::Status SetSwitch(CallGate::Call call, const Switch& sw, std::optional<Value> requested, Response* response,
+                       Swap swap) {
+  if (!call.admitted()) return call.Finish(call.refusal());
+  if (!requested) return call.Finish(Invalid(sw.invalid));
+  const Value previous = swap(*requested);
+  response->set_previous(ToProto(previous));
+  response->set_current(ToProto(*requested));
+  spdlog::warn("management: {} changed from {} to {} by {}", sw.log_name, to_string(previous), to_string(*requested),
+               call.identity());
+  return call.Finish(grpc::Status::OK, absl::StrCat(sw.audit_key, "=", std::string(to_string(*requested))));
+}
 
 }  // namespace
 
@@ -156,41 +199,18 @@ grpc::Status AgentControlImpl::InvalidateCache(grpc::ServerContext* context, con
 
 grpc::Status AgentControlImpl::SetFailMode(grpc::ServerContext* context, const pb::SetFailModeRequest* request,
                                            pb::SetFailModeResponse* response) {
-  auto call = gate_.Admit(*context, kSetFailMode);
-  if (!call.admitted()) return call.Finish(call.refusal());
-  FailMode mode;
-  switch (request->fail_mode()) {
-    case pb::FAIL_MODE_OPEN: mode = FailMode::kOpen; break;
-    case pb::FAIL_MODE_CLOSE: mode = FailMode::kClose; break;
-    case pb::FAIL_MODE_STALE: mode = FailMode::kStale; break;
-    default: return call.Finish(Invalid("fail_mode must be OPEN, CLOSE or STALE"));
-  }
-  const FailMode previous = control_.SetFailMode(mode);
-  response->set_previous(ToProto(previous));
-  response->set_current(ToProto(mode));
-  spdlog::warn("management: fail mode changed from {} to {} by {}", to_string(previous), to_string(mode),
-               call.identity());
-  return call.Finish(grpc::Status::OK, absl::StrCat("fail_mode=", std::string(to_string(mode))));
+  return SetSwitch(gate_.Admit(*context, kSetFailMode), kFailModeSwitch, FromProto(request->fail_mode()), response,
+                   [this](FailMode mode) { return control_.SetFailMode(mode); });
 }
 
 grpc::Status AgentControlImpl::SetBreaker(grpc::ServerContext* context, const pb::SetBreakerRequest* request,
                                           pb::SetBreakerResponse* response) {
-  auto call = gate_.Admit(*context, kSetBreaker);
-  if (!call.admitted()) return call.Finish(call.refusal());
-  BreakerOverride o;
-  switch (request->override()) {
-    case pb::BREAKER_OVERRIDE_AUTO: o = BreakerOverride::kAuto; break;
-    case pb::BREAKER_OVERRIDE_FORCE_OPEN: o = BreakerOverride::kForceOpen; break;
-    case pb::BREAKER_OVERRIDE_FORCE_CLOSED: o = BreakerOverride::kForceClosed; break;
-    default: return call.Finish(Invalid("override must be AUTO, FORCE_OPEN or FORCE_CLOSED"));
-  }
-  const BreakerOverride previous = control_.SetBreakerOverride(o);
-  response->set_previous(ToProto(previous));
-  response->set_current(ToProto(o));
-  response->set_state(control_.BreakerState());
-  spdlog::warn("management: breaker override changed from {} to {} by {}", to_string(previous), to_string(o),
-               call.identity());
-  return call.Finish(grpc::Status::OK, absl::StrCat("override=", std::string(to_string(o))));
+  return SetSwitch(gate_.Admit(*context, kSetBreaker), kBreakerSwitch, FromProto(request->override()), response,
+                   [this, response](BreakerOverride o) {
+                     const BreakerOverride previous = control_.SetBreakerOverride(o);
+                     response->set_state(control_.BreakerState());
+                     return previous;
+                   });
 }
 
 grpc::Status AgentControlImpl::ListSessions(grpc::ServerContext* context, const pb::ListSessionsRequest*,

@@ -24,6 +24,69 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+// Where an UpdateConfig request writes: the directory and file name its type implies, and its content checked for
+// that type (kept as a status: the name is checked first).
+struct ConfigTarget {
+  std::string directory;
+  std::string name;
+  absl::StatusOr<std::string> content;
+};
+
+// An error here is the call's answer.
+absl::StatusOr<ConfigTarget> ConfigTargetOf(const agent::v1::ConfigUpdateRequest& request, const OcservOptions& ocserv,
+                                            const ManagementOptions& management) {
+  switch (request.config_type()) {
+    case agent::v1::CONFIG_TYPE_PER_USER:
+      return ConfigTarget{ocserv.config_per_user_dir, request.config_name(),
+                          ValidatePerEntityConfig(request.config_content())};
+    case agent::v1::CONFIG_TYPE_PER_GROUP:
+      return ConfigTarget{ocserv.config_per_group_dir, request.config_name(),
+                          ValidatePerEntityConfig(request.config_content())};
+    case agent::v1::CONFIG_TYPE_MAIN: {
+      if (!management.allow_main_config_update) {
+        return absl::FailedPreconditionError("MAIN config updates are disabled (management.allow_main_config_update)");
+      }
+      const auto slash = ocserv.main_config_path.rfind('/');
+      if (slash == std::string::npos) return absl::FailedPreconditionError("ocserv.main_config_path is not absolute");
+      // config_name is ignored: there is one main file.
+      return ConfigTarget{ocserv.main_config_path.substr(0, slash), ocserv.main_config_path.substr(slash + 1),
+                          ValidateMainConfig(request.config_content())};
+    }
+    default:
+      return absl::InvalidArgumentError("config_type must be set");
+  }
+}
+
+// Writes a checked target (the previous file is kept when the write fails) and answers the call.
+grpc::Status WriteConfigAndAnswer(CallGate::Call& call, const CallGate& gate, const Clock& clock, ConfigTarget target,
+                                  bool backup, const std::string& detail, agent::v1::ConfigUpdateResponse* response) {
+  const std::string& name = target.name;
+  ConfigWriteRequest write;
+  write.directory = std::move(target.directory);
+  write.name = name;
+  write.content = std::move(*target.content);
+  write.backup = backup;
+  auto written = WriteConfigFile(write, clock);
+  if (!written.ok()) {
+    spdlog::warn("management: UpdateConfig {} failed, previous file kept: {}", name, std::string(written.status().message()));
+    response->set_success(false);
+    response->set_validation_result("valid");
+    response->set_error_message(std::string(written.status().message()));
+    return call.Finish(ToGrpcStatus(written.status()), detail);
+  }
+  gate.counters().config_writes.fetch_add(1, std::memory_order_relaxed);
+  response->set_success(true);
+  response->set_backup_path(written->backup_path);
+  if (written->warning.empty()) {
+    response->set_validation_result("valid");
+  } else {
+    response->set_validation_result(absl::StrCat("valid; warning: ", written->warning));
+    spdlog::warn("management: UpdateConfig {}: {}", name, written->warning);
+  }
+  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path,
+                                                    written->warning.empty() ? "" : " not_durable"));
+}
+
 }  // namespace
 
 AgentServiceImpl::AgentServiceImpl(const CallGate& gate, const ManagementOptions& management,
@@ -75,6 +138,8 @@ grpc::Status AgentServiceImpl::ExecuteCommand(grpc::ServerContext* context, cons
                                                     result->timed_out ? " timed_out" : ""));
 }
 
+// UpdateConfig as steps: where the request writes (ConfigTargetOf), the checks (name, then content), then either a
+// validate-only answer or the write (WriteConfigAndAnswer).
 grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
                                             const agent::v1::ConfigUpdateRequest* request,
                                             agent::v1::ConfigUpdateResponse* response) {
@@ -82,69 +147,19 @@ grpc::Status AgentServiceImpl::UpdateConfig(grpc::ServerContext* context,
   if (!call.admitted()) return call.Finish(call.refusal());
   response->set_request_id(request->request_id());
 
-  std::string directory;
-  std::string name = request->config_name();
-  absl::StatusOr<std::string> content;
-  switch (request->config_type()) {
-    case agent::v1::CONFIG_TYPE_PER_USER:
-      directory = ocserv_.config_per_user_dir;
-      content = ValidatePerEntityConfig(request->config_content());
-      break;
-    case agent::v1::CONFIG_TYPE_PER_GROUP:
-      directory = ocserv_.config_per_group_dir;
-      content = ValidatePerEntityConfig(request->config_content());
-      break;
-    case agent::v1::CONFIG_TYPE_MAIN: {
-      if (!management_.allow_main_config_update) {
-        return call.Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                        "MAIN config updates are disabled (management.allow_main_config_update)"));
-      }
-      const auto slash = ocserv_.main_config_path.rfind('/');
-      if (slash == std::string::npos) {
-        return call.Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "ocserv.main_config_path is not absolute"));
-      }
-      directory = ocserv_.main_config_path.substr(0, slash);
-      name = ocserv_.main_config_path.substr(slash + 1);  // config_name is ignored: there is one main file
-      content = ValidateMainConfig(request->config_content());
-      break;
-    }
-    default:
-      return call.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "config_type must be set"));
-  }
-  if (auto st = ValidateConfigName(name); !st.ok()) return call.Finish(ToGrpcStatus(st));
-  if (!content.ok()) return call.Finish(ToGrpcStatus(content.status()));
+  absl::StatusOr<ConfigTarget> target = ConfigTargetOf(*request, ocserv_, management_);
+  if (!target.ok()) return call.Finish(ToGrpcStatus(target.status()));
+  if (auto st = ValidateConfigName(target->name); !st.ok()) return call.Finish(ToGrpcStatus(st));
+  if (!target->content.ok()) return call.Finish(ToGrpcStatus(target->content.status()));
 
-  const std::string detail =
-      absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=\"", AuditText(name), "\"");
+  const std::string detail = absl::StrCat("type=", agent::v1::ConfigType_Name(request->config_type()), " name=\"",
+                                          AuditText(target->name), "\"");
   if (request->validate_only()) {
     response->set_success(true);
     response->set_validation_result("valid");
     return call.Finish(grpc::Status::OK, absl::StrCat(detail, " validate_only"));
   }
-  ConfigWriteRequest write;
-  write.directory = directory;
-  write.name = name;
-  write.content = std::move(*content);
-  write.backup = request->create_backup();
-  auto written = WriteConfigFile(write, clock_);
-  if (!written.ok()) {
-    spdlog::warn("management: UpdateConfig {} failed, previous file kept: {}", name, std::string(written.status().message()));
-    response->set_success(false);
-    response->set_validation_result("valid");
-    response->set_error_message(std::string(written.status().message()));
-    return call.Finish(ToGrpcStatus(written.status()), detail);
-  }
-  gate_.counters().config_writes.fetch_add(1, std::memory_order_relaxed);
-  response->set_success(true);
-  response->set_backup_path(written->backup_path);
-  if (written->warning.empty()) {
-    response->set_validation_result("valid");
-  } else {
-    response->set_validation_result(absl::StrCat("valid; warning: ", written->warning));
-    spdlog::warn("management: UpdateConfig {}: {}", name, written->warning);
-  }
-  return call.Finish(grpc::Status::OK, absl::StrCat(detail, " backup=", written->backup_path,
-                                                    written->warning.empty() ? "" : " not_durable"));
+  return WriteConfigAndAnswer(call, gate_, clock_, std::move(*target), request->create_backup(), detail, response);
 }
 
 grpc::Status AgentServiceImpl::HealthCheck(grpc::ServerContext* context, const agent::v1::HealthCheckRequest* request,

@@ -13,9 +13,9 @@
 #include "agent/config/management_options.h"
 #include "agent/management/call_gate.h"
 #include "agent/management/health_checks.h"
-#include "agent/management/log_ring.h"
 #include "agent/management/log_stream_reactor.h"
 #include "agent/v1/agent.grpc.pb.h"
+#include "common/log_ring.h"
 #include "resilience/clock.h"
 
 namespace oa {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ipc/wire_codec.h"
+#include "common/utf8.h"
 
 namespace oa {
 namespace {

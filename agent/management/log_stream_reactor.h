@@ -16,8 +16,8 @@
 #include <set>
 
 #include "agent/management/call_gate.h"
-#include "agent/management/log_ring.h"
 #include "agent/v1/agent.pb.h"
+#include "common/log_ring.h"
 
 namespace oa {
 

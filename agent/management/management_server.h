@@ -15,8 +15,8 @@
 #include "absl/status/status.h"
 #include "agent/config/management_options.h"
 #include "agent/management/control_plane.h"
-#include "agent/management/log_ring.h"
 #include "agent/management/management_counters.h"
+#include "common/log_ring.h"
 #include "resilience/clock.h"
 
 namespace oa {

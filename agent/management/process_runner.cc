@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "ipc/wire_codec.h"
+#include "common/utf8.h"
 
 namespace oa {
 namespace {
@@ -88,33 +88,19 @@ void MakeUtf8(std::string& s, bool cut) {
   SanitizeUtf8(&s);
 }
 
-}  // namespace
-
-absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
-                                         const Clock& clock) {
-  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
-    return absl::InvalidArgumentError("program path must be absolute");
-  }
+// Starts argv[0] (absolute) with stdin from /dev/null and stdout/stderr on the given pipe ends, default signals, in
+// a process group of its own (the timeout kill reaches grandchildren), and nothing else of the agent's descriptors.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int out_w, int err_w) {
   std::vector<char*> cargv;
   cargv.reserve(argv.size() + 1);
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
 
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
-  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
-  if (::pipe2(err_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
-  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
-  // The child's ends must block like ordinary stdout/stderr.
-  ::fcntl(out_w.get(), F_SETFL, 0);
-  ::fcntl(err_w.get(), F_SETFL, 0);
-
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
+  posix_spawn_file_actions_adddup2(&actions, out_w, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_w, 2);
   // Nothing else of the agent's reaches occtl: not its sockets, not a descriptor another thread (a library) opened
   // without O_CLOEXEC.
   if (const int err = posix_spawn_file_actions_addclosefrom_np(&actions, 3); err != 0) {
@@ -136,53 +122,97 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Errno(absl::StrCat("cannot run ", argv[0]), rc);
-  out_w.reset();
-  err_w.reset();
+  return pid;
+}
 
+// How far a child got before the deadline: reaped or not, which pipes are still open, which output was cut.
+struct ChildRun {
+  bool exited = false;
+  bool out_open = true;
+  bool err_open = true;
+  bool out_cut = false;
+  bool err_cut = false;
+  int status = 0;  // waitpid status, once exited
+};
+
+// Reads both pipes into `result` and reaps the child, until the child has exited and closed both pipes, or until
+// limits.timeout has passed.
+ChildRun Collect(pid_t pid, int out_r, int err_r, const ProcessLimits& limits, const Clock& clock,
+                 ProcessResult& result) {
   // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the raw system call.
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   const auto deadline = clock.now() + limits.timeout;
-  ProcessResult result;
-  bool out_open = true, err_open = true, exited = false, out_cut = false, err_cut = false;
-  int status = 0;
-
-  while (!exited || out_open || err_open) {
+  ChildRun run;
+  while (!run.exited || run.out_open || run.err_open) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.now());
     if (left.count() <= 0) break;
     pollfd fds[3];
     nfds_t n = 0;
-    if (out_open) fds[n++] = {out_r.get(), POLLIN, 0};
-    if (err_open) fds[n++] = {err_r.get(), POLLIN, 0};
-    if (!exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
+    if (run.out_open) fds[n++] = {out_r, POLLIN, 0};
+    if (run.err_open) fds[n++] = {err_r, POLLIN, 0};
+    if (!run.exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
     // Without a pidfd (old kernel), wake up now and then to reap.
     const int wait_ms = pidfd.get() >= 0 ? static_cast<int>(std::min<long long>(left.count(), 1000))
                                          : static_cast<int>(std::min<long long>(left.count(), 20));
     const int pr = ::poll(fds, n, wait_ms);
     if (pr < 0 && errno != EINTR) break;
-    if (out_open) out_open = Drain(out_r.get(), result.stdout_text, limits.max_output_bytes, out_cut);
-    if (err_open) err_open = Drain(err_r.get(), result.stderr_text, limits.max_output_bytes, err_cut);
-    if (!exited) {
-      const pid_t w = ::waitpid(pid, &status, WNOHANG);
-      if (w == pid) exited = true;
+    if (run.out_open) run.out_open = Drain(out_r, result.stdout_text, limits.max_output_bytes, run.out_cut);
+    if (run.err_open) run.err_open = Drain(err_r, result.stderr_text, limits.max_output_bytes, run.err_cut);
+    if (!run.exited) {
+      const pid_t w = ::waitpid(pid, &run.status, WNOHANG);
+      if (w == pid) run.exited = true;
     }
   }
+  return run;
+}
 
-  if (!exited) {
+// Ends what the deadline left running (the whole group, reaped), then fills in the exit code and the flags, and makes
+// the output valid UTF-8.
+void Finish(pid_t pid, ChildRun& run, ProcessResult& result) {
+  if (!run.exited) {
     // Deadline: kill the whole group, then reap (SIGKILL makes this prompt).
     result.timed_out = true;
     ::kill(-pid, SIGKILL);
     ::kill(pid, SIGKILL);
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
     }
-  } else if (out_open || err_open) {
+  } else if (run.out_open || run.err_open) {
     // The program exited but something it started still holds the pipes open past the deadline.
     result.timed_out = true;
     ::kill(-pid, SIGKILL);
   }
-  result.exit_code = ToExitCode(status);
-  result.output_truncated = out_cut || err_cut;
-  MakeUtf8(result.stdout_text, out_cut);
-  MakeUtf8(result.stderr_text, err_cut);
+  result.exit_code = ToExitCode(run.status);
+  result.output_truncated = run.out_cut || run.err_cut;
+  MakeUtf8(result.stdout_text, run.out_cut);
+  MakeUtf8(result.stderr_text, run.err_cut);
+}
+
+}  // namespace
+
+// The steps: the pipes, Spawn, Collect until exit or the deadline, Finish.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
+                                         const Clock& clock) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
+    return absl::InvalidArgumentError("program path must be absolute");
+  }
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
+  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
+  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  // The child's ends must block like ordinary stdout/stderr.
+  ::fcntl(out_w.get(), F_SETFL, 0);
+  ::fcntl(err_w.get(), F_SETFL, 0);
+
+  const absl::StatusOr<pid_t> pid = Spawn(argv, out_w.get(), err_w.get());
+  if (!pid.ok()) return pid.status();
+  out_w.reset();  // only the child writes now: its exit closes the pipes
+  err_w.reset();
+
+  ProcessResult result;
+  ChildRun run = Collect(*pid, out_r.get(), err_r.get(), limits, clock, result);
+  Finish(*pid, run, result);
   return result;
 }
 

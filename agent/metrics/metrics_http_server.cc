@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/metrics/prometheus_format.h"
 #include "agent/net/tcp_listen.h"
-#include "ipc/warn_limiter.h"
+#include "common/warn_limiter.h"
 
 namespace oa {
 namespace {

@@ -14,7 +14,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
-#include "ipc/warn_limiter.h"
+#include "common/warn_limiter.h"
 
 namespace oa {
 namespace {

@@ -91,43 +91,46 @@ PolicyAnswer MapCheckPolicyReply(const grpc::Status& status, grpc::ByteBuffer* r
 }
 
 void FillCheckPolicyRequest(const PolicyQuery& q, Clock::WallTime now, vpn::v1::CheckPolicyRequest* r) {
-  r->set_username(q.username);
-  r->set_groupname(q.groupname);
-  r->set_client_ip(q.client_ip);
-  r->set_vpn_ip(q.vpn_ip);
-  r->set_session_id(q.session_id);
-  r->set_device(q.device);
+  const IpcRequest& in = q.request;
+  // The anchor protocol's fields (1-7).
+  r->set_username(in.username);
+  r->set_groupname(in.groupname);
+  r->set_client_ip(in.ip_real);  // the client's real address; vpn_ip is the one inside the tunnel
+  r->set_vpn_ip(in.ip_remote);
+  r->set_session_id(in.id);
+  r->set_device(in.device);
   const Clock::WallTime when = q.request_time == Clock::WallTime{} ? now : q.request_time;
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
   if (ns < 0) ns = 0;  // a Timestamp before 1970 has no use here and negative nanos are invalid
   r->mutable_request_time()->set_seconds(ns / 1'000'000'000);
   r->mutable_request_time()->set_nanos(static_cast<int>(ns % 1'000'000'000));
 
-  r->set_vhost(q.vhost);
-  r->set_user_agent(q.user_agent);
-  r->set_hostname(q.hostname);
-  r->set_remote_hostname(q.remote_hostname);
-  r->set_device_type(q.device_type);
-  r->set_device_platform(q.device_platform);
-  r->set_ip_real_local(q.ip_real_local);
-  r->set_ip_local(q.ip_local);
-  r->set_ipv6_local(q.ipv6_local);
-  r->set_ipv6_remote(q.ipv6_remote);
-  r->set_ipv6_prefix(q.ipv6_prefix);
+  // The rest of what ocserv gives the connect-script (100+).
+  r->set_vhost(in.vhost);
+  r->set_user_agent(in.user_agent);
+  r->set_hostname(in.hostname);
+  r->set_remote_hostname(in.remote_hostname);
+  r->set_device_type(in.device_type);
+  r->set_device_platform(in.device_platform);
+  r->set_ip_real_local(in.ip_real_local);
+  r->set_ip_local(in.ip_local);
+  r->set_ipv6_local(in.ipv6_local);
+  r->set_ipv6_remote(in.ipv6_remote);
+  r->set_ipv6_prefix(in.ipv6_prefix);
   r->set_agent_id(q.agent_id);
-  r->set_request_id(q.request_id);
-  CopyIn(q.ocserv_routes, r->mutable_ocserv_routes());
-  CopyIn(q.ocserv_routes4, r->mutable_ocserv_routes4());
-  CopyIn(q.ocserv_routes6, r->mutable_ocserv_routes6());
-  CopyIn(q.ocserv_no_routes, r->mutable_ocserv_no_routes());
-  CopyIn(q.ocserv_no_routes4, r->mutable_ocserv_no_routes4());
-  CopyIn(q.ocserv_no_routes6, r->mutable_ocserv_no_routes6());
-  CopyIn(q.ocserv_dns, r->mutable_ocserv_dns());
-  CopyIn(q.ocserv_dns4, r->mutable_ocserv_dns4());
-  CopyIn(q.ocserv_dns6, r->mutable_ocserv_dns6());
-  r->set_ocserv_restrict_to_routes(q.ocserv_restrict_to_routes);
-  CopyIn(q.ocserv_allow_ports, r->mutable_ocserv_allow_ports());
-  CopyIn(q.ocserv_deny_ports, r->mutable_ocserv_deny_ports());
+  r->set_request_id(in.request_id);
+  CopyIn(in.routes, r->mutable_ocserv_routes());
+  CopyIn(in.routes4, r->mutable_ocserv_routes4());
+  CopyIn(in.routes6, r->mutable_ocserv_routes6());
+  CopyIn(in.no_routes, r->mutable_ocserv_no_routes());
+  CopyIn(in.no_routes4, r->mutable_ocserv_no_routes4());
+  CopyIn(in.no_routes6, r->mutable_ocserv_no_routes6());
+  CopyIn(in.dns, r->mutable_ocserv_dns());
+  CopyIn(in.dns4, r->mutable_ocserv_dns4());
+  CopyIn(in.dns6, r->mutable_ocserv_dns6());
+  r->set_ocserv_restrict_to_routes(in.restrict_to_routes);
+  CopyIn(in.allow_ports, r->mutable_ocserv_allow_ports());
+  CopyIn(in.deny_ports, r->mutable_ocserv_deny_ports());
 }
 
 }  // namespace oa

@@ -47,7 +47,8 @@ PolicyAnswer MapCheckPolicyReply(const grpc::Status& status, grpc::ByteBuffer* r
 // malformed_reply); any other status -> kError carrying that code and message.
 PolicyAnswer MapCheckPolicyResult(const grpc::Status& status, const vpn::v1::CheckPolicyResponse& reply);
 
-// The request on the wire for a query; `now` fills request_time when the query leaves it unset.
+// The request on the wire for a query — the one place an IPC request field meets its CheckPolicyRequest field;
+// `now` fills request_time when the query leaves it unset.
 void FillCheckPolicyRequest(const PolicyQuery& query, Clock::WallTime now, vpn::v1::CheckPolicyRequest* request);
 
 }  // namespace oa

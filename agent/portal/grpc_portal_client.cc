@@ -34,14 +34,14 @@ class GrpcPortalClient final : public PortalClient {
     if (in_flight_.TryAdd(&call->context) != InFlightCalls::Admit::kAdmitted) {
       refused_after_shutdown_.fetch_add(1, std::memory_order_relaxed);
       errors_.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("portal: CheckPolicy for user '{}' refused: the portal client is shut down", query.username);
+      spdlog::warn("portal: CheckPolicy for user '{}' refused: the portal client is shut down", query.request.username);
       PolicyAnswer answer;
       answer.error = absl::UnavailableError("portal client is shut down");
       done(std::move(answer));
       return;
     }
     call->done = std::move(done);
-    call->username = query.username;
+    call->username = query.request.username;
     vpn::v1::CheckPolicyRequest request;
     FillCheckPolicyRequest(query, clock_.wall_now(), &request);
     call->request = SerializeRequest(request);

@@ -19,48 +19,21 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "ipc/ipc_types.h"
 #include "resilience/clock.h"
 #include "resilience/decision.h"
 
 namespace oa {
 
-// Everything CheckPolicy sends: the anchor protocol's fields (1–7) and what else ocserv gives the connect-script
-// (100+). Names follow proto/vpn/v1/auth.proto; the ocserv variable each comes from is noted there.
+// Everything CheckPolicy sends: what ocserv gave the helper, as the IPC server decoded it, plus who asks and when.
+// The query carries the request whole rather than a copy of its fields, so that a new ocserv variable touches only
+// the IPC decode and the wire mapping (FillCheckPolicyRequest in check_policy_result.cc, which names the
+// proto/vpn/v1/auth.proto field each request field goes to).
 struct PolicyQuery {
-  std::string username;
-  std::string groupname;
-  std::string client_ip;   // IP_REAL
-  std::string vpn_ip;      // IP_REMOTE
-  std::string session_id;  // ID
-  std::string device;      // DEVICE
+  IpcRequest request;
+  std::string agent_id;
   // When the helper was asked; the epoch (default) means "now" by the client's Clock.
   Clock::WallTime request_time{};
-
-  std::string vhost;
-  std::string user_agent;
-  std::string hostname;
-  std::string remote_hostname;
-  std::string device_type;
-  std::string device_platform;
-  std::string ip_real_local;
-  std::string ip_local;
-  std::string ipv6_local;
-  std::string ipv6_remote;
-  std::string ipv6_prefix;
-  std::string agent_id;
-  std::string request_id;
-  std::vector<std::string> ocserv_routes;
-  std::vector<std::string> ocserv_routes4;
-  std::vector<std::string> ocserv_routes6;
-  std::vector<std::string> ocserv_no_routes;
-  std::vector<std::string> ocserv_no_routes4;
-  std::vector<std::string> ocserv_no_routes6;
-  std::vector<std::string> ocserv_dns;
-  std::vector<std::string> ocserv_dns4;
-  std::vector<std::string> ocserv_dns6;
-  std::string ocserv_restrict_to_routes;
-  std::vector<std::string> ocserv_allow_ports;
-  std::vector<std::string> ocserv_deny_ports;
 };
 
 // How one CheckPolicy call ended.

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/utf8.h"
 #include "ipc/helper/helper_config.h"
 #include "ipc/wire_codec.h"
 #include "ipc/wire_frame.h"

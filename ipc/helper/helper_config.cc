@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/utf8.h"
 #include "ipc/wire_codec.h"
 
 namespace oa::helper {

@@ -214,40 +214,18 @@ void Usage() {
   [[maybe_unused]] auto w = ::write(STDOUT_FILENO, text, sizeof(text) - 1);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  InstallSignalHandlers();
-  const std::int64_t start_ms = NowMs();
-
-  HelperConfig cfg;
-  std::string error;
-  if (!oa::helper::ParseHelperConfig(argc, argv, oa::helper::ProcessEnv, nullptr, &cfg, &error)) {
-    Line("%s; rejecting", error.c_str());
-    return kExitReject;
-  }
-  if (cfg.help) {
-    Usage();
-    return kExitAdmit;
-  }
-
-  oa::IpcRequest req;
-  oa::helper::BuildRequestFromEnv(oa::helper::ProcessEnv, nullptr, &req);
-  if (req.reason == oa::IpcReason::kUnspecified) {
-    const char* reason = std::getenv("REASON");
-    Line("REASON '%s' is not connect, host-update or disconnect; rejecting", reason ? reason : "(unset)");
-    return kExitReject;
-  }
-  const bool is_connect = req.reason == oa::IpcReason::kConnect;
-
+// "<pid>-<wall seconds, hex><microseconds>": unique per helper run, and it tells ocserv's log which worker asked.
+std::string NewRequestId() {
   timespec wall{};
   ::clock_gettime(CLOCK_REALTIME, &wall);
   char request_id[64];
   std::snprintf(request_id, sizeof(request_id), "%d-%llx%06lx", static_cast<int>(::getpid()),
                 static_cast<unsigned long long>(wall.tv_sec), static_cast<long>(wall.tv_nsec / 1000));
-  req.request_id = request_id;
+  return request_id;
+}
 
-  Exchange ex(start_ms + cfg.timeout_ms);
+// Sends `req` and checks that the reply answers it; any failure is recorded in `ex` (ex.failure, ex.detail).
+oa::IpcResponse Ask(Exchange& ex, const HelperConfig& cfg, oa::IpcRequest& req) {
   req.deadline_ms = static_cast<std::uint32_t>(ex.Left());
   std::string frame;
   oa::EncodeRequestFrame(req, &frame);
@@ -260,16 +238,21 @@ int main(int argc, char** argv) {
       ex.Fail(Failure::kRefused, "agent refused the request: " + resp.error);
     } else if (resp.request_id != req.request_id) {
       ex.Fail(Failure::kMalformed, "reply is for request '" + resp.request_id + "'");
-    } else if (is_connect && resp.verdict == oa::WireVerdict::kUnspecified) {
+    } else if (req.reason == oa::IpcReason::kConnect && resp.verdict == oa::WireVerdict::kUnspecified) {
       ex.Fail(Failure::kMalformed, "reply carries no verdict");
     }
   }
+  return resp;
+}
 
+// The exit status for ocserv (with its log line): the agent's answer, or the helper's fallback when there is none.
+int ExitStatus(const HelperConfig& cfg, const oa::IpcRequest& req, const Exchange& ex, const oa::IpcResponse& resp) {
+  const bool is_connect = req.reason == oa::IpcReason::kConnect;
   const char* user = req.username.c_str();
   if (ex.failure == Failure::kNone) {
     if (!is_connect) return kExitAdmit;  // acknowledged
     if (resp.verdict == oa::WireVerdict::kAllow) return kExitAdmit;
-    Line("deny user=%s id=%s request=%s source=%s reason=%s", user, req.id.c_str(), request_id,
+    Line("deny user=%s id=%s request=%s source=%s reason=%s", user, req.id.c_str(), req.request_id.c_str(),
          oa::SourceName(resp.source), resp.reason.empty() ? "(none)" : resp.reason.c_str());
     return kExitReject;
   }
@@ -295,4 +278,36 @@ int main(int argc, char** argv) {
   Line("agent failure (%s): rejecting user=%s id=%s (%s)", ex.detail.c_str(), user, req.id.c_str(),
        ex.failure == Failure::kMalformed ? "a bad reply always rejects" : "on-agent-failure=deny");
   return kExitReject;
+}
+
+}  // namespace
+
+// The steps: configuration, the request from ocserv's environment, one exchange with the agent, the exit status.
+int main(int argc, char** argv) {
+  InstallSignalHandlers();
+  const std::int64_t start_ms = NowMs();
+
+  HelperConfig cfg;
+  std::string error;
+  if (!oa::helper::ParseHelperConfig(argc, argv, oa::helper::ProcessEnv, nullptr, &cfg, &error)) {
+    Line("%s; rejecting", error.c_str());
+    return kExitReject;
+  }
+  if (cfg.help) {
+    Usage();
+    return kExitAdmit;
+  }
+
+  oa::IpcRequest req;
+  oa::helper::BuildRequestFromEnv(oa::helper::ProcessEnv, nullptr, &req);
+  if (req.reason == oa::IpcReason::kUnspecified) {
+    const char* reason = std::getenv("REASON");
+    Line("REASON '%s' is not connect, host-update or disconnect; rejecting", reason ? reason : "(unset)");
+    return kExitReject;
+  }
+  req.request_id = NewRequestId();
+
+  Exchange ex(start_ms + cfg.timeout_ms);
+  const oa::IpcResponse resp = Ask(ex, cfg, req);
+  return ExitStatus(cfg, req, ex, resp);
 }

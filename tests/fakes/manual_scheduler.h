@@ -6,7 +6,8 @@
 #include <map>
 #include <mutex>
 
-#include "agent/authorizer/scheduler.h"
+#include "common/scheduler.h"
+#include "resilience/clock.h"
 
 namespace oa::testing {
 

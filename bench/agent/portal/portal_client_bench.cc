@@ -58,14 +58,14 @@ Fixture& Shared() {
 
 PolicyQuery AliceQuery() {
   PolicyQuery q;
-  q.username = "alice";
-  q.groupname = "staff";
-  q.client_ip = "198.51.100.7";
-  q.vpn_ip = "10.10.0.2";
-  q.session_id = "4242";
-  q.device = "vpns0";
-  q.vhost = "vpn.example";
-  q.user_agent = "Open AnyConnect VPN Agent v9.01";
+  q.request.username = "alice";
+  q.request.groupname = "staff";
+  q.request.ip_real = "198.51.100.7";
+  q.request.ip_remote = "10.10.0.2";
+  q.request.id = "4242";
+  q.request.device = "vpns0";
+  q.request.vhost = "vpn.example";
+  q.request.user_agent = "Open AnyConnect VPN Agent v9.01";
   return q;
 }
 

@@ -118,11 +118,11 @@ TEST_F(PolicyAuthorizerTest, AllowFromPortalThenFromCacheInline) {
   auto first = Ask("alice");
   EXPECT_FALSE(first->answered());
   ASSERT_EQ(portal_.calls(), 1);
-  EXPECT_EQ(portal_.queries()[0].username, "alice");
-  EXPECT_EQ(portal_.queries()[0].client_ip, "198.51.100.7");
-  EXPECT_EQ(portal_.queries()[0].vpn_ip, "10.99.1.20");
-  EXPECT_EQ(portal_.queries()[0].session_id, "1001");
-  EXPECT_EQ(portal_.queries()[0].vhost, "vpn.example.net");
+  EXPECT_EQ(portal_.queries()[0].request.username, "alice");
+  EXPECT_EQ(portal_.queries()[0].request.ip_real, "198.51.100.7");
+  EXPECT_EQ(portal_.queries()[0].request.ip_remote, "10.99.1.20");
+  EXPECT_EQ(portal_.queries()[0].request.id, "1001");
+  EXPECT_EQ(portal_.queries()[0].request.vhost, "vpn.example.net");
   EXPECT_EQ(portal_.queries()[0].agent_id, "agent-under-test");
   ASSERT_TRUE(portal_.CompleteNext(FakePortalClient::Allow()));
   EXPECT_EQ(first->decision().verdict, Verdict::kAllow);

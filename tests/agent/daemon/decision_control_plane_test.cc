@@ -114,7 +114,7 @@ TEST_F(DecisionControlPlaneTest, InvalidateUserAffectsExactlyTheNamedUser) {
   auto bob = Ask("bob");
   EXPECT_FALSE(bob->answered());
   ASSERT_EQ(portal_.calls(), 5);
-  EXPECT_EQ(portal_.queries().back().username, "bob");
+  EXPECT_EQ(portal_.queries().back().request.username, "bob");
   auto bobby = Ask("bobby");
   ASSERT_TRUE(bobby->answered());
   EXPECT_EQ(bobby->decision().source, DecisionSource::kCache);

@@ -1,4 +1,4 @@
-#include "agent/management/log_ring.h"
+#include "common/log_ring.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/logger.h>
@@ -6,7 +6,7 @@
 #include <atomic>
 #include <thread>
 
-#include "agent/management/log_ring_sink.h"
+#include "common/log_ring_sink.h"
 
 namespace oa {
 namespace {

@@ -23,8 +23,8 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/management/log_ring_sink.h"
 #include "agent/v1/agent.grpc.pb.h"
+#include "common/log_ring_sink.h"
 #include "fake_control_plane.h"
 #include "ocserv_agent/v1/control.grpc.pb.h"
 

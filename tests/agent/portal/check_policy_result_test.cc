@@ -222,39 +222,44 @@ TEST(CheckPolicyReply, NonOkStatusIsTheStatusWhateverArrived) {
   EXPECT_EQ(a.error.code(), absl::StatusCode::kUnavailable);
 }
 
-TEST(FillCheckPolicyRequest, SendsEveryField) {
+PolicyQuery EveryFieldQuery() {
   PolicyQuery q;
-  q.username = "alice";
-  q.groupname = "staff";
-  q.client_ip = "198.51.100.7";
-  q.vpn_ip = "10.10.0.2";
-  q.session_id = "4242";
-  q.device = "vpns0";
-  q.vhost = "vpn.example";
-  q.user_agent = "OpenConnect";
-  q.hostname = "laptop";
-  q.remote_hostname = "laptop.example";
-  q.device_type = "linux";
-  q.device_platform = "linux-64";
-  q.ip_real_local = "192.0.2.1";
-  q.ip_local = "10.10.0.1";
-  q.ipv6_local = "fd00::1";
-  q.ipv6_remote = "fd00::2";
-  q.ipv6_prefix = "64";
+  q.request.username = "alice";
+  q.request.groupname = "staff";
+  q.request.ip_real = "198.51.100.7";
+  q.request.ip_remote = "10.10.0.2";
+  q.request.id = "4242";
+  q.request.device = "vpns0";
+  q.request.vhost = "vpn.example";
+  q.request.user_agent = "OpenConnect";
+  q.request.hostname = "laptop";
+  q.request.remote_hostname = "laptop.example";
+  q.request.device_type = "linux";
+  q.request.device_platform = "linux-64";
+  q.request.ip_real_local = "192.0.2.1";
+  q.request.ip_local = "10.10.0.1";
+  q.request.ipv6_local = "fd00::1";
+  q.request.ipv6_remote = "fd00::2";
+  q.request.ipv6_prefix = "64";
   q.agent_id = "agent-1";
-  q.request_id = "req-9";
-  q.ocserv_routes = {"10.0.0.0/8"};
-  q.ocserv_routes4 = {"10.0.0.0/8"};
-  q.ocserv_routes6 = {"fd00::/8"};
-  q.ocserv_no_routes = {"192.168.0.0/16"};
-  q.ocserv_no_routes4 = {"192.168.0.0/16"};
-  q.ocserv_no_routes6 = {"fe80::/10"};
-  q.ocserv_dns = {"10.0.0.53", "fd00::53"};
-  q.ocserv_dns4 = {"10.0.0.53"};
-  q.ocserv_dns6 = {"fd00::53"};
-  q.ocserv_restrict_to_routes = "1";
-  q.ocserv_allow_ports = {"tcp", "443"};
-  q.ocserv_deny_ports = {"udp", "53"};
+  q.request.request_id = "req-9";
+  q.request.routes = {"10.0.0.0/8"};
+  q.request.routes4 = {"10.0.0.0/8"};
+  q.request.routes6 = {"fd00::/8"};
+  q.request.no_routes = {"192.168.0.0/16"};
+  q.request.no_routes4 = {"192.168.0.0/16"};
+  q.request.no_routes6 = {"fe80::/10"};
+  q.request.dns = {"10.0.0.53", "fd00::53"};
+  q.request.dns4 = {"10.0.0.53"};
+  q.request.dns6 = {"fd00::53"};
+  q.request.restrict_to_routes = "1";
+  q.request.allow_ports = {"tcp", "443"};
+  q.request.deny_ports = {"udp", "53"};
+  return q;
+}
+
+TEST(FillCheckPolicyRequest, SendsEveryField) {
+  const PolicyQuery q = EveryFieldQuery();
   const Clock::WallTime now{std::chrono::seconds(1'790'000'000) + std::chrono::nanoseconds(5)};
 
   vpn::v1::CheckPolicyRequest r;
@@ -292,6 +297,28 @@ TEST(FillCheckPolicyRequest, SendsEveryField) {
   EXPECT_EQ(r.ocserv_deny_ports(0), "udp");
   EXPECT_EQ(r.ocserv_routes4(0), "10.0.0.0/8");
   EXPECT_EQ(r.ocserv_no_routes(0), "192.168.0.0/16");
+}
+
+// The bytes a full query puts on the wire, recorded before PolicyQuery carried the IPC request instead of a copy of
+// its fields: the refactor must not change a byte.
+TEST(FillCheckPolicyRequest, WireBytesOfAFullQueryAreUnchanged) {
+  vpn::v1::CheckPolicyRequest r;
+  FillCheckPolicyRequest(EveryFieldQuery(), Clock::WallTime{std::chrono::seconds(1'790'000'000)}, &r);
+  std::string hex;
+  for (const unsigned char c : r.SerializeAsString()) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  EXPECT_EQ(hex,
+            "0a05616c696365120573746166661a0c3139382e35312e3130302e37220931302e31302e302e322a0434323432320576706e"
+            "73303a060880f7c4d506a2060b76706e2e6578616d706c65aa060b4f70656e436f6e6e656374b206066c6170746f70ba060e"
+            "6c6170746f702e6578616d706c65c206056c696e7578ca06086c696e75782d3634d206093139322e302e322e31da06093130"
+            "2e31302e302e31e20607666430303a3a31ea0607666430303a3a32f206023634fa06076167656e742d318207057265712d39"
+            "8a070a31302e302e302e302f3892070a31302e302e302e302f389a0708666430303a3a2f38a2070e3139322e3136382e302e"
+            "302f3136aa070e3139322e3136382e302e302f3136b20709666538303a3a2f3130ba070931302e302e302e3533ba07086664"
+            "30303a3a3533c2070931302e302e302e3533ca0708666430303a3a3533d2070131da0703746370da0703343433e207037564"
+            "70e207023533");
 }
 
 TEST(FillCheckPolicyRequest, KeepsAnExplicitRequestTime) {

@@ -63,9 +63,9 @@ PortalOptions ClientOptions(const std::string& address) {
 
 PolicyQuery Query(std::string user, std::string group = "", std::string ip = "198.51.100.7") {
   PolicyQuery q;
-  q.username = std::move(user);
-  q.groupname = std::move(group);
-  q.client_ip = std::move(ip);
+  q.request.username = std::move(user);
+  q.request.groupname = std::move(group);
+  q.request.ip_real = std::move(ip);
   return q;
 }
 

@@ -67,8 +67,8 @@ const RawReply kZeroLengthMessage{true, ""};
 
 PolicyAnswer Ask(PortalClient& client, const std::string& user) {
   PolicyQuery q;
-  q.username = user;
-  q.client_ip = "198.51.100.7";
+  q.request.username = user;
+  q.request.ip_real = "198.51.100.7";
   std::promise<PolicyAnswer> promise;
   client.CheckPolicy(q, 5000ms, [&promise](PolicyAnswer a) { promise.set_value(std::move(a)); });
   return promise.get_future().get();
@@ -122,10 +122,10 @@ TEST_F(LyingPortalClientTest, ZeroLengthMessageIsAValidDenyWithoutReason) {
 TEST_F(LyingPortalClientTest, WellFormedReplyStillAllowsAndTheRequestIsUnchangedOnTheWire) {
   portal_->SetReply({true, AllowBytes()});
   PolicyQuery q;
-  q.username = "alice";
-  q.groupname = "staff";
-  q.client_ip = "198.51.100.7";
-  q.request_id = "req-1";
+  q.request.username = "alice";
+  q.request.groupname = "staff";
+  q.request.ip_real = "198.51.100.7";
+  q.request.request_id = "req-1";
   std::promise<PolicyAnswer> promise;
   client_->CheckPolicy(q, 5000ms, [&promise](PolicyAnswer a) { promise.set_value(std::move(a)); });
   const PolicyAnswer a = promise.get_future().get();

@@ -125,7 +125,7 @@ class PortalSimProcessTest : public ::testing::Test {
   PolicyAnswer Ask(const std::string& user) {
     std::promise<PolicyAnswer> p;
     PolicyQuery q;
-    q.username = user;
+    q.request.username = user;
     client_->CheckPolicy(q, 2000ms, [&](PolicyAnswer a) { p.set_value(std::move(a)); });
     return p.get_future().get();
   }
@@ -235,7 +235,7 @@ TEST_F(PortalSimProcessTest, FlagsInjectFaultsFromTheStart) {
   Connect(port);
   std::promise<PolicyAnswer> p;
   PolicyQuery q;
-  q.username = "alice";
+  q.request.username = "alice";
   // Long enough for the TLS handshake on a slow (sanitizer) build: the call must reach the sim to hang there.
   client_->CheckPolicy(q, 1500ms, [&](PolicyAnswer a) { p.set_value(std::move(a)); });
   EXPECT_EQ(p.get_future().get().error.code(), absl::StatusCode::kDeadlineExceeded);

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "agent/management/log_ring.h"
+#include "common/log_ring.h"
 
 namespace spdlog::sinks {
 class sink;

@@ -1,4 +1,4 @@
-#include "agent/management/log_ring_sink.h"
+#include "common/log_ring_sink.h"
 
 #include <spdlog/sinks/base_sink.h>
 

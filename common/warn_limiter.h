@@ -1,13 +1,12 @@
 // WarnLimiter: keeps a flood of bad peers from flooding the log. Each kind of event may log `burst` lines per
-// second; the rest are counted and the next line that gets through says how many were suppressed. The counters in
-// IpcServerCounters still see every event. Not thread-safe: the IPC server's loop thread owns it.
+// second; the rest are counted and the next line that gets through says how many were suppressed. The caller's
+// counters still see every event. Used by the IPC server, the metrics endpoint and the capped acceptor (agent/net).
+// Not thread-safe: one loop thread owns each limiter.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
-
-#include "resilience/clock.h"
 
 namespace oa {
 
@@ -17,7 +16,8 @@ class WarnLimiter {
   explicit WarnLimiter(int burst = 20) : burst_(burst) {}
 
   // True if a line for `kind` may be logged now; *suppressed is how many were dropped since the last one.
-  bool Allow(std::size_t kind, Clock::MonoTime now, std::uint64_t* suppressed) {
+  // `now` is Clock::MonoTime (resilience/clock.h): the caller's injected clock.
+  bool Allow(std::size_t kind, std::chrono::steady_clock::time_point now, std::uint64_t* suppressed) {
     Slot& s = slots_[kind];
     if (now - s.window_start >= std::chrono::seconds(1)) {
       s.window_start = now;
@@ -35,7 +35,7 @@ class WarnLimiter {
 
  private:
   struct Slot {
-    Clock::MonoTime window_start{};
+    std::chrono::steady_clock::time_point window_start{};
     int lines = 0;
     std::uint64_t suppressed = 0;
   };

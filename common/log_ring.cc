@@ -1,4 +1,4 @@
-#include "agent/management/log_ring.h"
+#include "common/log_ring.h"
 
 #include <algorithm>
 #include <utility>
