@@ -168,7 +168,12 @@ void CheckAfterStep(World& w) {
 }
 
 void CheckAtEnd(World& w) {
+  // 3. at the end too.
+  for (const auto& [id, h] : w.helpers) {
+    if (!h.answered && !h.agent_died) w.Violate(kAnsweredByDeadline, "helper " + id + " never got an answer");
+  }
   // 6. Everything acknowledged reached the portal exactly once, unless dropped by the bound (counted).
+  if (!w.core->outbox) return;
   const OutboxStats s = w.core->outbox->stats();
   const std::uint64_t dropped = w.outbox_dropped + s.dropped_full + s.dropped_memory + s.lost_moved_aside;
   std::uint64_t missing = 0;
@@ -186,10 +191,6 @@ void CheckAtEnd(World& w) {
     w.Violate(kEventsExactlyOnceInOrder, std::to_string(missing) + " event(s) never reached the portal (" +
                                              std::to_string(dropped) + " dropped by the bound, outbox depth " +
                                              std::to_string(s.depth) + "); " + first);
-  }
-  // 3. at the end too.
-  for (const auto& [id, h] : w.helpers) {
-    if (!h.answered && !h.agent_died) w.Violate(kAnsweredByDeadline, "helper " + id + " never got an answer");
   }
 }
 

@@ -31,6 +31,8 @@ bool UsesFileOutbox(std::uint64_t seed) {
   return Rng(seed ^ 0x5eedf11eULL).Below(8) == 0;
 }
 
+bool UsesOutbox(std::uint64_t seed) { return UsesFileOutbox(seed) || Rng(seed ^ 0x0b0cULL).Below(4) == 0; }
+
 std::vector<Action> GenerateSchedule(std::uint64_t seed) {
   Rng r(seed);
   const bool crashes = UsesFileOutbox(seed);

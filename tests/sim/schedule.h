@@ -62,6 +62,9 @@ inline constexpr int kGroups = 3;  // user i is in group g(i % 3)
 
 // Whether a schedule's outbox lives in a file (crashes possible) or in SQLite's memory (faster, no crash).
 bool UsesFileOutbox(std::uint64_t seed);
+// Whether a schedule has session events at all (an outbox and a sender): one in four, and every file-backed one.
+// SQLite is most of a schedule's cost; the other schedules check the decision side faster.
+bool UsesOutbox(std::uint64_t seed);
 std::vector<Action> GenerateSchedule(std::uint64_t seed);
 std::string Describe(const Action& action);
 

@@ -80,9 +80,11 @@ Core::Core(World& world, std::uint64_t s) : w(world) {
       w.config.breaker, w.clock, [&world](const BreakerTransition& t) { world.OnBreakerTransition(t); },
       [&world] { return world.nature.Unit(); });
   revocations = std::make_unique<RevocationTable>(w.clock, std::chrono::hours(24));
-  OutboxOptions oo;
-  oo.path = w.outbox_path;
-  outbox = std::make_unique<Outbox>(oo, w.clock);
+  if (w.with_outbox) {
+    OutboxOptions oo;
+    oo.path = w.outbox_path;
+    outbox = std::make_unique<Outbox>(oo, w.clock);
+  }
   recorder = std::make_unique<SessionEventRecorder>(sessions, counters, outbox.get(), w.clock);
   // One worker: the simulation waits for it at the end of each step, so its jobs run in queue order.
   enforcer = std::make_unique<SessionEnforcer>(
@@ -93,6 +95,7 @@ Core::Core(World& world, std::uint64_t s) : w(world) {
   authorizer = std::make_unique<PolicyAuthorizer>(
       PolicyAuthorizer::Deps{w.clock, w.portal, *breaker, *cache, scheduler, counters, &sessions, revocations.get()},
       std::move(*key_builder), AuthorizerSettings{w.config.portal_timeout, "sim-agent", w.config.fail_mode});
+  if (!outbox) return;
   EventDelivery* delivery = &w.portal;
   if (w.bug == PlantedBug::kSenderAcksBeforePortal) {
     ack_first = std::make_unique<AckFirstDelivery>(w.portal);
@@ -105,20 +108,21 @@ Core::Core(World& world, std::uint64_t s) : w(world) {
 }
 
 Core::~Core() {
-  sender->Stop();
+  if (sender) sender->Stop();
   enforcer->Stop();
   scheduler.Clear();  // before the components: the dropped callbacks own breaker permits and flights
 }
 
 // ---- the world ----
 
-World::World(std::uint64_t s, PlantedBug b, bool t) : seed(s), bug(b), tracing(t), nature(s ^ 0x6e617475726eULL) {
+World::World(std::uint64_t s, PlantedBug b, bool t)
+    : seed(s), bug(b), tracing(t), nature(s ^ 0x6e617475726eULL), with_outbox(UsesOutbox(s)) {
   Rng r(s ^ 0xc0f1600dULL);
   config.decision_timeout = r.Chance(50) ? milliseconds(2000) : milliseconds(500);
   config.portal_timeout = TimeoutPreset(r.Below(3));
   config.fail_mode = FailModeOptions{FailModeOf(r.Below(3)), r.Chance(50) ? StaleFallback::kOpen : StaleFallback::kClose};
   config.breaker = BreakerPreset(r.Below(3));
-  config.cache.max_entries = 10'000;
+  config.cache.max_entries = 512;
   config.cache.allow_ttl = milliseconds(60'000);
   config.cache.deny_ttl = milliseconds(20'000);
   config.cache.stale_ttl = milliseconds(600'000);
@@ -162,10 +166,12 @@ void World::StartCore() {
   core->enforcer->Start();
   core->enforcer->ReconcileNow();
   core->enforcer->WaitIdle();
-  core->sender->Start();
-  // The sender's wake-up comes on the outbox's writer thread: defer it to the end of the step (Settle), so that
-  // which step schedules the sender's pump does not depend on thread timing.
-  core->outbox->SetOnPending([this] { kick_wanted = true; });
+  if (core->sender) {
+    core->sender->Start();
+    // The sender's wake-up comes on the outbox's writer thread: defer it to the end of the step (Settle), so that
+    // which step schedules the sender's pump does not depend on thread timing.
+    core->outbox->SetOnPending([this] { kick_wanted = true; });
+  }
   // The portal's stream replays what is revoked (a fresh agent knows no revocation until then).
   for (const auto& u : portal_revoked_users) {
     PolicyEvent e{++policy_version, std::nullopt, PolicyEventKind::kRevoke, Subject::User(u), {}, "revoked", 0, 0};
@@ -181,8 +187,10 @@ void World::StartCore() {
 }
 
 void World::Crash() {
-  const OutboxStats s = core->outbox->stats();
-  outbox_dropped += s.dropped_full + s.dropped_memory + s.lost_moved_aside;
+  if (core->outbox) {
+    const OutboxStats s = core->outbox->stats();
+    outbox_dropped += s.dropped_full + s.dropped_memory + s.lost_moved_aside;
+  }
   core.reset();
   for (auto& [id, h] : helpers) {
     if (!h.answered) h.agent_died = true;
@@ -204,6 +212,7 @@ void World::Crash() {
 
 void World::Settle() {
   core->enforcer->WaitIdle();
+  if (!core->outbox) return;
   if (outbox_dirty) {
     outbox_dirty = false;
     core->outbox->Flush();
@@ -243,7 +252,7 @@ void World::AdvanceBy(milliseconds d) {
 
 void World::Apply(const Action& a) {
   using K = Action::Kind;
-  Note(Describe(a));
+  SIM_NOTE(*this, Describe(a));
   Mix(static_cast<std::uint64_t>(a.kind) * 1000003 + static_cast<std::uint64_t>(a.a),
       static_cast<std::uint64_t>(a.b) * 1000003 + static_cast<std::uint64_t>(a.c));
   switch (a.kind) {
@@ -326,7 +335,7 @@ void World::Connect(const Action& a) {
     h.breaker_refusing = config.breaker_override == BreakerOverride::kForceOpen ||
                          core->breaker->state() != BreakerState::kClosed;
     helpers[id] = h;
-    Note("helper " + id + " (" + user + ") asks, deadline +" + std::to_string(budget.count()) + "ms" +
+    SIM_NOTE(*this, "helper " + id + " (" + user + ") asks, deadline +" + std::to_string(budget.count()) + "ms" +
          (a.d ? ", gives up at half of it" : ""));
     core->authorizer->Authorize(req, h.deadline, [this, id, inc = incarnation](IpcReply reply) {
       if (inc != incarnation) return;
@@ -342,7 +351,7 @@ void World::OnAnswer(const std::string& id, IpcReply reply) {
       config.fail_mode.fail_mode == FailMode::kOpen && core->breaker->state() != BreakerState::kClosed) {
     d = Decision{Verdict::kAllow, DecisionSource::kFailOpen, "planted: fail-open over a cached deny"};
   }
-  Note("helper " + id + " gets " + std::string(oa::to_string(d.verdict)) + " from " +
+  SIM_NOTE(*this, "helper " + id + " gets " + std::string(oa::to_string(d.verdict)) + " from " +
        std::string(oa::to_string(d.source)) + (d.reason.empty() ? "" : " (" + d.reason + ")"));
   Mix(static_cast<std::uint64_t>(d.verdict) * 16 + static_cast<std::uint64_t>(d.source),
       static_cast<std::uint64_t>(clock.now().time_since_epoch().count()));
@@ -357,12 +366,12 @@ void World::OnAnswer(const std::string& id, IpcReply reply) {
   }
   if (d.verdict != Verdict::kAllow) return;
   if (clock.now() > h.gives_up) {
-    Note("helper " + id + " had given up: ocserv does not run the session");
+    SIM_NOTE(*this, "helper " + id + " had given up: ocserv does not run the session");
     return;
   }
   const IpcRequest& r = *h.request;
   live[id] = SessionRecord{r.id, r.username, r.groupname, r.ip_real, d.source, clock.wall_now(), false, r.ip_remote};
-  events[id].expected.push_back(SessionEventKind::kConnect);
+  if (with_outbox) events[id].expected.push_back(SessionEventKind::kConnect);
   core->recorder->OnAdmitDelivered(h.request, d.source);
   outbox_dirty = true;
 }
@@ -380,13 +389,12 @@ void World::SessionEnded(const Action& a, IpcReason reason) {
   req->groupname = s.groupname;
   req->ip_real = s.ip_real;
   req->ip_remote = s.vpn_ip;
-  if (reason == IpcReason::kDisconnect) {
-    live.erase(it);
-    events[s.id].expected.push_back(SessionEventKind::kDisconnect);
-  } else {
-    events[s.id].expected.push_back(SessionEventKind::kHostUpdate);
+  if (reason == IpcReason::kDisconnect) live.erase(it);
+  if (with_outbox) {
+    events[s.id].expected.push_back(reason == IpcReason::kDisconnect ? SessionEventKind::kDisconnect
+                                                                     : SessionEventKind::kHostUpdate);
   }
-  Note(std::string(reason == IpcReason::kDisconnect ? "disconnect" : "host-update") + " of session " + s.id);
+  SIM_NOTE(*this, std::string(reason == IpcReason::kDisconnect ? "disconnect" : "host-update") + " of session " + s.id);
   core->recorder->OnSessionEvent(req);
   outbox_dirty = true;
 }
@@ -445,7 +453,7 @@ void World::LocalRevocation(bool revoke, int subject_index) {
 }
 
 void World::OnBreakerTransition(const BreakerTransition& t) {
-  Note("breaker " + std::string(oa::to_string(t.from)) + " -> " + std::string(oa::to_string(t.to)) + " (" +
+  SIM_NOTE(*this, "breaker " + std::string(oa::to_string(t.from)) + " -> " + std::string(oa::to_string(t.to)) + " (" +
        std::string(t.reason) + ")");
   Mix(0xb4ea4e4, static_cast<std::uint64_t>(t.to));
   if (t.to != BreakerState::kClosed || t.from == BreakerState::kClosed || !core) return;
@@ -466,11 +474,11 @@ void World::Quiesce() {
   portal_mode = PortalMode::kHealthy;
   delivery_mode = DeliveryMode::kOk;
   occtl_mode = OcctlMode::kOk;
-  Note("quiesce: the neighbours are healthy again; running until everything is delivered");
+  SIM_NOTE(*this, "quiesce: the neighbours are healthy again; running until everything is delivered");
   for (int round = 0; round < 8 && !violation; ++round) {
     AdvanceBy(milliseconds(120'000));
-    const OutboxStats s = core->outbox->stats();
-    if (s.depth == 0 && core->sender->stats().in_flight == 0 && core->scheduler.pending() == 0) break;
+    const bool delivered = !core->outbox || (core->outbox->stats().depth == 0 && core->sender->stats().in_flight == 0);
+    if (delivered && core->scheduler.pending() == 0) break;
   }
 }
 
@@ -535,7 +543,7 @@ void SimPortal::CheckPolicy(PolicyQuery query, milliseconds timeout, PortalClien
     answer = error(absl::StatusCode::kDeadlineExceeded);
     latency = static_cast<int>(timeout.count());
   }
-  w.Note("portal call #" + std::to_string(c.id) + " for " + c.username + " starts: will answer " +
+  SIM_NOTE(w, "portal call #" + std::to_string(c.id) + " for " + c.username + " starts: will answer " +
          std::string(oa::to_string(answer.outcome)) +
          (answer.outcome == PortalOutcome::kError ? " " + std::string(absl::StatusCodeToString(answer.error.code()))
                                                   : "") +
@@ -560,7 +568,7 @@ void World::CompleteCall(std::uint64_t call_id, PolicyAnswer answer, PortalClien
   const PortalCall c = std::move(it->second);
   calls_in_flight.erase(it);
   const CallResult result = ClassifyCall(answer.outcome, answer.error.code());
-  Note("portal call #" + std::to_string(c.id) + " ends: " + std::string(oa::to_string(answer.outcome)) + " (" +
+  SIM_NOTE(*this, "portal call #" + std::to_string(c.id) + " ends: " + std::string(oa::to_string(answer.outcome)) + " (" +
        std::string(oa::to_string(result)) + " for the breaker)");
   if (result == CallResult::kFailure) ++failure_completions_this_step;
   if (result == CallResult::kSuccess) ++success_completions_this_step;
@@ -651,7 +659,7 @@ void SimPortal::Validate(const SessionRecord& session, std::function<void(Sessio
     v.outcome = allowed ? ValidationOutcome::kValid : ValidationOutcome::kInvalid;
     if (!allowed) v.reason = "no longer allowed";
   }
-  w.Note("portal validates session " + session.id + ": " +
+  SIM_NOTE(w, "portal validates session " + session.id + ": " +
          (v.outcome == ValidationOutcome::kValid ? "valid" : v.outcome == ValidationOutcome::kInvalid ? "invalid" : "error"));
   w.Mix(0x7a11d, static_cast<std::uint64_t>(v.outcome));
   const int inc = w.incarnation;
@@ -693,7 +701,7 @@ void World::CompleteDelivery(const StoredEvent& e, absl::Status status, EventDel
   }
   if (duplicate && status.code() == absl::StatusCode::kFailedPrecondition) status = absl::OkStatus();
   if (duplicate && status.ok() && nature.Chance(50)) status = absl::AlreadyExistsError("duplicate event_id");
-  Note("portal " + std::string(reached ? "takes" : "cannot take") + " event seq " + std::to_string(e.seq) + " (" +
+  SIM_NOTE(*this, "portal " + std::string(reached ? "takes" : "cannot take") + " event seq " + std::to_string(e.seq) + " (" +
        std::string(oa::to_string(e.event.kind)) + " of session " + e.event.session_id + ")" +
        (duplicate ? ", a duplicate" : "") + ": " + std::string(absl::StatusCodeToString(status.code())));
   Mix(e.seq, static_cast<std::uint64_t>(status.code()));
@@ -719,8 +727,8 @@ absl::Status SimOcctl::Disconnect(const std::string& session_id) {
   auto it = w_.live.find(session_id);
   if (it == w_.live.end()) return absl::UnavailableError("occtl: no such session");
   w_.live.erase(it);
-  w_.events[session_id].expected.push_back(SessionEventKind::kDisconnect);
-  w_.Note("occtl disconnects session " + session_id);
+  if (w_.with_outbox) w_.events[session_id].expected.push_back(SessionEventKind::kDisconnect);
+  SIM_NOTE(w_, "occtl disconnects session " + session_id);
   w_.outbox_dirty = true;
   return absl::OkStatus();
 }

@@ -32,6 +32,12 @@
 #include "schedule.h"
 #include "sim_scheduler.h"
 
+// A trace line, built only when the world is tracing (the strings would cost more than the simulation itself).
+#define SIM_NOTE(world, line)          \
+  do {                                 \
+    if ((world).tracing) (world).Note(line); \
+  } while (0)
+
 namespace oa::sim {
 
 // Deliberately broken variants, emulated through the components' public API, for the teeth tests.
@@ -189,6 +195,7 @@ class World {
   WorldConfig config;
   std::unique_ptr<Core> core;
   int incarnation = 0;
+  const bool with_outbox;   // session events recorded and delivered (schedule.h UsesOutbox)
   std::string outbox_path;  // ":memory:" or a tmpfs file
 
   std::uint64_t step = 0;
