@@ -26,16 +26,18 @@ const char* OcctlModeName(int m) {
 
 }  // namespace
 
+bool UsesOutbox(std::uint64_t seed) { return Rng(seed ^ 0x0b0cULL).Below(8) == 0; }
+
 bool UsesFileOutbox(std::uint64_t seed) {
-  // One schedule in eight keeps its outbox in a tmpfs file, so that it can crash and restart on it.
-  return Rng(seed ^ 0x5eedf11eULL).Below(8) == 0;
+  // Half of those keep their outbox in a tmpfs file, so that they can crash and restart on it.
+  return UsesOutbox(seed) && Rng(seed ^ 0x5eedf11eULL).Below(2) == 0;
 }
 
-bool UsesOutbox(std::uint64_t seed) { return UsesFileOutbox(seed) || Rng(seed ^ 0x0b0cULL).Below(4) == 0; }
+bool MayCrash(std::uint64_t seed) { return !UsesOutbox(seed) || UsesFileOutbox(seed); }
 
 std::vector<Action> GenerateSchedule(std::uint64_t seed) {
   Rng r(seed);
-  const bool crashes = UsesFileOutbox(seed);
+  const bool crashes = MayCrash(seed);
   const int n = r.Between(30, 70);
   std::vector<Action> out;
   out.reserve(n);

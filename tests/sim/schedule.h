@@ -60,11 +60,13 @@ enum class OcctlMode : int { kOk, kFails, kHangs, kCount };
 inline constexpr int kUsers = 6;   // u0..u5; u5 is denied by the portal's policy
 inline constexpr int kGroups = 3;  // user i is in group g(i % 3)
 
-// Whether a schedule's outbox lives in a file (crashes possible) or in SQLite's memory (faster, no crash).
-bool UsesFileOutbox(std::uint64_t seed);
-// Whether a schedule has session events at all (an outbox and a sender): one in four, and every file-backed one.
-// SQLite is most of a schedule's cost; the other schedules check the decision side faster.
+// Whether a schedule has session events at all (an outbox and a sender): one in eight. SQLite makes such a schedule
+// ~14 times as costly as one without (docs/simulation.md#cost); the others check the decision side.
 bool UsesOutbox(std::uint64_t seed);
+// Whether a schedule's outbox lives in a tmpfs file (half of those with events) or in SQLite's memory.
+bool UsesFileOutbox(std::uint64_t seed);
+// Whether the agent may crash and restart in this schedule: not with an outbox in memory (it would lose it).
+bool MayCrash(std::uint64_t seed);
 std::vector<Action> GenerateSchedule(std::uint64_t seed);
 std::string Describe(const Action& action);
 

@@ -2,6 +2,8 @@
 //   oa_sim --first N --count M [--bug NAME]   runs seeds N..N+M-1, prints a report for each failure
 //   oa_sim --replay SEED [--bug NAME]         prints the seed's (shrunk) trace, or that it passes
 // Exit status: 0 when no schedule failed.
+#include <time.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -46,8 +48,20 @@ int main(int argc, char** argv) {
   }
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t schedules = 0, steps = 0, failures = 0;
+  // CPU time of the whole process (the core's threads included), by kind of schedule: the single-core cost.
+  auto cpu_now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  };
+  double cpu[2] = {0, 0};
+  std::uint64_t kinds[2] = {0, 0};
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
+    const double before = cpu_now();
     const oa::sim::Outcome o = oa::sim::RunSeed(seed, bug);
+    const int kind = oa::sim::UsesOutbox(seed) ? 1 : 0;
+    cpu[kind] += cpu_now() - before;
+    ++kinds[kind];
     ++schedules;
     steps += o.steps;
     if (!o.ok) {
@@ -61,5 +75,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
               static_cast<unsigned long long>(schedules), static_cast<unsigned long long>(steps),
               static_cast<unsigned long long>(failures), s, schedules ? s * 1e6 / static_cast<double>(schedules) : 0);
+  std::printf("oa_sim: CPU per schedule: %.0f us without session events (%llu), %.0f us with (%llu)\n",
+              kinds[0] ? cpu[0] * 1e6 / static_cast<double>(kinds[0]) : 0, static_cast<unsigned long long>(kinds[0]),
+              kinds[1] ? cpu[1] * 1e6 / static_cast<double>(kinds[1]) : 0, static_cast<unsigned long long>(kinds[1]));
   return failures == 0 ? 0 : 1;
 }
