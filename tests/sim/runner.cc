@@ -40,6 +40,7 @@ Outcome RunSchedule(std::uint64_t seed, const std::vector<Action>& actions, Plan
       out.message = w.violation->message;
     }
     out.trace = std::move(w.trace);
+    out.coverage = w.coverage;
   }
   return out;
 }
@@ -98,6 +99,7 @@ BatchResult RunBatch(std::uint64_t first, std::uint64_t count, PlantedBug bug, b
     const Outcome o = RunSeed(seed, bug);
     ++r.schedules;
     r.steps += o.steps;
+    r.coverage.Add(o.coverage);
     if (!o.ok) {
       ++r.failures;
       if (!r.first_failing_seed) {
@@ -110,9 +112,18 @@ BatchResult RunBatch(std::uint64_t first, std::uint64_t count, PlantedBug bug, b
   return r;
 }
 
+std::string Describe(const Coverage& c) {
+  std::ostringstream out;
+  out << c.answers << " answers (" << c.degraded_answers << " degraded, " << c.revoked_refusals
+      << " revocation refusals, " << c.coalesced << " coalesced), " << c.portal_calls << " portal calls, "
+      << c.breaker_trips << " breaker trips, " << c.crashes << " crashes, " << c.helpers_gone
+      << " helpers gone before their answer, " << c.forced_disconnects << " forced disconnects, " << c.rechecks_owed
+      << " re-checks owed after outages, " << c.events_received << " session events delivered";
+  return out.str();
+}
+
 std::optional<PlantedBug> ParsePlantedBug(const std::string& name) {
-  for (PlantedBug b : {PlantedBug::kNone, PlantedBug::kCacheIgnoresGeneration, PlantedBug::kSenderAcksBeforePortal,
-                       PlantedBug::kFailOpenOverridesDeny, PlantedBug::kBreakerCountsDeny}) {
+  for (PlantedBug b : kAllPlantedBugs) {
     if (name == to_string(b)) return b;
   }
   return std::nullopt;

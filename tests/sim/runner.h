@@ -20,6 +20,7 @@ struct Outcome {
   std::uint64_t steps = 0;
   std::uint64_t hash = 0;  // of everything that happened: same seed, same hash
   std::vector<std::string> trace;
+  Coverage coverage;
 };
 
 Outcome RunSchedule(std::uint64_t seed, const std::vector<Action>& actions, PlantedBug bug = PlantedBug::kNone,
@@ -41,7 +42,9 @@ struct BatchResult {
   std::uint64_t failures = 0;
   std::optional<std::uint64_t> first_failing_seed;
   std::string first_invariant;
+  Coverage coverage;
 };
+std::string Describe(const Coverage& c);
 // Runs seeds [first, first + count); stops at the first failure if `stop_at_first`.
 BatchResult RunBatch(std::uint64_t first, std::uint64_t count, PlantedBug bug = PlantedBug::kNone,
                      bool stop_at_first = true);

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
   };
   double cpu[2] = {0, 0};
+  oa::sim::Coverage coverage;
   std::uint64_t kinds[2] = {0, 0};
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     const double before = cpu_now();
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
     ++kinds[kind];
     ++schedules;
     steps += o.steps;
+    coverage.Add(o.coverage);
     if (!o.ok) {
       ++failures;
       std::fputs(oa::sim::FailureReport(seed, bug).c_str(), stdout);
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
               static_cast<unsigned long long>(schedules), static_cast<unsigned long long>(steps),
               static_cast<unsigned long long>(failures), s, schedules ? s * 1e6 / static_cast<double>(schedules) : 0);
+  std::printf("oa_sim: covered %s\n", oa::sim::Describe(coverage).c_str());
   std::printf("oa_sim: CPU per schedule: %.0f us without session events (%llu), %.0f us with (%llu)\n",
               kinds[0] ? cpu[0] * 1e6 / static_cast<double>(kinds[0]) : 0, static_cast<unsigned long long>(kinds[0]),
               kinds[1] ? cpu[1] * 1e6 / static_cast<double>(kinds[1]) : 0, static_cast<unsigned long long>(kinds[1]));

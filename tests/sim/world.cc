@@ -62,6 +62,9 @@ const char* to_string(PlantedBug bug) {
     case PlantedBug::kSenderAcksBeforePortal: return "sender-acks-before-portal";
     case PlantedBug::kFailOpenOverridesDeny: return "fail-open-overrides-deny";
     case PlantedBug::kBreakerCountsDeny: return "breaker-counts-deny";
+    case PlantedBug::kTimerFiresLate: return "timer-fires-late";
+    case PlantedBug::kNoSingleFlight: return "no-single-flight";
+    case PlantedBug::kNoRecheckAfterOutage: return "no-recheck-after-outage";
   }
   return "?";
 }
@@ -91,10 +94,19 @@ Core::Core(World& world, std::uint64_t s) : w(world) {
       SessionEnforcer::Deps{w.clock, scheduler, sessions, w.occtl, recorder.get(), &w.portal},
       SessionEnforcer::Options{1, 200'000, w.config.recheck_rate});
   policy = std::make_unique<PolicyEnforcer>(PolicyEnforcer::Deps{*revocations, *cache, enforcer.get()});
-  auto key_builder = CacheKeyBuilder::Create(w.config.cache.key_fields);
-  authorizer = std::make_unique<PolicyAuthorizer>(
-      PolicyAuthorizer::Deps{w.clock, w.portal, *breaker, *cache, scheduler, counters, &sessions, revocations.get()},
-      std::move(*key_builder), AuthorizerSettings{w.config.portal_timeout, "sim-agent", w.config.fail_mode});
+  Scheduler* deadlines = &scheduler;
+  if (w.bug == PlantedBug::kTimerFiresLate) {
+    late_scheduler = std::make_unique<LateScheduler>(scheduler, std::chrono::milliseconds(250));
+    deadlines = late_scheduler.get();
+  }
+  for (auto* slot : {&authorizer, &second_authorizer}) {
+    if (slot == &second_authorizer && w.bug != PlantedBug::kNoSingleFlight) break;
+    *slot = std::make_unique<PolicyAuthorizer>(
+        PolicyAuthorizer::Deps{w.clock, w.portal, *breaker, *cache, *deadlines, counters, &sessions,
+                               revocations.get()},
+        *CacheKeyBuilder::Create(w.config.cache.key_fields),
+        AuthorizerSettings{w.config.portal_timeout, "sim-agent", w.config.fail_mode});
+  }
   if (!outbox) return;
   EventDelivery* delivery = &w.portal;
   if (w.bug == PlantedBug::kSenderAcksBeforePortal) {
@@ -187,6 +199,7 @@ void World::StartCore() {
 }
 
 void World::Crash() {
+  ++coverage.crashes;
   if (core->outbox) {
     const OutboxStats s = core->outbox->stats();
     outbox_dropped += s.dropped_full + s.dropped_memory + s.lost_moved_aside;
@@ -283,6 +296,7 @@ void World::Apply(const Action& a) {
     case K::kFailMode:
       config.fail_mode = FailModeOptions{FailModeOf(a.a), a.b ? StaleFallback::kOpen : StaleFallback::kClose};
       core->authorizer->SetFailMode(config.fail_mode);
+      if (core->second_authorizer) core->second_authorizer->SetFailMode(config.fail_mode);
       break;
     case K::kBreakerForce:
       config.breaker_override = static_cast<BreakerOverride>(a.a % 3);
@@ -295,6 +309,9 @@ void World::Apply(const Action& a) {
       config.recheck_rate = RecheckRatePreset(a.c);
       config.fail_mode.fail_mode = FailModeOf(a.d);
       core->authorizer->UpdateSettings(AuthorizerSettings{config.portal_timeout, "sim-agent", config.fail_mode});
+      if (core->second_authorizer) {
+        core->second_authorizer->UpdateSettings(AuthorizerSettings{config.portal_timeout, "sim-agent", config.fail_mode});
+      }
       core->breaker->UpdateOptions(config.breaker);
       core->enforcer->SetRecheckRate(config.recheck_rate);
       consecutive_failures = 0;
@@ -337,7 +354,8 @@ void World::Connect(const Action& a) {
     helpers[id] = h;
     SIM_NOTE(*this, "helper " + id + " (" + user + ") asks, deadline +" + std::to_string(budget.count()) + "ms" +
          (a.d ? ", gives up at half of it" : ""));
-    core->authorizer->Authorize(req, h.deadline, [this, id, inc = incarnation](IpcReply reply) {
+    PolicyAuthorizer& authorizer = core->second_authorizer && i % 2 == 1 ? *core->second_authorizer : *core->authorizer;
+    authorizer.Authorize(req, h.deadline, [this, id, inc = incarnation](IpcReply reply) {
       if (inc != incarnation) return;
       OnAnswer(id, std::move(reply));
     });
@@ -357,6 +375,12 @@ void World::OnAnswer(const std::string& id, IpcReply reply) {
       static_cast<std::uint64_t>(clock.now().time_since_epoch().count()));
   inv::OnAnswer(*this, h, d, h.surely_cached_deny);
   h.answered = true;
+  ++coverage.answers;
+  if (d.source == DecisionSource::kCoalesced) ++coverage.coalesced;
+  if (d.source == DecisionSource::kStale || d.source == DecisionSource::kFailOpen ||
+      d.source == DecisionSource::kFailClose) {
+    ++(d.reason.rfind("revoked", 0) == 0 ? coverage.revoked_refusals : coverage.degraded_answers);
+  }
   const std::string& user = h.request->username;
   // A portal Allow from a call that started after a user's revocation lifts it (RevocationTable::AllowAfterCall).
   if (d.verdict == Verdict::kAllow && completing != nullptr &&
@@ -366,6 +390,7 @@ void World::OnAnswer(const std::string& id, IpcReply reply) {
   }
   if (d.verdict != Verdict::kAllow) return;
   if (clock.now() > h.gives_up) {
+    ++coverage.helpers_gone;
     SIM_NOTE(*this, "helper " + id + " had given up: ocserv does not run the session");
     return;
   }
@@ -456,17 +481,20 @@ void World::OnBreakerTransition(const BreakerTransition& t) {
   SIM_NOTE(*this, "breaker " + std::string(oa::to_string(t.from)) + " -> " + std::string(oa::to_string(t.to)) + " (" +
        std::string(t.reason) + ")");
   Mix(0xb4ea4e4, static_cast<std::uint64_t>(t.to));
+  if (t.to == BreakerState::kOpen) ++coverage.breaker_trips;
   if (t.to != BreakerState::kClosed || t.from == BreakerState::kClosed || !core) return;
   // As agent/daemon/decision_path.cc wires it: the portal is back, re-check what was admitted without it.
-  core->scheduler.RunAt(clock.now(), [this] {
-    core->enforcer->RecheckDegraded("circuit breaker closed: the portal is back");
-  });
+  if (bug != PlantedBug::kNoRecheckAfterOutage) {
+    core->scheduler.RunAt(clock.now(), [this] {
+      core->enforcer->RecheckDegraded("circuit breaker closed: the portal is back");
+    });
+  }
   CountRecheckTrigger();
   for (const SessionRecord& s : core->sessions.ListWhere([](const SessionRecord& r) {
          return !r.reconstructed &&
                 (r.admitted_by == DecisionSource::kFailOpen || r.admitted_by == DecisionSource::kStale);
        })) {
-    recheck_due.emplace(s.id, recheck_horizon);
+    if (recheck_due.emplace(s.id, recheck_horizon).second) ++coverage.rechecks_owed;
   }
 }
 
@@ -551,6 +579,7 @@ void SimPortal::CheckPolicy(PolicyQuery query, milliseconds timeout, PortalClien
   w.Mix(c.id, static_cast<std::uint64_t>(answer.outcome) * 100 + static_cast<std::uint64_t>(latency));
   const std::uint64_t id = c.id;
   w.calls_in_flight.emplace(id, std::move(c));
+  ++w.coverage.portal_calls;
   if (inline_answer) {
     w.CompleteCall(id, std::move(answer), std::move(done));
     return;
@@ -697,6 +726,7 @@ void World::CompleteDelivery(const StoredEvent& e, absl::Status status, EventDel
   const bool duplicate = event_ids_received.count(e.event_id) > 0;
   if (reached && !duplicate) {
     event_ids_received.insert(e.event_id);
+    ++coverage.events_received;
     inv::OnEventReceived(*this, e);
   }
   if (duplicate && status.code() == absl::StatusCode::kFailedPrecondition) status = absl::OkStatus();
@@ -727,6 +757,7 @@ absl::Status SimOcctl::Disconnect(const std::string& session_id) {
   auto it = w_.live.find(session_id);
   if (it == w_.live.end()) return absl::UnavailableError("occtl: no such session");
   w_.live.erase(it);
+  ++w_.coverage.forced_disconnects;
   if (w_.with_outbox) w_.events[session_id].expected.push_back(SessionEventKind::kDisconnect);
   SIM_NOTE(w_, "occtl disconnects session " + session_id);
   w_.outbox_dirty = true;

@@ -47,7 +47,14 @@ enum class PlantedBug : int {
   kSenderAcksBeforePortal,   // the delivery says "delivered" before the portal has the event
   kFailOpenOverridesDeny,    // fail-open answers Allow over a fresh cached Deny while the breaker is not closed
   kBreakerCountsDeny,        // a Deny is recorded as a breaker failure
+  kTimerFiresLate,           // the authorizer's deadline timer fires 250 ms late
+  kNoSingleFlight,           // two authorizers share the cache and breaker but not their flights
+  kNoRecheckAfterOutage,     // the breaker's close is not wired to RecheckDegraded
 };
+inline constexpr PlantedBug kAllPlantedBugs[] = {
+    PlantedBug::kNone,           PlantedBug::kCacheIgnoresGeneration, PlantedBug::kSenderAcksBeforePortal,
+    PlantedBug::kFailOpenOverridesDeny, PlantedBug::kBreakerCountsDeny, PlantedBug::kTimerFiresLate,
+    PlantedBug::kNoSingleFlight, PlantedBug::kNoRecheckAfterOutage};
 const char* to_string(PlantedBug bug);
 
 class World;
@@ -81,6 +88,17 @@ class AckFirstDelivery final : public EventDelivery {
   EventDelivery& real_;
 };
 
+// A scheduler whose tasks run `delay` late (PlantedBug::kTimerFiresLate).
+class LateScheduler final : public Scheduler {
+ public:
+  LateScheduler(Scheduler& real, std::chrono::milliseconds delay) : real_(real), delay_(delay) {}
+  void RunAt(Clock::MonoTime when, std::function<void()> task) override { real_.RunAt(when + delay_, std::move(task)); }
+
+ private:
+  Scheduler& real_;
+  std::chrono::milliseconds delay_;
+};
+
 class SimOcctl final : public OcctlPort {
  public:
   explicit SimOcctl(World& w) : w_(w) {}
@@ -106,7 +124,9 @@ struct Core {
   std::unique_ptr<SessionEventRecorder> recorder;
   std::unique_ptr<SessionEnforcer> enforcer;
   std::unique_ptr<PolicyEnforcer> policy;
+  std::unique_ptr<LateScheduler> late_scheduler;
   std::unique_ptr<PolicyAuthorizer> authorizer;
+  std::unique_ptr<PolicyAuthorizer> second_authorizer;  // PlantedBug::kNoSingleFlight
   std::unique_ptr<AckFirstDelivery> ack_first;
   std::unique_ptr<EventSender> sender;
 };
@@ -149,6 +169,19 @@ struct KeyModel {
 struct SessionEvents {
   std::vector<SessionEventKind> expected;  // what ocserv and the agent's own disconnects produced, in order
   std::vector<SessionEventKind> received;  // what reached the portal (first receipt of each event id), in order
+};
+
+// What the schedules exercised (so that a run with zero violations is not a run where nothing happened).
+struct Coverage {
+  std::uint64_t answers = 0, degraded_answers = 0, revoked_refusals = 0, portal_calls = 0, coalesced = 0;
+  std::uint64_t breaker_trips = 0, crashes = 0, events_received = 0, forced_disconnects = 0;
+  std::uint64_t rechecks_owed = 0, helpers_gone = 0;
+  void Add(const Coverage& o) {
+    answers += o.answers, degraded_answers += o.degraded_answers, revoked_refusals += o.revoked_refusals;
+    portal_calls += o.portal_calls, coalesced += o.coalesced, breaker_trips += o.breaker_trips;
+    crashes += o.crashes, events_received += o.events_received, forced_disconnects += o.forced_disconnects;
+    rechecks_owed += o.rechecks_owed, helpers_gone += o.helpers_gone;
+  }
 };
 
 struct Violation {
@@ -202,6 +235,7 @@ class World {
   std::uint64_t hash = 1469598103934665603ULL;
   std::vector<std::string> trace;
   std::optional<Violation> violation;
+  Coverage coverage;
 
   // The neighbours' modes.
   PortalMode portal_mode = PortalMode::kHealthy;
