@@ -37,7 +37,7 @@ endfunction()
 # oa_add_label_targets(): one target per label, oa_label_<label>, that builds every test binary carrying it, so that
 # the sanitizer builds compile only what they run. Call once, after every test was added.
 function(oa_add_label_targets)
-  foreach(label unit tsan integration e2e)
+  foreach(label unit tsan integration e2e sim)
     get_property(bins GLOBAL PROPERTY OA_TESTS_LABELLED_${label})
     add_custom_target(oa_label_${label})
     if(bins)
