@@ -11,7 +11,7 @@
 #include <optional>
 #include <utility>
 
-#include "agent/authorizer/scheduler.h"
+#include "common/scheduler.h"
 
 namespace oa::sim {
 

@@ -516,10 +516,10 @@ void SimPortal::CheckPolicy(PolicyQuery query, milliseconds timeout, PortalClien
   World& w = w_;
   PortalCall c;
   c.id = w.next_call++;
-  c.key = KeyOf(query.username, query.groupname, query.vhost, query.client_ip);
-  c.username = query.username;
-  c.groupname = query.groupname;
-  c.session_id = query.session_id;
+  c.key = KeyOf(query.request.username, query.request.groupname, query.request.vhost, query.request.ip_real);
+  c.username = query.request.username;
+  c.groupname = query.request.groupname;
+  c.session_id = query.request.id;
   c.start_step = w.step;
   c.model_generation = w.model_invalidations;
   c.breaker_generation = w.core->breaker->generation();
