@@ -307,6 +307,22 @@ void Enforcement(Writer& w, const EnforcementSnapshot& e) {
   w.Family("sessions_disconnected_total", "counter", "Sessions ended by the agent through occtl, by cause.");
   w.Sample(e.sessions.disconnected_revocation, {{"cause", "revocation"}});
   w.Sample(e.sessions.disconnected_recheck, {{"cause", "recheck"}});
+  w.Sample(e.sessions.disconnected_session_update, {{"cause", "session_update"}});
+  w.Counter("session_disconnect_requests_unknown_total",
+            "should_disconnect answers for sessions not live here (nothing done).", e.sessions.disconnect_requests_unknown);
+  w.Family("session_events_reconstructed_total", "counter",
+           "Session events reported from a reconciliation with occtl (metadata reconstructed=true), by kind.");
+  w.Sample(e.sessions.reconstructed_connects, {{"kind", "connect"}});
+  w.Sample(e.sessions.reconstructed_disconnects, {{"kind", "disconnect"}});
+  w.Counter("session_late_disconnects_not_sent_total",
+            "Disconnect-scripts not sent: reconciliation had already reported the session closed.",
+            e.sessions.late_disconnects_not_sent);
+  w.Counter("session_updates_total", "Periodic session updates recorded (events.session_update_interval).",
+            e.sessions.session_updates);
+  w.Counter("session_update_listings_failed_total", "Session update rounds skipped: occtl could not list.",
+            e.sessions.session_update_listings_failed);
+  w.Gauge("enforcement_workers", "occtl worker threads alive now (started on demand, gone when idle).",
+          e.sessions.workers);
   w.Family("session_disconnect_failures_total", "counter", "occtl disconnects that failed (the session was kept).");
   w.Sample(e.sessions.disconnect_failed, {{"why", "failed"}});
   w.Sample(e.sessions.disconnect_timed_out, {{"why", "timeout"}});
