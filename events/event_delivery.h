@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "events/session_event.h"
@@ -20,7 +21,15 @@ class EventDelivery {
   // what it means). A portal that answers success=false is FailedPrecondition with its message.
   using Done = std::function<void(absl::Status)>;
 
+  // The portal answered a ReportSessionUpdate with should_disconnect: (session_id, username, its disconnect_reason).
+  // Live enforcement ends the session (SessionEnforcer::DisconnectRequested). Runs on a delivery thread; must not
+  // block.
+  using DisconnectRequested =
+      std::function<void(const std::string& session_id, const std::string& username, const std::string& reason)>;
+
   virtual ~EventDelivery() = default;
+  // Set once, before the first Deliver. Without one, a should_disconnect is logged and counted only.
+  virtual void SetOnDisconnectRequested(DisconnectRequested handler) { (void)handler; }
   // Sends `event` with metadata "event_id" (event.event_id) and the event's own metadata ("admitted_by", ...).
   virtual void Deliver(const StoredEvent& event, Done done) = 0;
   // Replies the portal sent with an OK status that could not be believed (none, oversize, unparsable): each ended

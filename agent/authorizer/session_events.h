@@ -5,11 +5,18 @@
 //   - connects whose admit reply was written in full to a helper that was still waiting (OnAdmitDelivered): only
 //     those are sessions ocserv will run, so only those are recorded — an answer that came after the helper left,
 //     or after the IPC server's backstop answered, never gets here.
-// With an Outbox, each of them is appended to it (a queue push) for delivery to the portal. So is every disconnect
-// the agent forced itself (live enforcement: OnForcedDisconnect), with the reason and metadata it gives.
+// With an Outbox, each of them is appended to it (a queue push) for delivery to the portal. Live enforcement adds
+// events the agent builds itself (docs/architecture.md "Session events the agent builds itself"):
+//   - a disconnect the agent forced (occtl) is NOT a second event: the session carries a ForcedDisconnect mark in
+//     the registry, and ocserv's own disconnect-script event for it (the one with STATS_*) is sent with the mark's
+//     reason and metadata — exactly one disconnect per session reaches the portal;
+//   - reconstructed connects / disconnects found by reconciliation (metadata reconstructed=true), a disconnect-script
+//     that arrives after reconciliation already closed its session is counted and not sent again;
+//   - periodic session updates with occtl's byte counts (events.session_update_interval).
 //
 // Thread-safety: both SessionEventSink callbacks run on the IPC loop thread; they never block (a registry lookup, a
-// log line, a queue push). OnForcedDisconnect may be called from any thread (it only pushes on the outbox's queue).
+// log line, a queue push). The On* methods below may be called from any thread (they only push on the outbox's
+// queue).
 #pragma once
 
 #include "agent/authorizer/authorizer_counters.h"
@@ -28,11 +35,15 @@ class SessionEventRecorder final : public SessionEventSink {
 
   void OnSessionEvent(std::shared_ptr<const IpcRequest> request) override;
   void OnAdmitDelivered(std::shared_ptr<const IpcRequest> request, DecisionSource source) override;
-  // A session the agent ended through occtl (a revocation or a failed re-check): recorded as a disconnect with
-  // `reason` and `metadata` (disconnect_cause, disconnect_reason_text, admitted_by). The caller has already taken the
-  // session out of the registry. A no-op without an outbox.
-  void OnForcedDisconnect(const SessionRecord& session, DisconnectReason reason,
-                          std::map<std::string, std::string> metadata);
+  // Reconciliation: a session ocserv runs that no admit here accounts for (admitted_by=unknown, reconstructed=true).
+  void OnReconstructedConnect(const SessionRecord& session);
+  // Reconciliation: a session ocserv no longer runs whose disconnect-script never came (reconstructed=true, the last
+  // bytes occtl showed; a forced session's reason). No-op without an outbox for all three.
+  void OnReconstructedDisconnect(const SessionRecord& session);
+  // events.session_update_interval: a live session's bytes as occtl shows them (ReportSessionUpdate).
+  void OnSessionUpdate(const SessionRecord& session);
+  // How many disconnect-scripts were not sent because reconciliation had already reported their session closed.
+  std::uint64_t late_disconnects_not_sent() const { return sessions_.late_disconnects(); }
 
  private:
   SessionRegistry& sessions_;

@@ -35,8 +35,8 @@ struct ResilienceOptions {
 // `events:` — the session-event outbox (events/outbox.h) and its delivery.
 struct EventsOptions {
   OutboxOptions outbox;  // outbox_path, durability, max_outbox_events
-  // ReportSessionUpdate for live sessions every interval (0 = off). Parsed and validated; not yet acted on (it needs
-  // occtl's per-session bytes from the session registry).
+  // ReportSessionUpdate for live sessions every interval (0 = off), with occtl's byte counts, through the outbox;
+  // a should_disconnect answer ends the session (SessionEnforcer::DisconnectRequested).
   std::chrono::milliseconds session_update_interval{0};
 
   bool operator==(const EventsOptions&) const = default;

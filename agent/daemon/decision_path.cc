@@ -82,6 +82,14 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
       SessionEnforcer::Deps{clock, *p->timer_, p->sessions_, *p->occtl_, p->session_events_.get(),
                             p->validator_.get()},
       SessionEnforcer::Options{enf.disconnect_concurrency, 200'000, enf.recheck_rate});
+  if (p->delivery_) {
+    // A ReportSessionUpdate answered with should_disconnect ends the session like a failed re-check (reported once,
+    // with the portal's reason, by ocserv's disconnect-script event).
+    p->delivery_->SetOnDisconnectRequested(
+        [raw](const std::string& session_id, const std::string& username, const std::string& reason) {
+          raw->session_enforcer_->DisconnectRequested(session_id, username, reason);
+        });
+  }
   p->policy_enforcer_ = std::make_unique<PolicyEnforcer>(
       PolicyEnforcer::Deps{*p->revocations_, *p->cache_, p->session_enforcer_.get()});
   if (enf.watch) {
@@ -126,6 +134,10 @@ absl::Status DecisionPath::Start() {
   session_enforcer_->Start();
   session_enforcer_->ReconcileNow();
   SchedulePeriodic(started_with_.ocserv.reconcile_interval, [this] { session_enforcer_->ReconcileNow(); });
+  if (outbox_) {
+    SchedulePeriodic(started_with_.events.session_update_interval,
+                     [this] { session_enforcer_->ReportSessionUpdates(); });
+  }
   SchedulePeriodic(started_with_.enforcement.recheck_interval,
                    [this] { session_enforcer_->RecheckAll("enforcement.recheck_interval"); });
   SchedulePeriodic(std::chrono::minutes(1), [this] {

@@ -1,5 +1,6 @@
 #include "agent/enforcement/occtl_port.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/management/occtl_command.h"
 #include "agent/management/occtl_runner.h"
@@ -7,6 +8,18 @@
 
 namespace oa {
 namespace {
+
+// occtl prints RX/TX as decimal byte counts in strings ("_RX" is the human form) and raw_connected_at as Unix
+// seconds; anything else (absent, garbage) is 0 / unknown rather than a failed listing.
+std::uint64_t ParseCount(const std::string& text) {
+  std::uint64_t v = 0;
+  return absl::SimpleAtoi(text, &v) ? v : 0;
+}
+
+std::string RawField(const ocserv_agent::v1::Session& s, const char* key) {
+  const auto it = s.raw().find(key);
+  return it == s.raw().end() ? std::string() : it->second;
+}
 
 class RealOcctlPort final : public OcctlPort {
  public:
@@ -38,6 +51,11 @@ class RealOcctlPort final : public OcctlPort {
       r.vpn_ip = s.ipv4();
       r.admitted_at = now;
       r.reconstructed = true;
+      r.bytes_received = ParseCount(s.rx());
+      r.bytes_sent = ParseCount(s.tx());
+      if (const std::uint64_t at = ParseCount(RawField(s, "raw_connected_at")); at > 0) {
+        r.connected_at = Clock::WallTime(std::chrono::seconds(at));
+      }
       out.push_back(std::move(r));
     }
     return out;

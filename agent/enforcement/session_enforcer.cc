@@ -14,8 +14,16 @@ DisconnectReason ReportReasonOf(int wire) {
 }
 
 constexpr std::string_view to_string(DisconnectCause c) {
-  return c == DisconnectCause::kRevocation ? "revocation" : "recheck";
+  switch (c) {
+    case DisconnectCause::kRevocation: return "revocation";
+    case DisconnectCause::kRecheck: return "recheck";
+    case DisconnectCause::kSessionUpdate: return "session_update";
+  }
+  return "unknown";
 }
+
+// A session the agent is already ending is not listed again (a second revocation, a re-check).
+bool NotBeingEnded(const SessionRecord& s) { return !s.forced.has_value(); }
 
 std::string_view AdmittedBy(const SessionRecord& s) {
   return s.reconstructed ? std::string_view("unknown") : to_string(s.admitted_by);
@@ -30,18 +38,20 @@ SessionEnforcer::~SessionEnforcer() { Stop(); }
 
 void SessionEnforcer::Start() {
   std::lock_guard lock(mu_);
-  if (!workers_.empty()) return;
+  started_ = true;
   stopping_ = false;
-  for (std::size_t i = 0; i < std::max<std::size_t>(options_.concurrency, 1); ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+  // Workers start with the first job: an idle daemon holds no thread here.
+  while (queue_.size() > idle_workers_ && workers_.size() - finished_.size() < std::max<std::size_t>(options_.concurrency, 1)) {
+    SpawnWorkerLocked();
   }
 }
 
 void SessionEnforcer::Stop() {
-  std::vector<std::thread> workers;
+  std::map<std::uint64_t, std::thread> workers;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    started_ = false;
     alive_.reset();
     if (!queue_.empty()) {
       jobs_dropped_.fetch_add(queue_.size(), std::memory_order_relaxed);
@@ -49,9 +59,10 @@ void SessionEnforcer::Stop() {
       queue_.clear();
     }
     workers.swap(workers_);
+    finished_.clear();
   }
   work_cv_.notify_all();
-  for (auto& t : workers) t.join();
+  for (auto& [id, t] : workers) t.join();
   idle_cv_.notify_all();
 }
 
@@ -71,15 +82,38 @@ void SessionEnforcer::Enqueue(Job job) {
       return;
     }
     queue_.push_back(std::move(job));
+    // More jobs waiting than idle workers to take them: grow, up to `concurrency`.
+    const std::size_t live = workers_.size() - finished_.size();
+    if (started_ && queue_.size() > idle_workers_ && live < std::max<std::size_t>(options_.concurrency, 1)) {
+      SpawnWorkerLocked();
+    }
   }
   work_cv_.notify_one();
 }
 
-void SessionEnforcer::WorkerLoop() {
+void SessionEnforcer::SpawnWorkerLocked() {
+  // Threads that ended have returned from WorkerLoop (they only push their id last): joining them is immediate.
+  for (const std::uint64_t id : finished_) {
+    auto it = workers_.find(id);
+    if (it == workers_.end()) continue;
+    it->second.join();
+    workers_.erase(it);
+  }
+  finished_.clear();
+  const std::uint64_t id = next_worker_id_++;
+  ++idle_workers_;  // it takes a job as soon as it runs; counted now so that the next Enqueue does not over-spawn
+  workers_.emplace(id, std::thread([this, id] { WorkerLoop(id); }));
+  ++workers_started_;
+  workers_peak_ = std::max<std::uint64_t>(workers_peak_, workers_.size());
+}
+
+void SessionEnforcer::WorkerLoop(std::uint64_t id) {
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    // idle_workers_ counts this worker while it waits (SpawnWorkerLocked counted it before it ran).
+    const bool got = work_cv_.wait_for(lock, options_.idle_linger, [this] { return stopping_ || !queue_.empty(); });
+    --idle_workers_;
+    if (stopping_ || !got) break;  // stopping, or idle for idle_linger: the pool shrinks
     Job job = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
@@ -87,19 +121,27 @@ void SessionEnforcer::WorkerLoop() {
     job();
     lock.lock();
     --running_;
+    ++idle_workers_;
     if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
   }
+  if (!stopping_) finished_.push_back(id);
+  idle_cv_.notify_all();
 }
 
 void SessionEnforcer::WaitIdle() {
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [this] { return (queue_.empty() && running_ == 0) || workers_.empty(); });
+  idle_cv_.wait(lock, [this] { return (queue_.empty() && running_ == 0) || !started_; });
+}
+
+void SessionEnforcer::WaitWorkersGone() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [this] { return workers_.size() == finished_.size(); });
 }
 
 void SessionEnforcer::DisconnectRevoked(const Revocation& revocation, std::optional<Clock::WallTime> published_at) {
   const Subject subject = revocation.subject;
   auto sessions = deps_.sessions.ListWhere(
-      [&subject](const SessionRecord& s) { return subject.Covers(s.username, s.groupname); });
+      [&subject](const SessionRecord& s) { return NotBeingEnded(s) && subject.Covers(s.username, s.groupname); });
   spdlog::info("revocation of {}: disconnecting {} live session(s)", Describe(subject), sessions.size());
   const DisconnectReason report = ReportReasonOf(revocation.disconnect_reason);
   for (auto& s : sessions) {
@@ -111,12 +153,16 @@ void SessionEnforcer::DisconnectRevoked(const Revocation& revocation, std::optio
 
 void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                                     DisconnectReason report_reason, std::optional<Clock::WallTime> published_at) {
+  // Marked before occtl runs: ocserv's disconnect-script may reach the agent before occtl returns, and it must find
+  // the reason. A session already gone (its disconnect-script came) needs nothing.
+  if (!deps_.sessions.MarkForced(s.id, s.username, {report_reason, std::string(to_string(cause)), reason})) return;
   const absl::Status st = deps_.occtl.Disconnect(s.id);
   if (published_at) {
     const auto ms = std::chrono::duration<double, std::milli>(deps_.clock.wall_now() - *published_at).count();
     latency_.Observe(ms);
   }
   if (!st.ok()) {
+    deps_.sessions.ClearForced(s.id);
     (st.code() == absl::StatusCode::kDeadlineExceeded ? disconnect_timed_out_ : disconnect_failed_)
         .fetch_add(1, std::memory_order_relaxed);
     if (ShouldWarn()) {
@@ -125,28 +171,49 @@ void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause caus
     }
     return;
   }
-  deps_.sessions.Remove(s.id);
-  (cause == DisconnectCause::kRevocation ? disconnected_revocation_ : disconnected_recheck_)
-      .fetch_add(1, std::memory_order_relaxed);
+  switch (cause) {
+    case DisconnectCause::kRevocation: disconnected_revocation_.fetch_add(1, std::memory_order_relaxed); break;
+    case DisconnectCause::kRecheck: disconnected_recheck_.fetch_add(1, std::memory_order_relaxed); break;
+    case DisconnectCause::kSessionUpdate:
+      disconnected_session_update_.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+  // The session stays registered, marked, until ocserv's disconnect-script (or a reconciliation) closes it: that one
+  // disconnect is what the portal receives, with this reason.
   spdlog::warn("forced disconnect: session {} user '{}' group '{}' (admitted by {}), cause {}: {}", s.id, s.username,
                s.groupname, AdmittedBy(s), to_string(cause), reason);
-  if (deps_.events != nullptr) {
-    deps_.events->OnForcedDisconnect(s, report_reason,
-                                     {{"disconnect_cause", std::string(to_string(cause))},
-                                      {"disconnect_reason_text", reason},
-                                      {"admitted_by", std::string(AdmittedBy(s))}});
+}
+
+void SessionEnforcer::DisconnectRequested(const std::string& session_id, const std::string& username,
+                                          const std::string& reason) {
+  auto sessions = deps_.sessions.ListWhere([&](const SessionRecord& s) {
+    return s.id == session_id && s.username == username && NotBeingEnded(s);
+  });
+  if (sessions.empty()) {
+    disconnect_requests_unknown_.fetch_add(1, std::memory_order_relaxed);
+    if (ShouldWarn()) {
+      spdlog::warn("the portal asked to disconnect session {} of user '{}' ({}), which is not live here (or already "
+                   "being ended); nothing to do",
+                   session_id, username, reason);
+    }
+    return;
   }
+  Enqueue([this, s = std::move(sessions.front()), reason] {
+    DisconnectOne(s, DisconnectCause::kSessionUpdate, "portal: " + (reason.empty() ? std::string("should_disconnect") : reason),
+                  DisconnectReason::kPolicyViolation, std::nullopt);
+  });
 }
 
 void SessionEnforcer::Recheck(const Subject& subject, std::string_view why) {
-  ScheduleRechecks(deps_.sessions.ListWhere(
-                       [&subject](const SessionRecord& s) { return subject.Covers(s.username, s.groupname); }),
+  ScheduleRechecks(deps_.sessions.ListWhere([&subject](const SessionRecord& s) {
+                     return NotBeingEnded(s) && subject.Covers(s.username, s.groupname);
+                   }),
                    std::string(why));
 }
 
 void SessionEnforcer::RecheckDegraded(std::string_view why) {
   ScheduleRechecks(deps_.sessions.ListWhere([](const SessionRecord& s) {
-                     return !s.reconstructed && (s.admitted_by == DecisionSource::kFailOpen ||
+                     return NotBeingEnded(s) && !s.reconstructed && (s.admitted_by == DecisionSource::kFailOpen ||
                                                  s.admitted_by == DecisionSource::kStale);
                    }),
                    std::string(why));
@@ -228,10 +295,43 @@ void SessionEnforcer::Reconcile() {
   reconcile_ok_.fetch_add(1, std::memory_order_relaxed);
   reconcile_added_.fetch_add(r.added, std::memory_order_relaxed);
   reconcile_removed_.fetch_add(r.removed, std::memory_order_relaxed);
-  if (r.added > 0 || r.removed > 0) {
-    spdlog::info("session registry reconciled with occtl: {} kept, {} added (admitted_by unknown), {} removed", r.kept,
-                 r.added, r.removed);
+  // What the portal would otherwise never hear of (session_registry.h says why these waited a second listing).
+  if (deps_.events != nullptr) {
+    for (const auto& s : r.connects_due) deps_.events->OnReconstructedConnect(s);
+    for (const auto& s : r.closed) deps_.events->OnReconstructedDisconnect(s);
   }
+  reconstructed_connects_.fetch_add(r.connects_due.size(), std::memory_order_relaxed);
+  reconstructed_disconnects_.fetch_add(r.closed.size(), std::memory_order_relaxed);
+  if (r.added > 0 || r.removed > 0 || r.missing > 0 || !r.connects_due.empty()) {
+    spdlog::info("session registry reconciled with occtl: {} kept, {} added (admitted_by unknown), {} missing once, "
+                 "{} closed; reported {} reconstructed connect(s) and {} reconstructed disconnect(s)",
+                 r.kept, r.added, r.missing, r.removed, r.connects_due.size(), r.closed.size());
+  }
+}
+
+void SessionEnforcer::ReportSessionUpdates() {
+  Enqueue([this] { UpdateSessions(); });
+}
+
+void SessionEnforcer::UpdateSessions() {
+  auto live = deps_.occtl.ListSessions();
+  if (!live.ok()) {
+    session_update_listings_failed_.fetch_add(1, std::memory_order_relaxed);
+    if (ShouldWarn()) {
+      spdlog::warn("session updates: occtl could not list the sessions, none sent this round: {}",
+                   live.status().ToString());
+    }
+    return;
+  }
+  std::uint64_t sent = 0;
+  for (const SessionRecord& listed : *live) {
+    // Only sessions the portal has (or will have) a connect for; unknown ones wait for reconciliation.
+    auto known = deps_.sessions.UpdateStats(listed);
+    if (!known || known->forced) continue;
+    if (deps_.events != nullptr) deps_.events->OnSessionUpdate(*known);
+    ++sent;
+  }
+  session_updates_.fetch_add(sent, std::memory_order_relaxed);
 }
 
 SessionEnforcerCounters SessionEnforcer::counters() const {
@@ -239,6 +339,13 @@ SessionEnforcerCounters SessionEnforcer::counters() const {
   SessionEnforcerCounters c;
   c.disconnected_revocation = r(disconnected_revocation_);
   c.disconnected_recheck = r(disconnected_recheck_);
+  c.disconnected_session_update = r(disconnected_session_update_);
+  c.disconnect_requests_unknown = r(disconnect_requests_unknown_);
+  c.reconstructed_connects = r(reconstructed_connects_);
+  c.reconstructed_disconnects = r(reconstructed_disconnects_);
+  c.late_disconnects_not_sent = deps_.sessions.late_disconnects();
+  c.session_updates = r(session_updates_);
+  c.session_update_listings_failed = r(session_update_listings_failed_);
   c.disconnect_failed = r(disconnect_failed_);
   c.disconnect_timed_out = r(disconnect_timed_out_);
   c.jobs_dropped = r(jobs_dropped_);
@@ -251,6 +358,9 @@ SessionEnforcerCounters SessionEnforcer::counters() const {
   c.reconcile_removed = r(reconcile_removed_);
   std::lock_guard lock(mu_);
   c.queued = queue_.size();
+  c.workers = workers_.size() - finished_.size();
+  c.workers_peak = workers_peak_;
+  c.workers_started = workers_started_;
   return c;
 }
 

@@ -1,17 +1,24 @@
 // SessionEnforcer: live enforcement's session side (shared/DESIGN.md "Live enforcement") — ends the live sessions of
 // a revoked subject, re-checks sessions with the portal, and keeps the session registry equal to ocserv's truth.
 //
-//   - Disconnects run `occtl disconnect|terminate id N` (OcctlPort) on `concurrency` worker threads, each call with
+//   - Disconnects run `occtl disconnect|terminate id N` (OcctlPort) on worker threads started on demand — at most
+//     `concurrency`, each leaving after `idle_linger` without work, so an idle daemon holds none — each call with
 //     its own deadline; the queue is bounded (a job past max_queue is dropped, counted and logged). The caller has
 //     put the revocation in force before (PolicyEnforcer), so a client that reconnects at once is refused.
-//     Each forced disconnect: the session leaves the registry, is recorded in the session-event outbox
-//     (SessionEventRecorder::OnForcedDisconnect: a disconnect with the revocation's reason, delivered to the portal as
-//     ReportDisconnect), one log line, counted by cause; for portal revocations the latency published_at -> occtl
-//     returned goes into a histogram. A failed or hung occtl is logged and counted; the session stays registered.
+//     Each forced disconnect: the session is marked forced in the registry *before* occtl runs (the mark carries the
+//     cause and reason), one log line, counted by cause; for portal revocations the latency published_at -> occtl
+//     returned goes into a histogram. ocserv then runs its disconnect-script, and that one disconnect (with STATS_*)
+//     is reported with the mark's reason (SessionEventRecorder) — no second event. A failed or hung occtl is logged
+//     and counted; the mark is cleared and the session stays registered.
+//   - DisconnectRequested: the portal answered a ReportSessionUpdate with should_disconnect — the same forced
+//     disconnect (cause session_update).
 //   - Re-checks are paced at `recheck_rate` per second on the Scheduler (FakeClock-testable); each asks the
 //     SessionValidator and disconnects (cause recheck) when the portal says invalid. An Error keeps the session.
 //   - Reconcile: `occtl --json show users` replaces the registry's content (SessionRegistry::Reconcile); occtl
-//     unreachable or its output unparsable is logged and counted, and the registry is kept.
+//     unreachable or its output unparsable is logged and counted, and the registry is kept. What it finds is
+//     reported: reconstructed connects and disconnects (SessionEventRecorder, metadata reconstructed=true).
+//   - ReportSessionUpdates (events.session_update_interval): one listing, then a session update with occtl's bytes
+//     for every listed session the registry knows (through the outbox, like every session event).
 //
 // Thread-safety: every public method from any thread; none blocks (work is queued). Stop() joins the workers; jobs
 // still queued are dropped (counted).
@@ -22,6 +29,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -37,18 +45,27 @@
 
 namespace oa {
 
-enum class DisconnectCause : std::uint8_t { kRevocation, kRecheck };
+enum class DisconnectCause : std::uint8_t { kRevocation, kRecheck, kSessionUpdate };
 
 struct SessionEnforcerCounters {
   std::uint64_t disconnected_revocation = 0;  // sessions ended because of a revocation
   std::uint64_t disconnected_recheck = 0;     // sessions ended because a re-check said invalid
+  std::uint64_t disconnected_session_update = 0;  // the portal answered a session update with should_disconnect
+  std::uint64_t disconnect_requests_unknown = 0;  // ... for a session not (or no longer) registered: nothing to do
   std::uint64_t disconnect_failed = 0;        // occtl failed (session kept)
   std::uint64_t disconnect_timed_out = 0;     // occtl did not return in time (killed; session kept)
   std::uint64_t jobs_dropped = 0;             // queue full or stopping
   std::uint64_t recheck_valid = 0, recheck_invalid = 0, recheck_error = 0;
   std::uint64_t reconcile_ok = 0, reconcile_failed = 0;
   std::uint64_t reconcile_added = 0, reconcile_removed = 0;
+  std::uint64_t reconstructed_connects = 0, reconstructed_disconnects = 0;  // reported to the outbox
+  std::uint64_t late_disconnects_not_sent = 0;  // disconnect-scripts after a reconstructed disconnect (not resent)
+  std::uint64_t session_updates = 0;            // periodic updates recorded (one per live session per interval)
+  std::uint64_t session_update_listings_failed = 0;  // occtl could not list: that round sends nothing
   std::uint64_t queued = 0;  // jobs waiting now
+  std::uint64_t workers = 0;          // worker threads alive now (0 when idle)
+  std::uint64_t workers_peak = 0;     // most alive at once
+  std::uint64_t workers_started = 0;  // threads started so far
 };
 
 class SessionEnforcer final : public SessionActions {
@@ -65,6 +82,7 @@ class SessionEnforcer final : public SessionActions {
     std::size_t concurrency = 4;
     std::size_t max_queue = 200'000;
     std::uint32_t recheck_rate = 50;  // per second
+    std::chrono::milliseconds idle_linger{5'000};  // a worker without work this long ends (real time)
   };
 
   SessionEnforcer(Deps deps, Options options);
@@ -80,9 +98,16 @@ class SessionEnforcer final : public SessionActions {
   void RecheckAll(std::string_view why) { Recheck(Subject::All(), why); }
   // Queues a reconciliation with `occtl show users`.
   void ReconcileNow();
+  // Queues one round of session updates (events.session_update_interval).
+  void ReportSessionUpdates();
+  // The portal asked (ReportSessionUpdate -> should_disconnect) to end this session. Never blocks.
+  void DisconnectRequested(const std::string& session_id, const std::string& username, const std::string& reason);
 
   // Waits until no job is queued or running (tests, shutdown paths). Scheduled re-checks not yet due do not count.
   void WaitIdle();
+  // Waits until every worker thread has ended (tests of the on-demand pool: with idle_linger 0 they end as soon as
+  // the queue is empty).
+  void WaitWorkersGone();
   SessionEnforcerCounters counters() const;
   LatencyHistogramSnapshot revocation_latency() const { return latency_.snapshot(); }
   void SetRecheckRate(std::uint32_t rate);
@@ -90,7 +115,9 @@ class SessionEnforcer final : public SessionActions {
  private:
   using Job = std::function<void()>;
   void Enqueue(Job job);
-  void WorkerLoop();
+  void SpawnWorkerLocked();
+  void WorkerLoop(std::uint64_t id);
+  void UpdateSessions();
   void DisconnectOne(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                      DisconnectReason report_reason, std::optional<Clock::WallTime> published_at);
   void ScheduleRechecks(std::vector<SessionRecord> sessions, std::string why);
@@ -105,10 +132,18 @@ class SessionEnforcer final : public SessionActions {
   std::condition_variable work_cv_, idle_cv_;
   std::deque<Job> queue_;            // guarded by mu_
   std::size_t running_ = 0;          // guarded by mu_
+  bool started_ = false;             // guarded by mu_: workers may be spawned
   bool stopping_ = false;            // guarded by mu_
   Clock::MonoTime next_recheck_{};   // pacing; guarded by mu_
-  std::vector<std::thread> workers_;
+  // The on-demand pool, guarded by mu_: a worker that ends puts its id in finished_; the next spawn or Stop joins it.
+  std::map<std::uint64_t, std::thread> workers_;
+  std::vector<std::uint64_t> finished_;
+  std::size_t idle_workers_ = 0;
+  std::uint64_t next_worker_id_ = 0, workers_peak_ = 0, workers_started_ = 0;
 
+  std::atomic<std::uint64_t> disconnected_session_update_{0}, disconnect_requests_unknown_{0},
+      reconstructed_connects_{0}, reconstructed_disconnects_{0}, session_updates_{0},
+      session_update_listings_failed_{0};
   std::atomic<std::uint64_t> disconnected_revocation_{0}, disconnected_recheck_{0}, disconnect_failed_{0},
       disconnect_timed_out_{0}, jobs_dropped_{0}, recheck_valid_{0}, recheck_invalid_{0}, recheck_error_{0},
       reconcile_ok_{0}, reconcile_failed_{0}, reconcile_added_{0}, reconcile_removed_{0}, warnings_{0};

@@ -85,6 +85,12 @@ class GrpcEventDelivery final : public EventDelivery {
         r.set_session_id(e.session_id);
         SetTimestamp(e.at, clock_.wall_now(), r.mutable_update_time());
         r.set_status(vpn::v1::SESSION_STATUS_ACTIVE);
+        // Periodic updates carry occtl's counters (events.session_update_interval); ocserv's host-update has none.
+        if (e.duration_seconds != 0 || e.bytes_received != 0 || e.bytes_sent != 0) {
+          r.mutable_current_stats()->set_duration_seconds(e.duration_seconds);
+          r.mutable_current_stats()->set_bytes_received(e.bytes_received);
+          r.mutable_current_stats()->set_bytes_sent(e.bytes_sent);
+        }
         Send(call.release(), kReportSessionUpdate);
         return;
       }
@@ -93,6 +99,7 @@ class GrpcEventDelivery final : public EventDelivery {
   }
 
   std::uint64_t malformed_replies() const override { return malformed_replies_.load(std::memory_order_relaxed); }
+  void SetOnDisconnectRequested(DisconnectRequested handler) override { on_disconnect_requested_ = std::move(handler); }
 
   void Shutdown(std::chrono::milliseconds grace) override {
     if (const std::size_t cancelled = in_flight_.Shutdown(grace); cancelled > 0) {
@@ -157,11 +164,16 @@ class GrpcEventDelivery final : public EventDelivery {
       }
     }
     if constexpr (requires { call->reply.should_disconnect(); }) {
-      // Enforcing it belongs to the live-enforcement path (not wired here yet): say so instead of dropping it.
+      // Enforced by live enforcement (the handler); a believed reply only.
       if (result.ok() && call->reply.should_disconnect()) {
-        spdlog::warn("events: the portal asked to disconnect session {} of user '{}' ({}); not enforced from a "
-                     "session update",
-                     call->request.session_id(), call->request.username(), call->reply.disconnect_reason());
+        if (on_disconnect_requested_) {
+          on_disconnect_requested_(call->request.session_id(), call->request.username(),
+                                   call->reply.disconnect_reason());
+        } else {
+          spdlog::warn("events: the portal asked to disconnect session {} of user '{}' ({}); live enforcement is not "
+                       "wired, not enforced",
+                       call->request.session_id(), call->request.username(), call->reply.disconnect_reason());
+        }
       }
     }
     if (result.ok() && !call->reply.success()) {
@@ -190,6 +202,7 @@ class GrpcEventDelivery final : public EventDelivery {
   const std::size_t max_in_flight_;
   InFlightCalls in_flight_;
   std::atomic<std::uint64_t> malformed_replies_{0};
+  DisconnectRequested on_disconnect_requested_;  // set before the first Deliver
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -42,9 +43,11 @@ class EnforcementTest : public ::testing::Test {
     std::filesystem::copy_file(std::string(OA_SOURCE_DIR) + "/tests/fakes/fake_occtl.sh", occtl_);
     std::filesystem::permissions(occtl_, std::filesystem::perms::owner_all);
   }
-  void Start(std::vector<std::string> sim_flags = {"--heartbeat-ms", "1000"}) {
+  void Start(std::vector<std::string> sim_flags = {"--heartbeat-ms", "1000"},
+             std::string policy_yaml = "users:\n  alice: { allow: true }\n  bob: { allow: true }\n",
+             std::function<void(AgentSettings&)> adjust = {}) {
     SimProcess::Options o;
-    o.policy_yaml = "users:\n  alice: { allow: true }\n  bob: { allow: true }\n";
+    o.policy_yaml = std::move(policy_yaml);
     o.extra_flags = std::move(sim_flags);
     auto sim = SimProcess::Start(dir_.path(), std::move(o));
     ASSERT_TRUE(sim.ok()) << sim.status();
@@ -55,6 +58,7 @@ class EnforcementTest : public ::testing::Test {
                    "/occtl.socket\n  disconnect_command: disconnect\n"
                    // One occtl at a time: fake_occtl.sh appends its argv line by line, concurrent runs would interleave.
                    "enforcement:\n  disconnect_concurrency: 1\n";
+    if (adjust) adjust(s);
     auto agent = AgentProcess::Start(dir_.path(), s);
     ASSERT_TRUE(agent.ok()) << agent.status();
     agent_ = *std::move(agent);
@@ -93,7 +97,14 @@ TEST_F(EnforcementTest, PortalRevocationDisconnectsLiveSessionsAndTheCacheNoLong
   EXPECT_EQ(OcctlCalls().find("disconnect\nid\n1300"), std::string::npos) << "bob is not touched";
   EXPECT_TRUE(Eventually([&] { return agent_->CountLogLines("forced disconnect: session") == 2; })) << agent_->Log();
   EXPECT_EQ(agent_->CountLogLines("revocation in force: user alice"), 1);
-  // Both forced disconnects are recorded in the session-event outbox and reach the portal as ReportDisconnect.
+  // ocserv then runs its disconnect-script for each: that one disconnect per session reaches the portal (with the
+  // revocation's reason, docs/portal-wire.md), not a second one from the agent.
+  for (const char* id : {"4242", "1234"}) {
+    ConnectEnv gone = env;
+    gone.reason = "disconnect";
+    gone.id = id;
+    EXPECT_EQ(RunHelper(agent_->socket_path(), gone).exit_code, 0);
+  }
   EXPECT_TRUE(Eventually([&] {
     auto stats = sim_->Stats();
     return stats.ok() && stats->calls("ReportDisconnect") == 2;
@@ -125,6 +136,120 @@ TEST_F(EnforcementTest, UnreachableOcctlIsLoggedAndDecisionsFlow) {
   ConnectEnv env;
   env.username = "alice";
   EXPECT_EQ(RunHelper(agent_->socket_path(), env).exit_code, 0);
+}
+
+// Issue 11's re-check triggers at the daemon level: sessions admitted by fail-open while the portal was down are
+// re-validated once it is back — (a) when the circuit breaker closes, (b) when the policy stream reconnects — paced
+// at enforcement.recheck_rate, and those the portal now refuses are disconnected through occtl.
+class RecheckTriggerTest : public EnforcementTest {
+ protected:
+  static constexpr int kRate = 2;  // enforcement.recheck_rate
+  static constexpr const char* kPolicy =
+      "users:\n  alice: { allow: true }\n  bob: { allow: true }\n  probe: { allow: true }\n"
+      "  ok1: { allow: true }\n  ok2: { allow: true }\n"
+      "  gone1: { allow: false, reason: \"contract ended\" }\n  gone2: { allow: false, reason: \"contract ended\" }\n";
+
+  static std::string AgentYaml(bool watch, const std::string& occtl, const std::string& dir) {
+    return "ocserv:\n  occtl_path: " + occtl + "\n  occtl_socket: " + dir +
+           "/occtl.socket\n  disconnect_command: disconnect\n"
+           "enforcement:\n  disconnect_concurrency: 1\n  recheck_rate: " + std::to_string(kRate) +
+           "\n  watch: " + (watch ? "true" : "false") + "\n";
+  }
+
+  // Admits one session per user while the portal is down: fail-open answers them.
+  void ConnectDuringOutage(const std::vector<std::string>& users, int first_id) {
+    for (std::size_t i = 0; i < users.size(); ++i) {
+      ConnectEnv env;
+      env.username = users[i];
+      env.id = std::to_string(first_id + static_cast<int>(i));
+      const HelperRun run = RunHelper(agent_->socket_path(), env);
+      ASSERT_EQ(run.exit_code, 0) << users[i];
+      auto rec = agent_->DecisionOf(run.pid, 5s);
+      ASSERT_TRUE(rec.has_value());
+      ASSERT_EQ(rec->source, "fail_open") << rec->line;
+    }
+  }
+
+  // Waits for the re-checks the log line announces for `why`, and checks all along that no more ValidateSession
+  // calls have reached the portal than the rate allows since `t0` (taken before the portal came back; the n-th
+  // re-check cannot start before trigger + (n-1)/rate, so this bound holds however slow the machine is).
+  void ExpectPacedRechecks(const std::string& why, std::chrono::steady_clock::time_point t0, int expected) {
+    ASSERT_TRUE(Eventually([&] { return agent_->CountLogLines("session(s) (" + why) == 1; }, 30s)) << agent_->Log();
+    EXPECT_EQ(agent_->CountLogLines("re-check of " + std::to_string(expected) + " session(s) (" + why), 1)
+        << agent_->Log();
+    std::uint64_t seen = 0;
+    bool within_rate = true;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto stats = sim_->Stats();
+          const auto after = std::chrono::steady_clock::now();
+          if (!stats.ok()) return false;
+          seen = stats->calls("ValidateSession");
+          const double allowed = 1 + kRate * std::chrono::duration<double>(after - t0).count();
+          if (static_cast<double>(seen) > allowed) within_rate = false;
+          return seen >= static_cast<std::uint64_t>(expected);
+        },
+        30s))
+        << "ValidateSession calls: " << seen << "\n" << agent_->Log();
+    EXPECT_TRUE(within_rate) << "more re-checks than recheck_rate allows";
+    EXPECT_EQ(seen, static_cast<std::uint64_t>(expected));
+    // The two the portal now refuses are ended through occtl (cause recheck); the others stay.
+    EXPECT_TRUE(Eventually([&] { return agent_->CountLogLines("cause recheck") == 2; })) << agent_->Log();
+    const std::string calls = OcctlCalls();
+    EXPECT_NE(calls.find("disconnect\nid\n7001"), std::string::npos) << calls;
+    EXPECT_NE(calls.find("disconnect\nid\n7002"), std::string::npos) << calls;
+    EXPECT_EQ(calls.find("disconnect\nid\n7003"), std::string::npos) << calls;
+  }
+};
+
+TEST_F(RecheckTriggerTest, BreakerClosingAfterAnOutageRechecksFailOpenSessionsAtTheRate) {
+  Start({"--heartbeat-ms", "1000"}, kPolicy, [this](AgentSettings& s) {
+    s.fail_mode = "fail-open";
+    s.failure_threshold = 1;
+    s.open_timeout = "500ms";
+    s.max_open_timeout = "1s";
+    s.extra_yaml = AgentYaml(/*watch=*/false, occtl_, dir_.path());
+  });
+  ASSERT_TRUE(sim_->Stop().ok());
+  ConnectDuringOutage({"gone1", "gone2", "ok1", "ok2"}, 7001);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sim_->Restart().ok());
+  // The breaker closes on the first call that reaches the portal after its open timeout; until then each probe
+  // is admitted by fail-open too (and joins the re-check).
+  int probes = 0;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        ConnectEnv env;
+        env.username = "probe";
+        env.id = std::to_string(7100 + probes++);
+        const HelperRun run = RunHelper(agent_->socket_path(), env);
+        auto rec = agent_->DecisionOf(run.pid, 5s);
+        if (rec && rec->source == "portal") {
+          --probes;  // this one was admitted by the portal: not re-checked
+          return true;
+        }
+        std::this_thread::sleep_for(100ms);
+        return false;
+      },
+      30s))
+      << agent_->Log();
+  ExpectPacedRechecks("circuit breaker closed", t0, 4 + probes);
+}
+
+TEST_F(RecheckTriggerTest, PolicyStreamReconnectingRechecksFailOpenSessionsAtTheRate) {
+  Start({"--heartbeat-ms", "500"}, kPolicy, [this](AgentSettings& s) {
+    s.fail_mode = "fail-open";
+    s.failure_threshold = 1000;  // the breaker never opens: only the stream can trigger the re-check
+    s.extra_yaml = AgentYaml(/*watch=*/true, occtl_, dir_.path());
+  });
+  ASSERT_TRUE(Eventually([&] { return agent_->CountLogLines("policy stream to") > 0; })) << agent_->Log();
+  ASSERT_TRUE(sim_->Stop().ok());
+  ConnectDuringOutage({"gone1", "gone2", "ok1", "ok2"}, 7001);
+  EXPECT_EQ(agent_->CountLogLines("circuit breaker closed -> open"), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sim_->Restart().ok());
+  ExpectPacedRechecks("policy stream reconnected", t0, 4);
+  EXPECT_EQ(agent_->CountLogLines("circuit breaker closed: the portal is back"), 0);
 }
 
 }  // namespace
