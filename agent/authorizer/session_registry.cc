@@ -30,6 +30,13 @@ std::optional<SessionRecord> SessionRegistry::Remove(const std::string& id) {
   return r;
 }
 
+std::optional<SessionRecord> SessionRegistry::Find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<SessionRecord> SessionRegistry::List() const {
   std::lock_guard lock(mu_);
   std::vector<SessionRecord> out;

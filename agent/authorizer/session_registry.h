@@ -48,6 +48,7 @@ class SessionRegistry {
 
   void Admit(SessionRecord record);
   std::optional<SessionRecord> Remove(const std::string& id);
+  std::optional<SessionRecord> Find(const std::string& id) const;
   std::vector<SessionRecord> List() const;
   // The sessions `pred` selects (e.g. those of a revoked user).
   std::vector<SessionRecord> ListWhere(const std::function<bool(const SessionRecord&)>& pred) const;

@@ -111,6 +111,14 @@ void SessionEnforcer::DisconnectRevoked(const Revocation& revocation, std::optio
 
 void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                                     DisconnectReason report_reason, std::optional<Clock::WallTime> published_at) {
+  // Two jobs may target one session: after an outage the stream's reconnect and the portal's Resync both re-check it
+  // (seen in the e2e), or ocserv's own disconnect-script ended it while the job waited. Once it is gone, occtl fails
+  // (a false "disconnect failed") or, worse, ends a new session that reuses the ID (a worker's PID).
+  if (const auto live = deps_.sessions.Find(s.id); !live || live->username != s.username) {
+    spdlog::info("forced disconnect of session {} (user '{}', cause {}) skipped: the session has already ended", s.id,
+                 s.username, to_string(cause));
+    return;
+  }
   const absl::Status st = deps_.occtl.Disconnect(s.id);
   if (published_at) {
     const auto ms = std::chrono::duration<double, std::milli>(deps_.clock.wall_now() - *published_at).count();
