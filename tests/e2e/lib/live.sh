@@ -43,7 +43,8 @@ lv_deny() {
   [ "${2:-}" = reload ] || return 0
   kill -HUP "$PORTAL_PID"
   if wait_until 5 file_has_since "$(comp_dir)/portal.log" 1 "user '$1' changed from allow to deny: Revoke published"; then
-    log "portal: $(grep -E "user '$1' changed from allow to deny" "$(comp_dir)/portal.log" | tail -1 | sed 's/^.*portal-sim: //')"
+    log "portal: $(grep -E "user '$1' changed from allow to deny" "$(comp_dir)/portal.log" | tail -1 |
+      sed 's/^.*portal-sim: //')"
     return 0
   fi
   log "the portal did not publish a Revoke for $1 after SIGHUP; its log:"; tail -5 "$(comp_dir)/portal.log" >&2
@@ -92,8 +93,10 @@ ocserv_has_user() { ocserv_users | grep -q -E "\"Username\"[[:space:]]*:[[:space
 lv_cookie() {
   LV_COOKIE=$E2E_TMP/cookie-$1
   in_cli timeout 20 openconnect --authenticate --non-inter --passwd-on-stdin --user "$1" --servercert "$E2E_SERVER_PIN" \
-    "https://$E2E_SRV_IP:$SC_PORT/" <"$E2E_TMP/password" 2>"$LV_COOKIE.log" | sed -n "s/^COOKIE='\(.*\)'$/\1/p" >"$LV_COOKIE"
-  [ -s "$LV_COOKIE" ] || { log "openconnect --authenticate gave no cookie for $1:"; tail -3 "$LV_COOKIE.log" >&2; return 1; }
+    "https://$E2E_SRV_IP:$SC_PORT/" <"$E2E_TMP/password" 2>"$LV_COOKIE.log" |
+    sed -n "s/^COOKIE='\(.*\)'$/\1/p" >"$LV_COOKIE"
+  [ -s "$LV_COOKIE" ] ||
+    { log "openconnect --authenticate gave no cookie for $1:"; tail -3 "$LV_COOKIE.log" >&2; return 1; }
 }
 
 # lv_connect USER SOURCE: logs USER in (keeping the cookie, LV_COOKIE), connects with the cookie and keeps the
@@ -176,8 +179,8 @@ lv_setup() {
   E2E_AGENT_EXTRA_YAML='enforcement: { watch: true, recheck_after_outage: true }'
   comp_setup && lv_write_policy && portal_start && agent_start fail-open 5m || return 1
   helper_env
-  ocserv_write_config main $SC_PORT $SC_OCTET "$E2E_HELPER" "$E2E_HELPER" "$E2E_HELPER" false &&
-    ocserv_start main $SC_PORT "${HELPER_ENV[@]}" || return 1
+  ocserv_write_config main "$SC_PORT" "$SC_OCTET" "$E2E_HELPER" "$E2E_HELPER" "$E2E_HELPER" false &&
+    ocserv_start main "$SC_PORT" "${HELPER_ENV[@]}" || return 1
   expect_status policy_stream streaming "the agent's policy stream to the portal" 15 || return 1
   LV_READY=1
 }
@@ -267,16 +270,19 @@ lv4_outbox_outage() {
       log "no disconnect with bytes for $u's session $id: $(audit_any_disconnect "$u")"; return 1
     fi
     line=$(audit_disconnect "$u" "$id")
-    bin=$(sed -n 's/.* bytes_in=\([0-9]*\) .*/\1/p' <<<"$line") bout=$(sed -n 's/.* bytes_out=\([0-9]*\) .*/\1/p' <<<"$line")
-    log "during the outage: $(sed 's/^.* session /session /' <<<"$line")"
+    bin=$(sed -n 's/.* bytes_in=\([0-9]*\) .*/\1/p' <<<"$line")
+    bout=$(sed -n 's/.* bytes_out=\([0-9]*\) .*/\1/p' <<<"$line")
+    log "during the outage: session ${line#* session }"
     ids+=("$id") ins+=("$bin") outs+=("$bout")
     sum_in=$((sum_in + bin)) sum_out=$((sum_out + bout)) n=$((n + 1))
     want_connects[$u]=$(( ${want_connects[$u]:-0} + 1 ))
   done
   st=$(agent_status) || return 1
   written1=$(lv_field "$st" events.written) depth=$(lv_field "$st" events.outbox_depth)
-  log "outbox during the outage: $((written1 - written0)) events written, depth $depth, sender $(lv_field "$st" events_sender_state)"
-  [ "$depth" -ge $((2 * n)) ] || { log "expected at least $((2 * n)) events held (a connect and a disconnect per session)"; ok=1; }
+  log "outbox during the outage: $((written1 - written0)) events written, depth $depth," \
+    "sender $(lv_field "$st" events_sender_state)"
+  [ "$depth" -ge $((2 * n)) ] ||
+    { log "expected at least $((2 * n)) events held (a connect and a disconnect per session)"; ok=1; }
   portal_start || return 1
   expect_status events.outbox_depth 0 "the outbox drained once the portal was back" 30 || ok=1
   stats=$(sim_stats) || return 1
@@ -288,15 +294,19 @@ lv4_outbox_outage() {
   log "duplicates the portal dropped: $(lv_field "$stats" events_duplicate) (redelivery is allowed; its effect is not)"
   for u in "${!want_connects[@]}"; do
     [ "$(lv_field "$stats" "reported_connects_by_user.$u")" = "${want_connects[$u]}" ] ||
-      { log "the portal counted $(lv_field "$stats" "reported_connects_by_user.$u") connects for $u, expected ${want_connects[$u]}"; ok=1; }
+      { log "the portal counted $(lv_field "$stats" "reported_connects_by_user.$u") connects for $u," \
+          "expected ${want_connects[$u]}"; ok=1; }
   done
-  [ "$(lv_field "$stats" reported_bytes_received)" = "$sum_in" ] && [ "$(lv_field "$stats" reported_bytes_sent)" = "$sum_out" ] ||
-    { log "bytes: the portal has received=$(lv_field "$stats" reported_bytes_received) sent=$(lv_field "$stats" reported_bytes_sent)," \
-        "the disconnect-scripts gave in=$sum_in out=$sum_out"; ok=1; }
+  if [ "$(lv_field "$stats" reported_bytes_received)" != "$sum_in" ] ||
+     [ "$(lv_field "$stats" reported_bytes_sent)" != "$sum_out" ]; then
+    log "bytes: the portal has received=$(lv_field "$stats" reported_bytes_received)" \
+      "sent=$(lv_field "$stats" reported_bytes_sent), the disconnect-scripts gave in=$sum_in out=$sum_out"; ok=1
+  fi
   # And per session, the portal's own line for it carries that session's bytes.
   local i plog; plog=$(comp_dir)/portal.log
   for i in "${!ids[@]}"; do
-    grep -q -E "ReportDisconnect user=[a-z]+ session=${ids[$i]} bytes_received=${ins[$i]} bytes_sent=${outs[$i]} " "$plog" ||
+    grep -q -E "ReportDisconnect user=[a-z]+ session=${ids[$i]} bytes_received=${ins[$i]} bytes_sent=${outs[$i]} " \
+      "$plog" ||
       { log "the portal has no ReportDisconnect for session ${ids[$i]} with bytes ${ins[$i]}/${outs[$i]}"; ok=1; }
   done
   [ "$ok" -ne 0 ] || log "all $n sessions of the outage reported once: $((2 * n)) events, bytes in $sum_in, out $sum_out"
