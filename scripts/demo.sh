@@ -6,9 +6,12 @@
 #   3. starts the reference portal (ocserv-portal-sim) and the agent (ocserv-agent);
 #   4. runs the real helper (ocserv-agent-auth) exactly as ocserv runs its connect-script — no arguments, ocserv's
 #      environment — for alice (admitted) and bob (rejected);
-#   5. stops the portal: alice is admitted from her stale decision, a never-seen user is rejected, the circuit
-#      breaker opens and answers at once; 6. starts the portal again and shows the agent recover (half-open probe);
-#   7. prints a table (user, verdict, source, latency) and stops everything it started.
+#   5. the portal revokes alice (policy change + SIGHUP: a Revoke on its PolicyWatch stream): the agent ends her live
+#      sessions through occtl — a stand-in occtl here, since no ocserv runs (tests/e2e's `e2e_live` shows the same
+#      with the real ocserv and openconnect) — and refuses her reconnect; a fresh portal Allow lifts it again;
+#   6. stops the portal: alice is admitted from her stale decision, a never-seen user is rejected, the circuit
+#      breaker opens and answers at once; 7. starts the portal again and shows the agent recover (half-open probe);
+#   8. prints a table (user, verdict, source, latency) and stops everything it started.
 #
 # Exits non-zero as soon as any step does not behave as described. Under two minutes once the build is done.
 # Usage: scripts/demo.sh   (root, or sudo for the first package install; set OA_BUILD_DIR to use another build dir)
@@ -61,6 +64,14 @@ users:
 default: { allow: false, reason: "no policy for this user" }
 EOF
 echo "--- policy.yaml"; cat "$work/policy.yaml"
+# No ocserv runs here: the agent's occtl calls (its registry from `show users`, forced disconnects) go to this
+# stand-in, which lists no sessions and notes every call in occtl.calls.
+cat > "$work/occtl" <<'EOF'
+#!/bin/sh
+echo "occtl $*" >> "$0.calls"
+case "$*" in *"show users"*) echo "[]" ;; *) echo "disconnected" ;; esac
+EOF
+chmod 755 "$work/occtl"
 
 start_sim() {  # start_sim PORT: the reference portal on 127.0.0.1:PORT (0 = any free port)
   rm -f "$work/sim.port"
@@ -104,6 +115,8 @@ resilience:
 management: { enabled: false }
 events: { outbox_path: outbox.db }
 metrics: { enabled: false }
+# The occtl stand-in above; no periodic reconciliation, since the stand-in knows none of the sessions played here.
+ocserv: { occtl_path: $work/occtl, reconcile_interval: 0s }
 logging: { level: info }
 EOF
 echo "--- config.yaml"; cat "$work/config.yaml"
@@ -163,7 +176,32 @@ connect alice 0 portal "portal up"
 connect bob 1 portal "portal up"
 connect alice 0 cache "portal up, cached"
 
-say "7. The portal goes away (SIGTERM to ocserv-portal-sim)"
+say "7. The portal revokes alice: policy alice -> deny, SIGHUP to the portal (a Revoke on its PolicyWatch stream)"
+for _ in $(seq 100); do grep -q "policy stream to .* is up" "$work/agent.log" && break; sleep 0.1; done
+grep -q "policy stream to .* is up" "$work/agent.log" || { cat "$work/agent.log"; fail "no policy stream to the portal"; }
+# ttl 0: the portal asks the agent not to cache this Deny, so that the restore below takes effect at once.
+sed -i 's/^  alice: .*/  alice: { allow: false, reason: "account locked", ttl: 0 }/' "$work/policy.yaml"
+kill -HUP "$sim_pid"
+# alice's two connects above are her live sessions (IDs 4001 and 4003): both must end.
+for _ in $(seq 50); do
+  [ "$(grep -c "forced disconnect: session .* user 'alice'" "$work/agent.log")" -ge 2 ] && break
+  sleep 0.1
+done
+grep -o "Revoke published.*" "$work/portal.log" | tail -1 | sed 's/^/  portal log: /'
+grep -o -E "(revocation in force|forced disconnect): .*" "$work/agent.log" | sed 's/^/  agent log: /'
+grep -v "show users" "$work/occtl.calls" | sed 's/^/  occtl stand-in called: /' || true
+for id in 4001 4003; do
+  grep -q "occtl .*disconnect id $id" "$work/occtl.calls" || fail "the agent did not run occtl disconnect id $id"
+done
+echo "alice comes back (a new login, or a reconnect whose cookie ocserv still honours): the connect-script runs again:"
+connect alice 1 portal "revoked: reconnect"
+sed -i 's/^  alice: .*/  alice: { allow: true, ttl: 2 }/' "$work/policy.yaml"
+kill -HUP "$sim_pid"
+for _ in $(seq 50); do [ "$(grep -c "policy reloaded" "$work/portal.log")" -ge 2 ] && break; sleep 0.1; done
+echo "policy back to allow: the next connect asks the portal, whose fresh Allow lifts the revocation"
+connect alice 0 portal "restored"
+
+say "8. The portal goes away (SIGTERM to ocserv-portal-sim)"
 echo "waiting 2.5 s so that alice's decision (portal TTL 2 s) is no longer fresh..."
 sleep 2.5
 stop_pid "$sim_pid"
@@ -176,13 +214,16 @@ echo "  agent log: $(grep -o 'circuit breaker closed -> open.*' "$work/agent.log
 echo "the breaker is open: answers come at once, without trying the portal"
 connect alice 0 stale "breaker open"
 
-say "8. The portal comes back (same port); the breaker lets a probe through after open_timeout (2 s)"
+say "9. The portal comes back (same port); the breaker lets a probe through after open_timeout (2 s)"
 start_sim "$port"
 echo "portal: 127.0.0.1:$port (pid $sim_pid)"
+# The new portal process cannot resume the agent's policy stream after the revocation's version: it sends Resync,
+# which drops every cached decision, stale ones included. Until the breaker's probe reaches the portal, alice may be
+# refused (no stale verdict left, stale_fallback close).
 recovered=0
 for _ in $(seq 30); do
   sleep 0.5
-  connect alice 0 "" "portal back"
+  connect alice "" "" "portal back"
   if [ "$last_source" = portal ]; then recovered=1; break; fi
 done
 [ "$recovered" -eq 1 ] || fail "the agent did not go back to the portal within 15 s"
@@ -191,7 +232,7 @@ grep -q "circuit breaker half_open -> closed" "$work/agent.log" || fail "the bre
 grep -o 'circuit breaker [a-z_]* -> [a-z_]*.*' "$work/agent.log" | sed 's/^/  agent log: /'
 connect mallory 1 portal "recovered"
 
-say "9. Stopping the agent (SIGTERM) and the portal"
+say "10. Stopping the agent (SIGTERM) and the portal"
 kill -TERM "$agent_pid"
 set +e; wait "$agent_pid"; rc=$?; set -e
 agent_pid=""

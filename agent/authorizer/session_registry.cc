@@ -31,6 +31,13 @@ std::optional<SessionRecord> SessionRegistry::Remove(const std::string& id) {
   return r;
 }
 
+std::optional<SessionRecord> SessionRegistry::Find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<SessionRecord> SessionRegistry::List() const {
   std::lock_guard lock(mu_);
   std::vector<SessionRecord> out;
@@ -127,7 +134,7 @@ bool SessionRegistry::MarkForced(const std::string& id, const std::string& usern
                                  SessionRecord::ForcedDisconnect forced) {
   std::lock_guard lock(mu_);
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second.username != username) return false;
+  if (it == by_id_.end() || it->second.username != username || it->second.forced) return false;
   it->second.forced = std::move(forced);
   return true;
 }

@@ -81,7 +81,9 @@ class SessionRegistry {
 
   void Admit(SessionRecord record);
   std::optional<SessionRecord> Remove(const std::string& id);
-  // Marks a live session as being ended by the agent. False when it is not registered (or is another user's now).
+  // Marks a live session as being ended by the agent. False when it is not registered (or is another user's now) or
+  // is already being ended: two jobs may target one session (after an outage the stream's reconnect and the portal's
+  // Resync both re-check it), and a second occtl call would fail or end a new session reusing the ID.
   bool MarkForced(const std::string& id, const std::string& username, SessionRecord::ForcedDisconnect forced);
   // The forced disconnect failed: the session goes on unmarked.
   void ClearForced(const std::string& id);
@@ -91,6 +93,7 @@ class SessionRegistry {
   // disconnect): true once per such ID (then forgotten). Counted in late_disconnects().
   bool TakeClosedByReconcile(const std::string& id);
   std::uint64_t late_disconnects() const;
+  std::optional<SessionRecord> Find(const std::string& id) const;
   std::vector<SessionRecord> List() const;
   // The sessions `pred` selects (e.g. those of a revoked user).
   std::vector<SessionRecord> ListWhere(const std::function<bool(const SessionRecord&)>& pred) const;

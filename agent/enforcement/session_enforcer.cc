@@ -154,8 +154,14 @@ void SessionEnforcer::DisconnectRevoked(const Revocation& revocation, std::optio
 void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                                     DisconnectReason report_reason, std::optional<Clock::WallTime> published_at) {
   // Marked before occtl runs: ocserv's disconnect-script may reach the agent before occtl returns, and it must find
-  // the reason. A session already gone (its disconnect-script came) needs nothing.
-  if (!deps_.sessions.MarkForced(s.id, s.username, {report_reason, std::string(to_string(cause)), reason})) return;
+  // the reason. A session already gone (its disconnect-script came, or its ID now belongs to another user) or already
+  // being ended by another job needs nothing.
+  if (!deps_.sessions.MarkForced(s.id, s.username, {report_reason, std::string(to_string(cause)), reason})) {
+    spdlog::info("forced disconnect of session {} (user '{}', cause {}) skipped: the session has already ended or is "
+                 "being ended",
+                 s.id, s.username, to_string(cause));
+    return;
+  }
   const absl::Status st = deps_.occtl.Disconnect(s.id);
   if (published_at) {
     const auto ms = std::chrono::duration<double, std::milli>(deps_.clock.wall_now() - *published_at).count();

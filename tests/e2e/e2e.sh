@@ -5,6 +5,8 @@
 #   e2e.sh --mechanics                  stand-in scripts only (/bin/true, /bin/false, sh): needs none of our binaries
 #   e2e.sh --scenarios BINARIES...      the seven scenarios with the real helper, agent and portal + the timing
 #   e2e.sh BINARIES...                  both
+#   e2e.sh --live BINARIES --rpc PATH   live enforcement and the outbox: revocation, re-check after an outage, agent
+#                                       restart, sessions reported after an outage (needs tests/e2e's oa-e2e-rpc)
 #   e2e.sh --not-built "WHAT"           report that the binaries are not built yet, and skip (under CI=true: fail)
 # BINARIES: --helper PATH --agent PATH --portal-sim PATH [--wrapper PATH] [--dev-pki PATH]
 # Other options: --rounds N (timing connects per target, default 20; 0 = no timing), --keep (keep the temp dir),
@@ -23,20 +25,22 @@ log() { echo "e2e: $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 skip() { echo "e2e: SKIPPED: $*"; exit 77; }
 
-for lib in proc netns pki ocserv client mechanics components scenarios; do
+for lib in proc netns pki ocserv client mechanics components scenarios live; do
   # shellcheck source=/dev/null
   source "$E2E_HERE/lib/$lib.sh"
 done
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 
 E2E_MODE=all E2E_ROUNDS=20 E2E_KEEP=0 E2E_BUDGET=${E2E_BUDGET:-140}
 E2E_HELPER='' E2E_AGENT='' E2E_PORTAL_SIM='' E2E_WRAPPER='' E2E_DEV_PKI=$E2E_REPO/scripts/dev-pki.sh E2E_NOT_BUILT=''
-E2E_BENCH_FILE=''
+E2E_BENCH_FILE='' E2E_RPC=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --mechanics) E2E_MODE=mechanics ;;
     --scenarios) E2E_MODE=scenarios ;;
+    --live) E2E_MODE=live ;;
+    --rpc) E2E_RPC=${2:?}; shift ;;
     --not-built) E2E_NOT_BUILT=${2:-our binaries}; break ;;   # reported by preflight: a skip, or under CI a failure
     --helper) E2E_HELPER=${2:?}; shift ;;
     --agent) E2E_AGENT=${2:?}; shift ;;
@@ -72,7 +76,9 @@ preflight() {
     unmet "not built yet: $E2E_NOT_BUILT (the e2e test picks them up once their CMake targets exist)"
   if [ "$E2E_MODE" != mechanics ]; then
     local b missing_bin=()
-    for b in E2E_HELPER E2E_AGENT E2E_PORTAL_SIM; do
+    local needed=(E2E_HELPER E2E_AGENT E2E_PORTAL_SIM)
+    [ "$E2E_MODE" != live ] || needed+=(E2E_RPC)
+    for b in "${needed[@]}"; do
       [ -n "${!b}" ] && [ -x "${!b}" ] || missing_bin+=("${b#E2E_}=${!b:-<not given>}")
     done
     [ ${#missing_bin[@]} -eq 0 ] ||
@@ -198,6 +204,7 @@ client_write_vpnc_script
 case "$E2E_MODE" in
   mechanics) run_mechanics ;;
   scenarios) run_scenarios ;;
+  live) run_live ;;
   all) run_mechanics; run_scenarios ;;
 esac
 

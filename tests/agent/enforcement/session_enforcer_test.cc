@@ -238,6 +238,37 @@ TEST_F(SessionEnforcerTest, RecheckAfterOutageTakesOnlyDegradedSessionsPacedAtTh
   EXPECT_EQ(reporter_.disconnects()[0].metadata.at("admitted_by"), "fail_open");
 }
 
+TEST_F(SessionEnforcerTest, ASessionReCheckedTwiceIsDisconnectedOnce) {
+  // After an outage the stream's reconnect and the portal's Resync both re-check the same session (the e2e's live 2).
+  registry_.Admit(Session("81", "carol", "g", DecisionSource::kFailOpen));
+  validator_.answers["carol"] = {ValidationOutcome::kInvalid, "carol is not allowed"};
+  enforcer_.RecheckDegraded("policy stream reconnected");
+  enforcer_.RecheckAll("resync");
+  EXPECT_EQ(scheduler_.RunDue(clock_.now()), 1);
+  enforcer_.WaitIdle();
+  clock_.advance(100ms);
+  EXPECT_EQ(scheduler_.RunDue(clock_.now()), 1);
+  enforcer_.WaitIdle();
+  EXPECT_EQ(validator_.asked.size(), 2u);
+  EXPECT_EQ(occtl_.disconnected, (std::vector<std::string>{"81"})) << "no second occtl call for a session gone";
+  EXPECT_EQ(enforcer_.counters().disconnected_recheck, 1u);
+  EXPECT_EQ(enforcer_.counters().disconnect_failed, 0u);
+  EXPECT_EQ(reporter_.disconnects().size(), 1u);
+}
+
+TEST_F(SessionEnforcerTest, ASessionWhoseIdWasReusedIsNotDisconnected) {
+  SessionEnforcer paused({clock_, scheduler_, registry_, occtl_, nullptr, nullptr}, {1, 10, 10});
+  registry_.Admit(Session("82", "dave", "g"));
+  RevocationTable table(clock_, 24h);
+  paused.DisconnectRevoked(table.Revoke(Subject::User("dave"), "r", 0, "portal"), std::nullopt);  // queued only
+  registry_.Remove("82");                        // dave left (ocserv's disconnect-script) ...
+  registry_.Admit(Session("82", "frank", "g"));  // ... and a new worker with the same PID serves frank
+  paused.Start();
+  paused.WaitIdle();
+  EXPECT_TRUE(occtl_.disconnected.empty()) << "frank's session must not be ended for dave's revocation";
+  EXPECT_EQ(registry_.size(), 1u);
+}
+
 TEST_F(SessionEnforcerTest, RecheckErrorKeepsTheSession) {
   registry_.Admit(Session("61", "erin", "g", DecisionSource::kFailOpen));
   validator_.answers["erin"] = {ValidationOutcome::kError, "UNAVAILABLE"};

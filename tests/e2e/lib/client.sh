@@ -30,16 +30,19 @@ SH
 # oc_start USER PORT POOL_OCTET: starts openconnect for USER against 10.99.0.1:PORT in the background and returns at
 # once with a handle in OC_H (several attempts may be in flight). oc_wait OC_H finishes it.
 declare -gA OC_T0 OC_PIDS OC_LOGS OC_MARKS
+# With OC_COOKIE_FILE set, it logs in with that session cookie (--cookie-on-stdin) instead of USER's password: what
+# a client does when it reconnects.
 oc_start() {
-  local user=$1 port=$2 octet=$3 h pid
+  local user=$1 port=$2 octet=$3 h pid auth=(--passwd-on-stdin --user "$1") stdin=$E2E_TMP/password
+  [ -z "${OC_COOKIE_FILE:-}" ] || { auth=(--cookie-on-stdin); stdin=$OC_COOKIE_FILE; }
   E2E_OC_SEQ=$((E2E_OC_SEQ + 1)); h=$E2E_OC_SEQ
   OC_MARKS[$h]=$E2E_TMP/oc-$h.up
   OC_LOGS[$h]=$E2E_TMP/oc-$h-$user.log
   OC_T0[$h]=$(now_us)
-  PROC_STDIN=$E2E_TMP/password proc_start pid "${OC_LOGS[$h]}" \
+  PROC_STDIN=$stdin proc_start pid "${OC_LOGS[$h]}" \
     nsenter --net="/run/netns/$E2E_NS_CLI" env OA_E2E_MARK="${OC_MARKS[$h]}" OA_E2E_ROUTE="10.99.$octet.0/24" \
     timeout -s TERM "$E2E_CONNECT_LIMIT" \
-    openconnect --non-inter --passwd-on-stdin --user "$user" --servercert "$E2E_SERVER_PIN" --no-dtls \
+    openconnect --non-inter "${auth[@]}" --servercert "$E2E_SERVER_PIN" --no-dtls \
       --script "$E2E_TMP/vpnc-script" --interface "oatun$h" "https://$E2E_SRV_IP:$port/"
   OC_PIDS[$h]=$pid
   OC_H=$h

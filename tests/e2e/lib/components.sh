@@ -10,6 +10,8 @@ E2E_PORTAL_PORT=50443
 E2E_HELPER_TIMEOUT=3s   # the helper's deadline; > ipc.decision_timeout (2s) > portal.timeout (1s)
 E2E_HELPER_TIMEOUT_MS=3000
 AGENT_PID='' PORTAL_PID='' AGENT_LOG='' E2E_AGENT_STARTS=0
+# What the live scenarios (live.sh) add: the portal's extra flags, the agent's management block and extra sections.
+E2E_PORTAL_ARGS=() E2E_AGENT_MANAGEMENT='{ enabled: false }' E2E_AGENT_EXTRA_YAML=''
 
 comp_dir() { echo "$E2E_TMP/agent"; }
 
@@ -38,7 +40,8 @@ YAML
 portal_command() {
   local dir; dir=$(comp_dir)
   PORTAL_CMD=("$E2E_PORTAL_SIM" --listen "127.0.0.1:$E2E_PORTAL_PORT" --cert "$dir/pki/portal.pem"
-              --key "$dir/pki/portal.key" --client-ca "$dir/pki/ca.pem" --policy "$dir/policy.yaml")
+              --key "$dir/pki/portal.key" --client-ca "$dir/pki/ca.pem" --policy "$dir/policy.yaml"
+              ${E2E_PORTAL_ARGS[@]+"${E2E_PORTAL_ARGS[@]}"})
 }
 
 portal_listening() { in_srv timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$E2E_PORTAL_PORT" 2>/dev/null; }
@@ -79,11 +82,12 @@ resilience:
   stale_fallback: close
   circuit_breaker: { open_timeout: 1s, max_open_timeout: 2s }
   cache: { allow_ttl: $3, deny_ttl: 30s, stale_ttl: 30m }
-management: { enabled: false }
+management: $E2E_AGENT_MANAGEMENT
 events: { outbox_path: outbox.db }
 metrics: { enabled: false }
 ocserv: { occtl_socket: $E2E_TMP/ocserv-main/occtl.sock }
 logging: { level: info, format: text }
+$E2E_AGENT_EXTRA_YAML
 YAML
 }
 
