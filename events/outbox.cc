@@ -60,7 +60,7 @@ std::string Outbox::Append(SessionEvent event) {
   incoming_.push_back(std::move(e));
   ++requested_;
   c_.written.fetch_add(1, std::memory_order_relaxed);
-  if (writer_idle_) {
+  if (writer_idle_ && !gathering_) {
     writer_idle_ = false;
     wake_.notify_one();
   }
@@ -72,7 +72,7 @@ void Outbox::Remove(std::uint64_t seq) {
   if (stopping_ || !gone_.insert(seq).second) return;
   removes_.push_back(seq);
   ++requested_;
-  if (writer_idle_ && !lingering_) {
+  if (writer_idle_ && !lingering_ && !gathering_) {
     writer_idle_ = false;
     wake_.notify_one();
   }
@@ -196,7 +196,9 @@ OutboxStats Outbox::stats() const {
 void Outbox::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
+    bool woke = false;  // from idle: nothing had queued up during a commit, so gather for a moment
     if (incoming_.empty() && removes_.empty() && parks_.empty() && !poke_ && !stopping_) {
+      woke = true;
       writer_idle_ = true;
       if (store_down_.load()) {
         // Real time on purpose: this only paces retries; whether one is due is decided by the injected clock.
@@ -215,6 +217,16 @@ void Outbox::Run() {
       wake_.wait_for(lock, options_.removal_linger,
                      [&] { return !incoming_.empty() || !parks_.empty() || poke_ || stopping_ || flush_now_; });
       lingering_ = false;
+      writer_idle_ = false;
+      woke = true;
+    }
+    // Events queued after an idle spell: wait group_window for more, so that one commit and one wake-up of the
+    // sender serve them all (under a steady stream, what queues during a commit makes the next group anyway).
+    if (woke && !incoming_.empty() && !poke_ && !stopping_ && !flush_now_ && options_.group_window.count() > 0) {
+      writer_idle_ = true;
+      gathering_ = true;
+      wake_.wait_for(lock, options_.group_window, [&] { return poke_ || stopping_ || flush_now_; });
+      gathering_ = false;
       writer_idle_ = false;
     }
     flush_now_ = false;

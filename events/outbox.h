@@ -119,6 +119,7 @@ class Outbox {
   bool stopping_ = false;                       // guarded by mu_
   bool writer_done_ = false;                    // guarded by mu_
   bool lingering_ = false;                      // guarded by mu_: holding removals back (Remove does not wake it)
+  bool gathering_ = false;                      // guarded by mu_: the group window (Append does not wake it)
   bool flush_now_ = false;                      // guarded by mu_: a Flush waits, no lingering
   std::function<void()> on_pending_;            // set before use
 

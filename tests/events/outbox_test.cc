@@ -404,6 +404,25 @@ TEST(OutboxTest, HeldBackRemovalsGoWithTheNextAppendFlushOrStop) {
   EXPECT_EQ(Users(again.Pending(10)), (std::vector<std::string>{"d", "e"}));
 }
 
+// Appends after an idle spell are gathered for group_window into one commit, but Flush and Stop never wait for it.
+TEST(OutboxTest, TheGroupWindowNeverHoldsUpFlushOrStop) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  o.group_window = std::chrono::hours(1);  // so that only Flush or Stop can end it
+  {
+    Outbox box(o, clock);
+    box.Append(Connect("a"));
+    box.Append(Connect("b"));
+    box.Flush();
+    EXPECT_EQ(box.stats().committed, 2u);
+    EXPECT_EQ(Users(box.Pending(10)), (std::vector<std::string>{"a", "b"}));
+    box.Append(Connect("c"));
+  }  // Stop commits c
+  Outbox again(o, clock);
+  EXPECT_EQ(Users(again.Pending(10)), (std::vector<std::string>{"a", "b", "c"}));
+}
+
 TEST(OutboxTest, WakesTheSenderAfterACommit) {
   TempDir dir;
   FakeClock clock;
