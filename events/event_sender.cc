@@ -61,26 +61,34 @@ void EventSender::Pump() {
       return;
     }
     busy = in_flight_.size();
-    if (busy >= options_.max_in_flight) return;  // a completion kicks again
+    if (busy >= options_.max_in_flight) {
+      left_behind_ = true;  // a completion pumps again
+      return;
+    }
     slots = options_.max_in_flight - busy;
   }
   // Outside the lock: this reads the store. In flight events are still pending, hence `busy` more; some may be
   // held behind an earlier event of their session, hence the margin.
-  std::vector<StoredEvent> pending = outbox_.Pending(busy + 2 * slots + 16);
+  const std::size_t asked = busy + 2 * slots + 16;
+  std::vector<StoredEvent> pending = outbox_.Pending(asked);
   std::vector<StoredEvent> to_send;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
     std::set<std::string> sessions_busy;
     for (const auto& [seq, session] : in_flight_) sessions_busy.insert(session);
+    bool left = pending.size() >= asked;  // maybe more than it read
     for (auto& e : pending) {
-      if (to_send.size() >= slots) break;
       if (in_flight_.count(e.seq) > 0) continue;
       // An earlier event of this session is in flight (or was just passed over): this one waits its turn.
-      if (!sessions_busy.insert(e.event.session_id).second) continue;
+      if (to_send.size() >= slots || !sessions_busy.insert(e.event.session_id).second) {
+        left = true;
+        continue;
+      }
       in_flight_.emplace(e.seq, e.event.session_id);
       to_send.push_back(std::move(e));
     }
+    left_behind_ = left;
     counters_.attempts += to_send.size();
   }
   for (const auto& e : to_send) {
@@ -128,8 +136,8 @@ void EventSender::OnDone(std::uint64_t seq, const std::string& event_id, const a
   if (stopped_) return;
   if (now < retry_at_) {
     if (!pump_scheduled_) ScheduleLocked(retry_at_);
-  } else if (!pump_scheduled_) {
-    ScheduleLocked(now);
+  } else if (!pump_scheduled_ && (left_behind_ || verdict == DeliveryVerdict::kRetry)) {
+    ScheduleLocked(now);  // else nothing is pending beyond what is in flight: a pump would read for nothing
   }
 }
 

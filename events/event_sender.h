@@ -88,6 +88,9 @@ class EventSender {
   std::map<std::uint64_t, std::string> in_flight_;  // seq -> session_id; guarded by mu_
   bool pump_scheduled_ = false;                   // guarded by mu_
   bool stopped_ = false;                          // guarded by mu_
+  // The last pump left pending events unsent (slots full, or held behind their session's event in flight): a
+  // completion pumps again. Otherwise nothing waits but what is in flight, and new events Kick. Guarded by mu_.
+  bool left_behind_ = false;
   Clock::MonoTime retry_at_{};                    // no sends before; guarded by mu_
   std::chrono::milliseconds current_backoff_{0};  // guarded by mu_
   EventSenderStats counters_;                     // guarded by mu_ (state and in_flight are derived)

@@ -60,7 +60,7 @@ std::string Outbox::Append(SessionEvent event) {
   incoming_.push_back(std::move(e));
   ++requested_;
   c_.written.fetch_add(1, std::memory_order_relaxed);
-  if (writer_idle_) {
+  if (writer_idle_ && !gathering_) {
     writer_idle_ = false;
     wake_.notify_one();
   }
@@ -72,7 +72,7 @@ void Outbox::Remove(std::uint64_t seq) {
   if (stopping_ || !gone_.insert(seq).second) return;
   removes_.push_back(seq);
   ++requested_;
-  if (writer_idle_) {
+  if (writer_idle_ && !lingering_ && !gathering_) {
     writer_idle_ = false;
     wake_.notify_one();
   }
@@ -105,6 +105,7 @@ void Outbox::Poke() {
 void Outbox::Flush() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = requested_;
+  flush_now_ = true;
   writer_idle_ = false;
   wake_.notify_one();
   applied_.wait(lock, [&] { return applied_ops_ >= target || writer_done_; });
@@ -129,7 +130,13 @@ std::vector<StoredEvent> Outbox::Pending(std::size_t max) {
     skip_hint = gone_.size();
   }
   std::vector<OutboxStore::Parking> undecodable;
-  if (store_) {
+  if (store_ && mirror_complete_) {
+    std::lock_guard lock(mu_);
+    for (const auto& [seq, e] : mirror_) {
+      if (out.size() >= max) break;
+      if (gone_.count(seq) == 0) out.push_back(e);
+    }
+  } else if (store_) {
     auto page = store_->Read(max + skip_hint);
     if (page.ok()) {
       out = std::move(page->events);
@@ -189,7 +196,9 @@ OutboxStats Outbox::stats() const {
 void Outbox::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
+    bool woke = false;  // from idle: nothing had queued up during a commit, so gather for a moment
     if (incoming_.empty() && removes_.empty() && parks_.empty() && !poke_ && !stopping_) {
+      woke = true;
       writer_idle_ = true;
       if (store_down_.load()) {
         // Real time on purpose: this only paces retries; whether one is due is decided by the injected clock.
@@ -199,6 +208,28 @@ void Outbox::Run() {
       }
       writer_idle_ = false;
     }
+    // Only removals queued: hold them back a little so that one transaction serves them and what comes next.
+    if (incoming_.empty() && parks_.empty() && !removes_.empty() && !poke_ && !stopping_ && !flush_now_ &&
+        options_.removal_linger.count() > 0) {
+      writer_idle_ = true;
+      lingering_ = true;
+      // Real time on purpose, as above: it only groups work, nothing waits on it (Flush and Stop cut it short).
+      wake_.wait_for(lock, options_.removal_linger,
+                     [&] { return !incoming_.empty() || !parks_.empty() || poke_ || stopping_ || flush_now_; });
+      lingering_ = false;
+      writer_idle_ = false;
+      woke = true;
+    }
+    // Events queued after an idle spell: wait group_window for more, so that one commit and one wake-up of the
+    // sender serve them all (under a steady stream, what queues during a commit makes the next group anyway).
+    if (woke && !incoming_.empty() && !poke_ && !stopping_ && !flush_now_ && options_.group_window.count() > 0) {
+      writer_idle_ = true;
+      gathering_ = true;
+      wake_.wait_for(lock, options_.group_window, [&] { return poke_ || stopping_ || flush_now_; });
+      gathering_ = false;
+      writer_idle_ = false;
+    }
+    flush_now_ = false;
     std::deque<StoredEvent> inserts;
     inserts.swap(incoming_);
     std::vector<std::uint64_t> removes;
@@ -263,6 +294,11 @@ bool Outbox::ApplyGroup(std::deque<StoredEvent> inserts, std::vector<std::uint64
       c_.removed.fetch_add(deferred_removes_.size(), std::memory_order_relaxed);
       c_.parked.fetch_add(deferred_parks_.size(), std::memory_order_relaxed);
       stored_count_ = stored_count_ + rows.size() - std::min<std::uint64_t>(*done, stored_count_ + rows.size());
+      if (mirror_complete_) {
+        for (std::uint64_t seq : deferred_removes_) mirror_.erase(seq);
+        for (const auto& p : deferred_parks_) mirror_.erase(p.seq);
+        for (auto& e : rows) mirror_.emplace(e.seq, std::move(e));
+      }
       for (std::uint64_t seq : deferred_removes_) applied.push_back(seq);
       for (const auto& p : deferred_parks_) applied.push_back(p.seq);
       deferred_removes_.clear();
@@ -270,6 +306,7 @@ bool Outbox::ApplyGroup(std::deque<StoredEvent> inserts, std::vector<std::uint64
       memory_.clear();
       inserts.clear();
       EnforceBoundLocked();
+      CheckMirrorLocked();
       break;
     }
     StoreFailedLocked(done.status(), "write");
@@ -327,6 +364,8 @@ void Outbox::OpenStoreLocked() {
   }
   store_ = *std::move(store);
   stored_count_ = count;
+  mirror_.clear();
+  mirror_complete_ = count == 0;  // rows from before (another run, a reopen) are read from the file
   store_down_.store(false);
   c_.store_ok.store(true, std::memory_order_relaxed);
   {
@@ -340,6 +379,8 @@ void Outbox::OpenStoreLocked() {
 void Outbox::StoreFailedLocked(const absl::Status& s, std::string_view what) {
   c_.store_failures.fetch_add(1, std::memory_order_relaxed);
   store_.reset();
+  mirror_.clear();
+  mirror_complete_ = false;
   store_down_.store(true);
   c_.store_ok.store(false, std::memory_order_relaxed);
   if (s.code() == absl::StatusCode::kDataLoss) {
@@ -370,6 +411,9 @@ void Outbox::EnforceBoundLocked() {
     return;
   }
   stored_count_ -= std::min(*dropped, stored_count_);
+  if (mirror_complete_) {  // the oldest rows of the file are the first of the mirror
+    for (std::uint64_t i = 0; i < *dropped && !mirror_.empty(); ++i) mirror_.erase(mirror_.begin());
+  }
   const auto total = c_.dropped_full.fetch_add(*dropped, std::memory_order_relaxed) + *dropped;
   if (WarnNowLocked(&last_full_warning_)) {
     spdlog::error("outbox: full (events.max_outbox_events: {}); dropped the {} oldest undelivered session event(s), "
@@ -400,11 +444,28 @@ void Outbox::RefreshGaugesLocked() {
   c_.stored.store(stored_count_, std::memory_order_relaxed);
   c_.in_memory.store(memory_.size(), std::memory_order_relaxed);
   Clock::WallTime oldest{};
-  if (store_ && stored_count_ > 0) {
+  if (store_ && mirror_complete_) {
+    if (!mirror_.empty()) oldest = mirror_.begin()->second.written_at;
+  } else if (store_ && stored_count_ > 0) {
     if (auto t = store_->OldestWrittenAt(); t.ok()) oldest = *t;
   }
   if (oldest == Clock::WallTime{} && !memory_.empty()) oldest = memory_.begin()->second.written_at;
   c_.oldest_ns.store(NanosOf(oldest), std::memory_order_relaxed);
+}
+
+void Outbox::CheckMirrorLocked() {
+  if (mirror_complete_ && mirror_.size() != stored_count_) {
+    // Cannot happen unless the bookkeeping above is wrong: fall back to reading the file, which is the truth.
+    spdlog::error("outbox: in-memory copy of {} holds {} event(s), the file {}; reading the file from now on",
+                  options_.path, mirror_.size(), stored_count_);
+    mirror_complete_ = false;
+  }
+  if (!mirror_complete_ && mirror_.size() > 0) mirror_.clear();
+  if (mirror_complete_ && mirror_.size() > kMirrorMax) {  // a long outage: stop copying, read the file instead
+    mirror_.clear();
+    mirror_complete_ = false;
+  }
+  if (!mirror_complete_ && stored_count_ == 0) mirror_complete_ = true;  // empty again: the copy is whole
 }
 
 bool Outbox::WarnNowLocked(Clock::MonoTime* last) {

@@ -84,6 +84,9 @@ class Outbox {
 
   OutboxStats stats() const;
 
+  // Pending events served from memory at most (beyond, Pending reads the file): ~2 MB of typical events.
+  static constexpr std::size_t kMirrorMax = 10'000;
+
  private:
   void Run();
   bool ApplyGroup(std::deque<StoredEvent> inserts, std::vector<std::uint64_t> removes,
@@ -92,6 +95,7 @@ class Outbox {
   void StoreFailedLocked(const absl::Status& s, std::string_view what);
   void EnforceBoundLocked();
   void RefreshGaugesLocked();
+  void CheckMirrorLocked();
   void KeepInMemoryLocked(std::deque<StoredEvent> events);
   bool WarnNowLocked(Clock::MonoTime* last);
 
@@ -114,6 +118,9 @@ class Outbox {
   bool poke_ = false;                           // guarded by mu_
   bool stopping_ = false;                       // guarded by mu_
   bool writer_done_ = false;                    // guarded by mu_
+  bool lingering_ = false;                      // guarded by mu_: holding removals back (Remove does not wake it)
+  bool gathering_ = false;                      // guarded by mu_: the group window (Append does not wake it)
+  bool flush_now_ = false;                      // guarded by mu_: a Flush waits, no lingering
   std::function<void()> on_pending_;            // set before use
 
   // The store and what stands in for it while it is down: touched by the writer and Pending.
@@ -122,6 +129,11 @@ class Outbox {
   std::map<std::uint64_t, StoredEvent> memory_; // guarded by store_mu_
   std::uint64_t stored_count_ = 0;              // rows pending in store_; guarded by store_mu_
   Clock::MonoTime reopen_at_{};                 // guarded by store_mu_
+  // The pending rows of store_, in memory, so that Pending (the sender, once per pump) need not read and decode
+  // them back: kept while it holds them all (`mirror_complete_`, true from an empty store on), dropped beyond
+  // kMirrorMax (a long outage: Pending reads the file again until it is empty). Guarded by store_mu_.
+  std::map<std::uint64_t, StoredEvent> mirror_;
+  bool mirror_complete_ = false;
   std::vector<std::uint64_t> deferred_removes_;       // for a store that is down; guarded by store_mu_
   std::vector<OutboxStore::Parking> deferred_parks_;  // guarded by store_mu_
   Clock::MonoTime last_full_warning_{};         // guarded by store_mu_

@@ -25,6 +25,15 @@ struct OutboxOptions {
   std::size_t max_memory_events = 100'000;
   std::chrono::milliseconds reopen_interval{30'000};  // by the injected Clock
   std::uint64_t max_parked = 10'000;                  // parked events kept in the file for an operator
+  // Not configuration. After an idle spell, how long the writer gathers appended events before committing them as
+  // one group: one transaction and one wake-up of the sender for all of them. Real time; Flush and Stop cut it short.
+  // The price: an event appended less than this before a kill -9 is not yet committed, so lost (the helper's
+  // acknowledgement never waits for the commit; README "Session records").
+  std::chrono::milliseconds group_window{1};
+  // Not configuration. How long the writer holds back a group of removals only (delivered events) for company: the
+  // next appended event, or more removals, share its transaction. Real time. A removal lost in a crash only means a
+  // re-send, which the portal drops by event_id; appends and parks are never held back. 0 = commit at once.
+  std::chrono::milliseconds removal_linger{20};
   // Not configuration: tests only. SQLite's max_page_count for the store (0 = none), to make "disk full" happen.
   std::uint32_t test_max_pages = 0;
 

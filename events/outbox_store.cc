@@ -119,28 +119,61 @@ absl::StatusOr<std::unique_ptr<OutboxStore>> OutboxStore::Open(const std::string
   return store;
 }
 
-OutboxStore::~OutboxStore() { sqlite3_close_v2(db_); }
+OutboxStore::~OutboxStore() {
+  for (sqlite3_stmt* s : stmts_) sqlite3_finalize(s);
+  sqlite3_close_v2(db_);
+}
+
+// The statements of every group and every read, prepared once per open store (parsing SQL each time showed in the
+// profile). `which` indexes kSql.
+absl::StatusOr<sqlite3_stmt*> OutboxStore::Prepared(int which) {
+  static constexpr const char* kSql[kStatements] = {
+      "BEGIN IMMEDIATE",
+      "COMMIT",
+      "INSERT INTO events (seq, event_id, written_ns, body) VALUES (?1, ?2, ?3, ?4)",
+      "DELETE FROM events WHERE seq = ?1",
+      "SELECT seq, event_id, written_ns, body FROM events ORDER BY seq LIMIT ?1",
+      "SELECT written_ns FROM events ORDER BY seq LIMIT 1",
+  };
+  if (stmts_[which] == nullptr) {
+    const int rc = sqlite3_prepare_v3(db_, kSql[which], -1, SQLITE_PREPARE_PERSISTENT, &stmts_[which], nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmts_[which]);
+      stmts_[which] = nullptr;
+      return StatusOf(db_, rc, std::string("prepare ") + kSql[which]);
+    }
+  }
+  return stmts_[which];
+}
+
+absl::Status OutboxStore::Run(int which, std::string_view what) {
+  auto s = Prepared(which);
+  if (!s.ok()) return s.status();
+  const int rc = sqlite3_step(*s);
+  sqlite3_reset(*s);
+  return rc == SQLITE_DONE ? absl::OkStatus() : StatusOf(db_, rc, what);
+}
 
 absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>& inserts,
                                                  const std::vector<std::uint64_t>& deletes,
                                                  const std::vector<Parking>& parks, std::uint64_t max_parked) {
-  if (auto s = Exec(db_, "BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (auto s = Run(kBegin, "BEGIN IMMEDIATE"); !s.ok()) return s;
   auto fail = [this](absl::Status s) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return s;
   };
   std::uint64_t removed = 0;
   if (!inserts.empty()) {
-    Stmt ins(db_, "INSERT INTO events (seq, event_id, written_ns, body) VALUES (?1, ?2, ?3, ?4)");
-    if (ins.prepare_rc() != SQLITE_OK) return fail(StatusOf(db_, ins.prepare_rc(), "prepare insert"));
+    auto ins = Prepared(kInsert);
+    if (!ins.ok()) return fail(ins.status());
     for (const auto& e : inserts) {
       const std::string body = EncodeSessionEvent(e.event);
-      sqlite3_bind_int64(ins.get(), 1, static_cast<sqlite3_int64>(e.seq));
-      sqlite3_bind_text(ins.get(), 2, e.event_id.data(), static_cast<int>(e.event_id.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(ins.get(), 3, NanosOf(e.written_at));
-      sqlite3_bind_blob(ins.get(), 4, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
-      const int rc = sqlite3_step(ins.get());
-      sqlite3_reset(ins.get());
+      sqlite3_bind_int64(*ins, 1, static_cast<sqlite3_int64>(e.seq));
+      sqlite3_bind_text(*ins, 2, e.event_id.data(), static_cast<int>(e.event_id.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(*ins, 3, NanosOf(e.written_at));
+      sqlite3_bind_blob(*ins, 4, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+      const int rc = sqlite3_step(*ins);
+      sqlite3_reset(*ins);
       if (rc != SQLITE_DONE) return fail(StatusOf(db_, rc, "insert event"));
     }
   }
@@ -157,12 +190,12 @@ absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>&
     }
   }
   if (!deletes.empty() || !parks.empty()) {
-    Stmt del(db_, "DELETE FROM events WHERE seq = ?1");
-    if (del.prepare_rc() != SQLITE_OK) return fail(StatusOf(db_, del.prepare_rc(), "prepare delete"));
+    auto del = Prepared(kDelete);
+    if (!del.ok()) return fail(del.status());
     auto remove = [&](std::uint64_t seq) -> absl::Status {
-      sqlite3_bind_int64(del.get(), 1, static_cast<sqlite3_int64>(seq));
-      const int rc = sqlite3_step(del.get());
-      sqlite3_reset(del.get());
+      sqlite3_bind_int64(*del, 1, static_cast<sqlite3_int64>(seq));
+      const int rc = sqlite3_step(*del);
+      sqlite3_reset(*del);
       if (rc != SQLITE_DONE) return StatusOf(db_, rc, "delete event");
       removed += static_cast<std::uint64_t>(sqlite3_changes(db_));
       return absl::OkStatus();
@@ -179,31 +212,36 @@ absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>&
                               std::to_string(max_parked) + ")";
     if (auto s = Exec(db_, prune.c_str()); !s.ok()) return fail(s);
   }
-  if (auto s = Exec(db_, "COMMIT"); !s.ok()) return fail(s);
+  if (auto s = Run(kCommit, "COMMIT"); !s.ok()) return fail(s);
   return removed;
 }
 
 absl::StatusOr<OutboxStore::Page> OutboxStore::Read(std::size_t max) {
-  Stmt s(db_, "SELECT seq, event_id, written_ns, body FROM events ORDER BY seq LIMIT ?1");
-  if (s.prepare_rc() != SQLITE_OK) return StatusOf(db_, s.prepare_rc(), "prepare read");
-  sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(max));
+  auto prepared = Prepared(kRead);
+  if (!prepared.ok()) return prepared.status();
+  sqlite3_stmt* s = *prepared;
+  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(max));
   Page page;
   for (;;) {
-    const int rc = sqlite3_step(s.get());
+    const int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return StatusOf(db_, rc, "read events");
-    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
-    const auto* id = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 1));
-    const auto* body = static_cast<const char*>(sqlite3_column_blob(s.get(), 3));
+    if (rc != SQLITE_ROW) {
+      sqlite3_reset(s);
+      return StatusOf(db_, rc, "read events");
+    }
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+    const auto* id = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+    const auto* body = static_cast<const char*>(sqlite3_column_blob(s, 3));
     auto decoded = DecodeSessionEvent(std::string_view(body != nullptr ? body : "",
-                                                       static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 3))));
+                                                       static_cast<std::size_t>(sqlite3_column_bytes(s, 3))));
     if (!decoded.ok()) {
       page.undecodable.push_back({seq, std::string(decoded.status().message())});
       continue;
     }
-    page.events.push_back(StoredEvent{seq, id != nullptr ? id : "", WallOf(sqlite3_column_int64(s.get(), 2)),
+    page.events.push_back(StoredEvent{seq, id != nullptr ? id : "", WallOf(sqlite3_column_int64(s, 2)),
                                       *std::move(decoded)});
   }
+  sqlite3_reset(s);  // ends the read transaction now, not at the next use
   return page;
 }
 
@@ -227,9 +265,13 @@ absl::StatusOr<std::uint64_t> OutboxStore::MaxSeq() {
 }
 
 absl::StatusOr<Clock::WallTime> OutboxStore::OldestWrittenAt() {
-  auto v = QueryInt(db_, "SELECT written_ns FROM events ORDER BY seq LIMIT 1");
-  if (!v.ok()) return v.status();
-  return WallOf(*v);
+  auto prepared = Prepared(kOldest);
+  if (!prepared.ok()) return prepared.status();
+  const int rc = sqlite3_step(*prepared);
+  const std::int64_t ns = rc == SQLITE_ROW ? sqlite3_column_int64(*prepared, 0) : 0;
+  sqlite3_reset(*prepared);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return StatusOf(db_, rc, "read oldest");
+  return WallOf(ns);
 }
 
 absl::StatusOr<std::uint64_t> OutboxStore::ParkedCount() {

@@ -10,6 +10,7 @@
 // Thread-safety: none; the Outbox serialises every call.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@
 #include "events/session_event.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace oa {
 
@@ -57,8 +59,12 @@ class OutboxStore {
   absl::StatusOr<std::uint64_t> ParkedCount();
 
  private:
+  enum : int { kBegin, kCommit, kInsert, kDelete, kRead, kOldest, kStatements };
   explicit OutboxStore(sqlite3* db) : db_(db) {}
+  absl::StatusOr<sqlite3_stmt*> Prepared(int which);
+  absl::Status Run(int which, std::string_view what);  // steps a statement without results
   sqlite3* db_;
+  std::array<sqlite3_stmt*, kStatements> stmts_{};
 };
 
 // Renames `path` (and its -wal) to `path`.<reason>-<unix seconds>, removes its -shm. Returns the new name.

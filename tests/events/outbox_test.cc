@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <gtest/gtest.h>
 
@@ -304,6 +305,122 @@ TEST(OutboxTest, AppendAfterStopIsCountedNotLost) {
   EXPECT_EQ(box.Append(Connect("late")), "");
   EXPECT_EQ(box.stats().dropped_memory, 1u);
   EXPECT_EQ(box.stats().committed, 1u) << "Stop applies what was queued";
+}
+
+// Pending is served from an in-memory copy of the file's rows while that copy is whole: after appends, removals,
+// parks and drops at the bound it must list exactly what the file lists when read back by a new Outbox.
+TEST(OutboxTest, PendingFromMemoryAgreesWithTheFile) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  o.max_events = 40;
+  std::vector<std::uint64_t> live_seqs;
+  std::vector<std::string> live_ids;
+  {
+    Outbox box(o, clock);
+    for (int i = 0; i < 60; ++i) {
+      box.Append(Connect("u" + std::to_string(i), std::to_string(i)));
+      if (i % 7 == 6) box.Flush();  // groups of several, and the bound checked in between
+    }
+    box.Flush();
+    int n = 0;
+    for (const auto& e : box.Pending(1000)) {
+      if (n % 3 == 0) box.Remove(e.seq);
+      if (n % 5 == 1) box.Park(e.seq, "INVALID_ARGUMENT");
+      ++n;
+    }
+    box.Flush();
+    for (const auto& e : box.Pending(1000)) {
+      live_seqs.push_back(e.seq);
+      live_ids.push_back(e.event_id);
+    }
+    EXPECT_EQ(box.stats().depth, live_seqs.size());
+    EXPECT_GT(box.stats().dropped_full, 0u);
+  }
+  Outbox again(o, clock);
+  std::vector<std::uint64_t> file_seqs;
+  std::vector<std::string> file_ids;
+  for (const auto& e : again.Pending(1000)) {
+    file_seqs.push_back(e.seq);
+    file_ids.push_back(e.event_id);
+  }
+  EXPECT_FALSE(file_seqs.empty());
+  EXPECT_EQ(live_seqs, file_seqs);
+  EXPECT_EQ(live_ids, file_ids);
+}
+
+// Beyond kMirrorMax pending events Pending reads the file; once it is empty again the copy starts over.
+TEST(OutboxTest, ALongBacklogIsReadFromTheFileAndTheCopyResumesOnceEmpty) {
+  TempDir dir;
+  FakeClock clock;
+  Outbox box(OptionsAt(dir / "outbox.db"), clock);
+  const std::size_t n = Outbox::kMirrorMax + 5;
+  for (std::size_t i = 0; i < n; ++i) box.Append(Connect("u" + std::to_string(i), std::to_string(i)));
+  box.Flush();
+  EXPECT_EQ(Users(box.Pending(2)), (std::vector<std::string>{"u0", "u1"}));
+  auto all = box.Pending(n + 10);
+  ASSERT_EQ(all.size(), n);
+  for (std::size_t i = 0; i + 1 < n; ++i) box.Remove(all[i].seq);
+  box.Flush();
+  EXPECT_EQ(Users(box.Pending(10)), (std::vector<std::string>{"u" + std::to_string(n - 1)}));
+  box.Remove(all[n - 1].seq);
+  box.Flush();
+  EXPECT_TRUE(box.Pending(10).empty());
+  EXPECT_EQ(box.stats().depth, 0u);
+  const auto at = clock.wall_now();
+  box.Append(Connect("x"));
+  box.Flush();
+  EXPECT_EQ(Users(box.Pending(10)), (std::vector<std::string>{"x"}));
+  EXPECT_EQ(box.stats().oldest_written_at, at);
+}
+
+// Removals alone wait (removal_linger) for company, but never hold up Flush, an append, or Stop.
+TEST(OutboxTest, HeldBackRemovalsGoWithTheNextAppendFlushOrStop) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  o.removal_linger = std::chrono::hours(1);  // so that only the events below can end the wait
+  std::promise<std::uint64_t> removed_at_commit;
+  std::atomic<bool> armed{false};
+  {
+    Outbox box(o, clock);
+    box.SetOnPending([&] {
+      if (armed.exchange(false)) removed_at_commit.set_value(box.stats().removed);
+    });
+    for (const char* u : {"a", "b", "c", "d"}) box.Append(Connect(u));
+    box.Flush();
+    auto p = box.Pending(10);
+    ASSERT_EQ(p.size(), 4u);
+    box.Remove(p[0].seq);
+    box.Flush();  // returns: Flush does not linger
+    EXPECT_EQ(box.stats().removed, 1u);
+    box.Remove(p[1].seq);
+    armed = true;
+    box.Append(Connect("e"));  // the held-back removal goes in this group
+    EXPECT_EQ(removed_at_commit.get_future().get(), 2u);
+    box.Remove(p[2].seq);
+  }  // Stop applies the held-back removal
+  Outbox again(o, clock);
+  EXPECT_EQ(Users(again.Pending(10)), (std::vector<std::string>{"d", "e"}));
+}
+
+// Appends after an idle spell are gathered for group_window into one commit, but Flush and Stop never wait for it.
+TEST(OutboxTest, TheGroupWindowNeverHoldsUpFlushOrStop) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  o.group_window = std::chrono::hours(1);  // so that only Flush or Stop can end it
+  {
+    Outbox box(o, clock);
+    box.Append(Connect("a"));
+    box.Append(Connect("b"));
+    box.Flush();
+    EXPECT_EQ(box.stats().committed, 2u);
+    EXPECT_EQ(Users(box.Pending(10)), (std::vector<std::string>{"a", "b"}));
+    box.Append(Connect("c"));
+  }  // Stop commits c
+  Outbox again(o, clock);
+  EXPECT_EQ(Users(again.Pending(10)), (std::vector<std::string>{"a", "b", "c"}));
 }
 
 TEST(OutboxTest, WakesTheSenderAfterACommit) {
