@@ -1,5 +1,6 @@
 #include "world.h"
 
+#include <utility>
 #include <unistd.h>
 
 #include <algorithm>
@@ -225,6 +226,7 @@ void World::Crash() {
 
 void World::Settle() {
   core->enforcer->WaitIdle();
+  for (const SessionRecord& s : std::exchange(disconnect_scripts_due, {})) RunScript(s, IpcReason::kDisconnect);
   if (!core->outbox) return;
   if (outbox_dirty) {
     outbox_dirty = false;
@@ -406,6 +408,16 @@ void World::SessionEnded(const Action& a, IpcReason reason) {
   auto it = live.begin();
   std::advance(it, a.a % static_cast<int>(live.size()));
   const SessionRecord s = it->second;
+  if (reason == IpcReason::kDisconnect) live.erase(it);
+  if (with_outbox) {
+    events[s.id].expected.push_back(reason == IpcReason::kDisconnect ? SessionEventKind::kDisconnect
+                                                                     : SessionEventKind::kHostUpdate);
+  }
+  RunScript(s, reason);
+}
+
+// ocserv runs the helper as its disconnect- or host-update-script for session `s`.
+void World::RunScript(const SessionRecord& s, IpcReason reason) {
   auto req = std::make_shared<IpcRequest>();
   req->request_id = "e" + s.id + "-" + std::to_string(step);
   req->reason = reason;
@@ -414,11 +426,6 @@ void World::SessionEnded(const Action& a, IpcReason reason) {
   req->groupname = s.groupname;
   req->ip_real = s.ip_real;
   req->ip_remote = s.vpn_ip;
-  if (reason == IpcReason::kDisconnect) live.erase(it);
-  if (with_outbox) {
-    events[s.id].expected.push_back(reason == IpcReason::kDisconnect ? SessionEventKind::kDisconnect
-                                                                     : SessionEventKind::kHostUpdate);
-  }
   SIM_NOTE(*this, std::string(reason == IpcReason::kDisconnect ? "disconnect" : "host-update") + " of session " + s.id);
   core->recorder->OnSessionEvent(req);
   outbox_dirty = true;
@@ -756,6 +763,7 @@ absl::Status SimOcctl::Disconnect(const std::string& session_id) {
   if (w_.occtl_mode == OcctlMode::kHangs) return absl::DeadlineExceededError("simulated occtl hang, killed");
   auto it = w_.live.find(session_id);
   if (it == w_.live.end()) return absl::UnavailableError("occtl: no such session");
+  w_.disconnect_scripts_due.push_back(it->second);
   w_.live.erase(it);
   ++w_.coverage.forced_disconnects;
   if (w_.with_outbox) w_.events[session_id].expected.push_back(SessionEventKind::kDisconnect);

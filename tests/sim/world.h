@@ -272,6 +272,10 @@ class World {
   std::uint64_t outbox_dropped = 0;  // dropped by the documented bounds, over every incarnation
   bool outbox_dirty = false;  // an outbox operation may be queued: flush at the end of the step
   std::atomic<bool> kick_wanted{false};  // the outbox committed new events: kick the sender once settled
+  // Sessions occtl ended whose disconnect-script ocserv has yet to run: it runs once the enforcer is idle (Settle),
+  // as ocserv runs it after the disconnect. The agent sends no event of its own for a forced disconnect: this
+  // script's event carries the reason.
+  std::vector<SessionRecord> disconnect_scripts_due;
   std::uint64_t policy_version = 0;
 
   // Re-checks after an outage (invariant 7): session id -> deadline; and when each was validated.
@@ -285,6 +289,7 @@ class World {
   void Connect(const Action& a);
   void OnAnswer(const std::string& session_id, IpcReply reply);
   void SessionEnded(const Action& a, IpcReason reason);
+  void RunScript(const SessionRecord& s, IpcReason reason);
   void ApplyPolicyEvent(PolicyEventKind kind, int subject_index);
   void LocalRevocation(bool revoke, int subject_index);
   void CountRecheckTrigger();
