@@ -343,25 +343,10 @@ void SessionEnforcer::UpdateSessions() {
 SessionEnforcerCounters SessionEnforcer::counters() const {
   auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   SessionEnforcerCounters c;
-  c.disconnected_revocation = r(disconnected_revocation_);
-  c.disconnected_recheck = r(disconnected_recheck_);
-  c.disconnected_session_update = r(disconnected_session_update_);
-  c.disconnect_requests_unknown = r(disconnect_requests_unknown_);
-  c.reconstructed_connects = r(reconstructed_connects_);
-  c.reconstructed_disconnects = r(reconstructed_disconnects_);
+#define OA_X(name) c.name = r(name##_);
+  OA_SESSION_ENFORCER_COUNTERS(OA_X)
+#undef OA_X
   c.late_disconnects_not_sent = deps_.sessions.late_disconnects();
-  c.session_updates = r(session_updates_);
-  c.session_update_listings_failed = r(session_update_listings_failed_);
-  c.disconnect_failed = r(disconnect_failed_);
-  c.disconnect_timed_out = r(disconnect_timed_out_);
-  c.jobs_dropped = r(jobs_dropped_);
-  c.recheck_valid = r(recheck_valid_);
-  c.recheck_invalid = r(recheck_invalid_);
-  c.recheck_error = r(recheck_error_);
-  c.reconcile_ok = r(reconcile_ok_);
-  c.reconcile_failed = r(reconcile_failed_);
-  c.reconcile_added = r(reconcile_added_);
-  c.reconcile_removed = r(reconcile_removed_);
   std::lock_guard lock(mu_);
   c.queued = queue_.size();
   c.workers = workers_.size() - finished_.size();

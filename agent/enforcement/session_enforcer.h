@@ -47,21 +47,32 @@ namespace oa {
 
 enum class DisconnectCause : std::uint8_t { kRevocation, kRecheck, kSessionUpdate };
 
+// The counters kept as atomics, each declared once: the atomic (name_), its snapshot field and the copy are generated.
+#define OA_SESSION_ENFORCER_COUNTERS(X)                                                                          \
+  X(disconnected_revocation)        /* sessions ended because of a revocation */                                  \
+  X(disconnected_recheck)           /* sessions ended because a re-check said invalid */                          \
+  X(disconnected_session_update)    /* the portal answered a session update with should_disconnect */             \
+  X(disconnect_requests_unknown)    /* ... for a session not (or no longer) registered: nothing to do */          \
+  X(disconnect_failed)              /* occtl failed (session kept) */                                             \
+  X(disconnect_timed_out)           /* occtl did not return in time (killed; session kept) */                    \
+  X(jobs_dropped)                   /* queue full or stopping */                                                  \
+  X(recheck_valid)                                                                                                \
+  X(recheck_invalid)                                                                                              \
+  X(recheck_error)                                                                                                \
+  X(reconcile_ok)                                                                                                 \
+  X(reconcile_failed)                                                                                             \
+  X(reconcile_added)                                                                                              \
+  X(reconcile_removed)                                                                                            \
+  X(reconstructed_connects)         /* reported to the outbox */                                                  \
+  X(reconstructed_disconnects)                                                                                    \
+  X(session_updates)                /* periodic updates recorded (one per live session per interval) */           \
+  X(session_update_listings_failed) /* occtl could not list: that round sends nothing */
+
 struct SessionEnforcerCounters {
-  std::uint64_t disconnected_revocation = 0;  // sessions ended because of a revocation
-  std::uint64_t disconnected_recheck = 0;     // sessions ended because a re-check said invalid
-  std::uint64_t disconnected_session_update = 0;  // the portal answered a session update with should_disconnect
-  std::uint64_t disconnect_requests_unknown = 0;  // ... for a session not (or no longer) registered: nothing to do
-  std::uint64_t disconnect_failed = 0;        // occtl failed (session kept)
-  std::uint64_t disconnect_timed_out = 0;     // occtl did not return in time (killed; session kept)
-  std::uint64_t jobs_dropped = 0;             // queue full or stopping
-  std::uint64_t recheck_valid = 0, recheck_invalid = 0, recheck_error = 0;
-  std::uint64_t reconcile_ok = 0, reconcile_failed = 0;
-  std::uint64_t reconcile_added = 0, reconcile_removed = 0;
-  std::uint64_t reconstructed_connects = 0, reconstructed_disconnects = 0;  // reported to the outbox
+#define OA_X(name) std::uint64_t name = 0;
+  OA_SESSION_ENFORCER_COUNTERS(OA_X)
+#undef OA_X
   std::uint64_t late_disconnects_not_sent = 0;  // disconnect-scripts after a reconstructed disconnect (not resent)
-  std::uint64_t session_updates = 0;            // periodic updates recorded (one per live session per interval)
-  std::uint64_t session_update_listings_failed = 0;  // occtl could not list: that round sends nothing
   std::uint64_t queued = 0;  // jobs waiting now
   std::uint64_t workers = 0;          // worker threads alive now (0 when idle)
   std::uint64_t workers_peak = 0;     // most alive at once
@@ -141,12 +152,10 @@ class SessionEnforcer final : public SessionActions {
   std::size_t idle_workers_ = 0;
   std::uint64_t next_worker_id_ = 0, workers_peak_ = 0, workers_started_ = 0;
 
-  std::atomic<std::uint64_t> disconnected_session_update_{0}, disconnect_requests_unknown_{0},
-      reconstructed_connects_{0}, reconstructed_disconnects_{0}, session_updates_{0},
-      session_update_listings_failed_{0};
-  std::atomic<std::uint64_t> disconnected_revocation_{0}, disconnected_recheck_{0}, disconnect_failed_{0},
-      disconnect_timed_out_{0}, jobs_dropped_{0}, recheck_valid_{0}, recheck_invalid_{0}, recheck_error_{0},
-      reconcile_ok_{0}, reconcile_failed_{0}, reconcile_added_{0}, reconcile_removed_{0}, warnings_{0};
+#define OA_X(name) std::atomic<std::uint64_t> name##_{0};
+  OA_SESSION_ENFORCER_COUNTERS(OA_X)
+#undef OA_X
+  std::atomic<std::uint64_t> warnings_{0};
   std::atomic<std::uint32_t> recheck_rate_;
   LatencyHistogram latency_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // scheduled tasks hold a weak_ptr: none runs after Stop
