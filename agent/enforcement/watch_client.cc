@@ -9,8 +9,11 @@
 #include "agent/enforcement/watch_event_decoder.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/client_callback.h"
-#include "ocserv_agent/v1/policy_watch.grpc.pb.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "ocserv_agent/v1/policy_watch.pb.h"
 
 namespace oa {
 namespace {
@@ -28,37 +31,72 @@ absl::Status ToAbsl(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+// protocol-reference.md: the server-streaming method. It is called through the generic stub (raw bytes both ways)
+// so that a message that is not a PolicyEvent reaches this client instead of being dropped by gRPC 1.51's typed
+// reader; on the wire a bidi call that sends one message and half-closes is the same as a server-streaming call.
+constexpr char kWatchMethod[] = "/ocserv_agent.v1.PolicyWatch/Watch";
+
+grpc::ByteBuffer Serialize(const google::protobuf::MessageLite& message) {
+  const std::string bytes = message.SerializeAsString();
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// Parses one received message; false (with why) when its bytes are not a PolicyEvent.
+bool ParseEvent(grpc::ByteBuffer* buffer, ocserv_agent::v1::PolicyEvent* event, std::string* why) {
+  const std::size_t size = buffer->Length();
+  grpc::ProtoBufferReader reader(buffer);
+  if (!reader.status().ok() || !event->ParseFromZeroCopyStream(&reader)) {
+    *why = "a message of " + std::to_string(size) + " bytes that is not a PolicyEvent (protobuf parse failed)";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core> {
  public:
   Core(std::shared_ptr<grpc::Channel> channel, Deps deps, WatchClientOptions options,
        ReconnectBackoff::JitterSource jitter)
-      : stub_(ocserv_agent::v1::PolicyWatch::NewStub(channel)),
+      : stub_(std::move(channel)),
         deps_(std::move(deps)),
         options_(std::move(options)),
         logic_(options_.timings, jitter ? std::move(jitter) : DefaultJitter()) {}
 
-  // One stream: owned by itself from StartCall until OnDone.
-  class Stream final : public grpc::ClientReadReactor<ocserv_agent::v1::PolicyEvent> {
+  // One stream: owned by itself from StartCall until OnDone. Raw bytes both ways (see kWatchMethod): each received
+  // message is parsed here, so that one that is not a PolicyEvent is seen, counted and ends the stream.
+  class Stream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
     Stream(std::shared_ptr<Core> core, std::uint64_t generation) : core_(std::move(core)), generation_(generation) {}
 
     void Begin(std::uint64_t after_version) {
-      request_.set_agent_id(core_->options_.agent_id);
-      request_.set_after_version(after_version);
+      ocserv_agent::v1::WatchRequest request;
+      request.set_agent_id(core_->options_.agent_id);
+      request.set_after_version(after_version);
+      request_ = Serialize(request);
       // No deadline: the stream is meant to stay open; the watchdog replaces one (protocol-reference.md).
-      core_->stub_->async()->Watch(&context_, &request_, this);
-      StartRead(&event_);
+      core_->stub_.PrepareBidiStreamingCall(&context_, kWatchMethod, grpc::StubOptions(), this);
+      StartWriteLast(&request_, grpc::WriteOptions());  // the one WatchRequest, then half-close
+      StartRead(&received_);
       StartCall();
     }
     void Cancel() { context_.TryCancel(); }
 
     void OnReadDone(bool ok) override {
       if (!ok) return;  // the stream ended: OnDone follows
+      std::string why;
+      if (!ParseEvent(&received_, &event_, &why)) {
+        // No version to skip it by, and it may have been a Revoke: end the stream; the next one resumes after the
+        // last applied version, so nothing is lost. No further read: OnDone follows the cancel.
+        core_->OnUnparsable(generation_, why);
+        Cancel();
+        return;
+      }
       core_->OnEvent(generation_, event_);
       event_.Clear();
-      StartRead(&event_);
+      received_.Clear();
+      StartRead(&received_);
     }
     void OnDone(const grpc::Status& status) override {
       core_->OnStreamDone(generation_, status);
@@ -69,7 +107,8 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
     std::shared_ptr<Core> core_;
     const std::uint64_t generation_;
     grpc::ClientContext context_;
-    ocserv_agent::v1::WatchRequest request_;
+    grpc::ByteBuffer request_;
+    grpc::ByteBuffer received_;
     ocserv_agent::v1::PolicyEvent event_;
   };
 
@@ -129,6 +168,21 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
     if (restored && deps_.on_restored) deps_.on_restored();
   }
 
+  // The stream is cancelled next (by the reader); OnStreamDone then schedules the reconnect without a second line.
+  void OnUnparsable(std::uint64_t generation, const std::string& why) {
+    std::uint64_t after = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (generation != generation_) return;
+      logic_.OnUnparsable();
+      end_reason_ = why;
+      after = logic_.after_version();
+    }
+    deps_.enforcer.Count(PolicyEventKind::kUnknown, EventResult::kInvalid);
+    WarnLimited("policy stream to {}: {} after version {}: ending the stream, it resumes from there after the backoff",
+                options_.portal_address, why, after);
+  }
+
   void OnStreamDone(std::uint64_t generation, const grpc::Status& status) {
     std::unique_lock lock(mu_);
     if (generation == generation_) stream_ = nullptr;
@@ -136,7 +190,10 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
       cv_.notify_all();
       return;
     }
-    const absl::Status st = ToAbsl(status);
+    // A stream this client ended itself (an unparsable message) says why rather than CANCELLED.
+    const bool ended_by_us = !end_reason_.empty();
+    const absl::Status st = ended_by_us ? absl::DataLossError(end_reason_) : ToAbsl(status);
+    end_reason_.clear();
     const auto retry = logic_.OnClosed(deps_.clock.now(), st);
     had_failure_ = true;
     last_error_ = st.ToString();
@@ -146,6 +203,9 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
                      "revocations are not pushed, the agent relies on re-checks; trying again every {} s",
                      options_.portal_address, retry.delay.count() / 1000);
       }
+    } else if (ended_by_us) {
+      spdlog::debug("policy stream to {} ended ({}); reconnecting in {} ms after version {}", options_.portal_address,
+                    st.ToString(), retry.delay.count(), logic_.after_version());
     } else {
       spdlog::warn("policy stream to {} ended ({}); reconnecting in {} ms after version {}", options_.portal_address,
                    st.ToString(), retry.delay.count(), logic_.after_version());
@@ -208,7 +268,7 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
     if (n < 10 || n % 1000 == 0) spdlog::warn(fmt, std::forward<Args>(args)...);
   }
 
-  std::unique_ptr<ocserv_agent::v1::PolicyWatch::Stub> stub_;
+  grpc::TemplatedGenericStub<grpc::ByteBuffer, grpc::ByteBuffer> stub_;
   Deps deps_;
   const WatchClientOptions options_;
   mutable std::mutex mu_;
@@ -219,6 +279,7 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
   bool stopping_ = false;             // guarded by mu_
   bool had_failure_ = false;          // a stream ended since the last one came up; guarded by mu_
   std::string last_error_;            // guarded by mu_
+  std::string end_reason_;            // why this client ended the open stream itself, if it did; guarded by mu_
   std::atomic<std::uint64_t> warnings_{0};
 };
 

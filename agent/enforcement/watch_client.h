@@ -1,6 +1,9 @@
 // WatchClient: the agent's one ocserv_agent.v1.PolicyWatch/Watch stream to the portal (shared/DESIGN.md "Live
-// enforcement"), on the channel it shares with CheckPolicy. gRPC callback API (a ClientReadReactor): no thread waits
-// on the stream, and nothing here runs on or blocks the IPC loop.
+// enforcement"), on the channel it shares with CheckPolicy. gRPC callback API: no thread waits on the stream, and
+// nothing here runs on or blocks the IPC loop. The call goes through gRPC's generic stub with raw bytes and each
+// message is parsed here: gRPC 1.51's typed reader would drop a message that is not a PolicyEvent without a word;
+// this client counts it as invalid, logs it (rate-limited) and ends the stream, resuming after the last applied
+// version (nothing skipped).
 //
 // WatchStreamLogic decides (ordering, watchdog, backoff); this class does what it says: opens the stream with
 // after_version = last applied version, hands each new event to the PolicyEnforcer (on the gRPC callback thread,

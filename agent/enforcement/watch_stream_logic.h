@@ -7,6 +7,8 @@
 //     after_version = last applied version.
 //   - Watchdog: after every event the next must come within 3 x the heartbeat interval (the last Heartbeat's, or
 //     `first_heartbeat_wait` / 3 until one arrives); past that the stream is dead and the client cancels it.
+//   - Garbage: a message that does not parse as a PolicyEvent is counted as invalid and ends the stream (the client
+//     cancels it); the reconnect resumes after the last applied version, so the portal sends what followed again.
 //   - Reconnect: an ended stream is retried after ReconnectBackoff's delay (reset once a stream delivered a
 //     heartbeat). UNIMPLEMENTED (a portal without PolicyWatch) is retried only every `unimplemented_retry`, and
 //     reported once (first_unimplemented) so that the client logs it once.
@@ -63,7 +65,8 @@ struct WatchStreamCounters {
   std::uint64_t reconnects = 0;        // streams that ended and were scheduled again
   std::uint64_t watchdog_expired = 0;
   std::uint64_t unimplemented = 0;
-  std::uint64_t applied = 0, heartbeats = 0, stale = 0, unknown = 0, invalid = 0;
+  std::uint64_t applied = 0, heartbeats = 0, stale = 0, unknown = 0;
+  std::uint64_t invalid = 0;  // malformed: an event with bad content (skipped) or a message that is no PolicyEvent
 };
 
 class WatchStreamLogic {
@@ -78,6 +81,9 @@ class WatchStreamLogic {
   void OnOpen(Clock::MonoTime now);
   // One event received at `now`.
   EventDisposition OnEvent(Clock::MonoTime now, const PolicyEvent& event);
+  // A received message that is not a PolicyEvent at all: counted as invalid. It has no version to skip it by (it may
+  // have been a Revoke), so the client ends the stream and resumes after the last applied version (OnClosed follows).
+  void OnUnparsable() { ++counters_.invalid; }
   // The watchdog's limit: no event by then means a dead stream.
   Clock::MonoTime watchdog_deadline() const { return watchdog_deadline_; }
   // True (once per stream) when the stream is open and `now` is past the watchdog deadline: cancel it.

@@ -14,6 +14,7 @@
 #include "dev_pki.h"
 #include "fake_clock.h"
 #include "manual_scheduler.h"
+#include "ocserv_agent/v1/policy_watch.pb.h"
 #include "portal_sim.h"
 #include "raw_portal.h"
 
@@ -269,10 +270,9 @@ TEST_F(WatchClientTest, AHundredThousandEventsAreAppliedInOrderOrResyncedNeverOu
 // one event far beyond gRPC's receive limit. Nothing is applied, the stream ends (counted as a reconnect) and the
 // client goes on trying with its backoff. A lying portal (tests/fakes/portal_sim/raw_portal.h) answers the Watch
 // call with one hand-made message, then ends the call with OK.
-// Known limit, shown by the first two tests: gRPC 1.51's callback reader drops a message that does not parse without
-// an error of its own (the read just ends, the call's status is the server's), so such a stream ends as "OK" here;
-// against a portal that keeps the stream open, the watchdog (3 heartbeat intervals) ends it. The oversize event is
-// refused by gRPC with RESOURCE_EXHAUSTED.
+// The client reads the stream as raw bytes and parses each message itself, so a message that is not a PolicyEvent is
+// seen (gRPC 1.51's typed reader would drop it without a word): counted as invalid, and the client ends the stream
+// with DATA_LOSS and its reason. The oversize event is refused by gRPC with RESOURCE_EXHAUSTED.
 class RawWatchTest : public WatchClientTest {
  protected:
   void StartRaw(sim::RawReply reply) {
@@ -302,15 +302,59 @@ class RawWatchTest : public WatchClientTest {
   std::unique_ptr<sim::RawPortal> raw_;
 };
 
-TEST_F(RawWatchTest, GarbageInsteadOfAnEventIsNotAppliedAndTheStreamIsOpenedAgain) {
-  StartRaw({true, std::string("\xff\xff\xff\xff\x0f garbage that is no protobuf", 33)});
-  EXPECT_EQ(ExpectStreamEndedAndNothingApplied(), "OK") << "gRPC 1.51 hides the parse failure (see above)";
+const std::string kGarbage("\xff\xff\xff\xff\x0f garbage that is no protobuf", 33);
+
+TEST_F(RawWatchTest, GarbageInsteadOfAnEventIsCountedAsInvalidAndTheStreamIsOpenedAgain) {
+  StartRaw({true, kGarbage});
+  const std::string ended = ExpectStreamEndedAndNothingApplied();
+  EXPECT_EQ(ended, "DATA_LOSS: a message of 33 bytes that is not a PolicyEvent (protobuf parse failed)");
+  EXPECT_EQ(client_->status().counters.invalid, 2u) << "one per stream";
+  EXPECT_EQ(enforcer_.counts().get(PolicyEventKind::kUnknown, EventResult::kInvalid), 2u);
 }
 
-TEST_F(RawWatchTest, AnEventCutShortIsNotAppliedAndTheStreamIsOpenedAgain) {
+TEST_F(RawWatchTest, AnEventCutShortIsCountedAsInvalidAndTheStreamIsOpenedAgain) {
   // A PolicyEvent whose revoke field (11) announces 200 bytes and carries 3: the message stops mid-way.
   StartRaw({true, std::string("\x08\x07\x5a\xc8\x01" "abc", 8)});
-  EXPECT_EQ(ExpectStreamEndedAndNothingApplied(), "OK") << "gRPC 1.51 hides the parse failure (see above)";
+  const std::string ended = ExpectStreamEndedAndNothingApplied();
+  EXPECT_NE(ended.find("DATA_LOSS: a message of 8 bytes that is not a PolicyEvent"), std::string::npos) << ended;
+  EXPECT_EQ(client_->status().counters.invalid, 2u);
+}
+
+// Garbage between two good events: the good one before is applied, the garbage ends the stream (counted), and the
+// next stream resumes after the last applied version, so the good one after is applied too — nothing skipped.
+TEST_F(RawWatchTest, AfterGarbageTheNextStreamResumesAndValidEventsApply) {
+  auto revoke = [](std::uint64_t version, const std::string& user) {
+    ocserv_agent::v1::PolicyEvent e;
+    e.set_version(version);
+    e.mutable_revoke()->mutable_subject()->set_username(user);
+    e.mutable_revoke()->set_reason("raw test");
+    return e.SerializeAsString();
+  };
+  auto after_version_of = [&](std::size_t call) {
+    ocserv_agent::v1::WatchRequest r;
+    EXPECT_TRUE(r.ParseFromString(raw_->calls().at(call).request_bytes));
+    EXPECT_EQ(r.agent_id(), "agent-under-test");
+    return r.after_version();
+  };
+  StartRaw({true, revoke(5, "dave")});
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("dave", "").has_value(); }));
+  ASSERT_TRUE(Eventually([&] { return client_->status().counters.reconnects == 1; }));  // the portal ended it: OK
+  raw_->SetReply({true, kGarbage});
+  RunReconnect();
+  ASSERT_TRUE(Eventually([&] { return client_->status().counters.reconnects == 2; }));
+  EXPECT_EQ(client_->status().counters.invalid, 1u);
+  EXPECT_EQ(enforcer_.counts().get(PolicyEventKind::kUnknown, EventResult::kInvalid), 1u);
+  EXPECT_NE(client_->status().last_error.find("not a PolicyEvent"), std::string::npos) << client_->status().last_error;
+  raw_->SetReply({true, revoke(6, "erin")});
+  RunReconnect();
+  ASSERT_TRUE(Eventually([&] { return table_.Covering("erin", "").has_value(); }));
+  EXPECT_TRUE(Eventually([&] { return client_->status().counters.applied == 2; }));
+  EXPECT_EQ(client_->status().last_applied_version, 6u);
+  ASSERT_EQ(raw_->calls().size(), 3u);
+  for (const auto& call : raw_->calls()) EXPECT_EQ(call.method, "/ocserv_agent.v1.PolicyWatch/Watch");
+  EXPECT_EQ(after_version_of(0), 0u);
+  EXPECT_EQ(after_version_of(1), 5u) << "resumed after the last applied version";
+  EXPECT_EQ(after_version_of(2), 5u) << "the garbage advanced nothing";
 }
 
 TEST_F(RawWatchTest, HugeEventIsRefusedNotApplied) {

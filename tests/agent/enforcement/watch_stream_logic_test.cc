@@ -64,6 +64,19 @@ TEST_F(WatchStreamLogicTest, UnknownAndInvalidEventsAreSkippedButCountAsDelivere
   EXPECT_EQ(logic_.counters().invalid, 1u);
 }
 
+// A message that is no PolicyEvent has no version: counted as invalid, it advances nothing, so the stream the
+// client opens next asks again for everything after the last applied version.
+TEST_F(WatchStreamLogicTest, UnparsableMessageIsCountedAndAdvancesNothing) {
+  logic_.OnOpen(clock_.now());
+  logic_.OnEvent(clock_.now(), Event(3));
+  logic_.OnUnparsable();
+  logic_.OnClosed(clock_.now(), absl::DataLossError("not a PolicyEvent"));
+  EXPECT_EQ(logic_.counters().invalid, 1u);
+  EXPECT_EQ(logic_.counters().reconnects, 1u);
+  EXPECT_EQ(logic_.state(), StreamState::kBackoff);
+  EXPECT_EQ(logic_.after_version(), 3u);
+}
+
 TEST_F(WatchStreamLogicTest, ResumesAfterTheLastAppliedVersionAcrossReconnects) {
   logic_.OnOpen(clock_.now());
   logic_.OnEvent(clock_.now(), Event(7));
