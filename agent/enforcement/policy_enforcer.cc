@@ -33,6 +33,16 @@ absl::StatusOr<bool> PolicyEnforcer::Restore(const Subject& subject, std::string
   return lifted;
 }
 
+bool PolicyEnforcer::AllowLine(PolicyEventKind kind, std::string* note) {
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(log_mu_);
+    if (!log_limiter_.Allow(static_cast<std::size_t>(kind), deps_.revocations.clock().now(), &suppressed)) return false;
+  }
+  if (suppressed > 0) *note = " (" + std::to_string(suppressed) + " similar lines not logged)";
+  return true;
+}
+
 void PolicyEnforcer::Invalidate(const Subject& subject) {
   switch (subject.kind) {
     case SubjectKind::kUser: deps_.cache.InvalidateUser(subject.name); break;
@@ -68,11 +78,15 @@ EventResult PolicyEnforcer::Apply(const PolicyEvent& event) {
     }
     case PolicyEventKind::kInvalidate:
       Invalidate(*event.subject);
-      spdlog::info("policy event version {}: cached decisions of {} dropped", event.version,
-                   Describe(*event.subject));
+      if (std::string note; AllowLine(event.kind, &note)) {
+        spdlog::info("policy event version {}: cached decisions of {} dropped{}", event.version,
+                     Describe(*event.subject), note);
+      }
       break;
     case PolicyEventKind::kRecheck:
-      spdlog::info("policy event version {}: re-check of {}", event.version, Describe(*event.subject));
+      if (std::string note; AllowLine(event.kind, &note)) {
+        spdlog::info("policy event version {}: re-check of {}{}", event.version, Describe(*event.subject), note);
+      }
       if (deps_.sessions != nullptr) deps_.sessions->Recheck(*event.subject, "portal asked for a re-check");
       break;
     case PolicyEventKind::kResync:

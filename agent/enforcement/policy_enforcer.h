@@ -10,13 +10,16 @@
 //   Resync              -> Invalidate{all} + Recheck{all}.
 // Revoke/Restore of `all` are refused (the protocol forbids them).
 //
-// One log line per applied revocation; every event is counted by kind and result.
+// One log line per applied revocation; every event is counted by kind and result. Invalidate and Recheck lines are
+// rate-limited (20 a second per kind, on the revocation table's clock; the next line says how many were not logged):
+// a portal may send 100 000 of them a second, and a line per event cost more than applying it.
 // Thread-safety: every method from any thread; the table and cache are thread-safe, counters are atomics.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -24,6 +27,7 @@
 #include "agent/enforcement/policy_event.h"
 #include "agent/enforcement/revocation_table.h"
 #include "agent/enforcement/session_actions.h"
+#include "common/warn_limiter.h"
 #include "resilience/decision_cache.h"
 
 namespace oa {
@@ -76,8 +80,12 @@ class PolicyEnforcer {
 
  private:
   void Invalidate(const Subject& subject);
+  // Whether an Invalidate / Recheck line may be logged now; " (N similar lines not logged)" or "" into *note.
+  bool AllowLine(PolicyEventKind kind, std::string* note);
 
   Deps deps_;
+  std::mutex log_mu_;
+  WarnLimiter<kEventKinds> log_limiter_;  // guarded by log_mu_
   std::array<std::array<std::atomic<std::uint64_t>, kEventResults>, kEventKinds> counts_{};
 };
 

@@ -53,6 +53,7 @@ struct RevocationCountersSnapshot {
 class RevocationTable {
  public:
   RevocationTable(const Clock& clock, Millis ttl);
+  const Clock& clock() const { return clock_; }
   RevocationTable(const RevocationTable&) = delete;
   RevocationTable& operator=(const RevocationTable&) = delete;
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fake_clock.h"
+#include "log_capture.h"
 
 namespace oa::testing {
 namespace {
@@ -132,6 +133,29 @@ TEST_F(PolicyEnforcerTest, LocalRevokeAndRestoreUseTheSameLogic) {
   auto lifted = enforcer_.Restore(Subject::User("mallory"), "local");
   ASSERT_TRUE(lifted.ok());
   EXPECT_TRUE(*lifted);
+}
+
+// Issue 11 "Bad input": a portal sending 100 000 Invalidates a second must not write 100 000 log lines a second (a
+// line cost more than applying the event). Every event is applied and counted; 20 lines a second get through, and
+// the first line of the next second says how many were not logged.
+TEST_F(PolicyEnforcerTest, InvalidateLinesAreRateLimitedButEveryEventIsAppliedAndCounted) {
+  LogCapture log;
+  for (int i = 0; i < 1000; ++i) {
+    CacheAllow("u" + std::to_string(i), "staff");
+    EXPECT_EQ(enforcer_.Apply(Ev(PolicyEventKind::kInvalidate, Subject::User("u" + std::to_string(i)), i + 1)),
+              EventResult::kApplied);
+  }
+  EXPECT_FALSE(cache_.GetFresh(Key("u999", "staff"))) << "applied although not logged";
+  EXPECT_EQ(enforcer_.counts().get(PolicyEventKind::kInvalidate, EventResult::kApplied), 1000u);
+  EXPECT_EQ(log.lines_with("cached decisions of").size(), 20u);
+  clock_.advance(std::chrono::seconds(1));
+  enforcer_.Apply(Ev(PolicyEventKind::kInvalidate, Subject::User("late"), 1001));
+  const auto lines = log.lines_with("cached decisions of");
+  ASSERT_EQ(lines.size(), 21u);
+  EXPECT_NE(lines.back().find("(980 similar lines not logged)"), std::string::npos) << lines.back();
+  // Revocations are never limited: one line each.
+  for (int i = 0; i < 30; ++i) enforcer_.Apply(Ev(PolicyEventKind::kRevoke, Subject::User("r" + std::to_string(i))));
+  EXPECT_EQ(log.lines_with("revocation in force").size(), 30u);
 }
 
 }  // namespace
