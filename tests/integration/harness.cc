@@ -258,8 +258,8 @@ std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_pa
       s.allow_ttl, "\n    deny_ttl: ", s.deny_ttl, "\n    stale_ttl: ", s.stale_ttl,
       "\n"
       "management: { enabled: false }\n"
-      "events: { outbox_path: outbox.db }\n"
-      "metrics: { enabled: false }\n"
+      "events: { outbox_path: outbox.db }\n",
+      s.metrics ? "metrics: { enabled: true, listen: \"127.0.0.1:0\" }\n" : "metrics: { enabled: false }\n",
       "logging: { level: ",
       s.log_level, ", format: text }\n", s.extra_yaml);
 }

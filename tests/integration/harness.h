@@ -80,7 +80,7 @@ class SimProcess {
 };
 
 // The agent's settings that the tests and benchmarks vary; rendered as a complete config file. Durations are in the
-// config file's syntax. Management and metrics are off (no fixed ports).
+// config file's syntax. Management is off, metrics too unless asked for (no fixed ports).
 struct AgentSettings {
   std::string portal_address;
   std::string ca_file = Pki("ca.pem");
@@ -101,6 +101,7 @@ struct AgentSettings {
   int max_connections = 4096;
   std::string log_level = "info";
   bool report_events = true;  // portal.report_events
+  bool metrics = false;       // metrics on 127.0.0.1:0 (the port is in the log: "metrics: listening on ... (port N)")
   std::string extra_yaml;     // appended as is: whole sections (e.g. "ocserv:\n  occtl_path: ...\n")
 };
 
