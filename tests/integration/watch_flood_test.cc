@@ -143,11 +143,13 @@ class WatchFloodTest : public ::testing::Test {
     std::vector<double> all, portal, cache;  // round-trips in ms
   };
   // One connect over the socket, as the helper sends it: must be the portal's or the cache's Allow; its round-trip
-  // goes into `out`. Users u0..u49 are also among the flood's subjects (their cached answers keep being
-  // invalidated); every 4th request is a user never seen before.
+  // goes into `out`. Half the requests are for u0..u49, among the flood's subjects (their cached answers keep being
+  // invalidated), a quarter for 20 users the flood never names (cache hits), a quarter for users never seen before.
   void Ask(int i, Latencies& out) {
     ConnectEnv env;
-    env.username = i % 4 == 3 ? "fresh-" + std::to_string(i) : "u" + std::to_string(i % 50);
+    env.username = i % 4 == 3   ? "fresh-" + std::to_string(i)
+                   : i % 4 == 2 ? "steady-" + std::to_string(i % 20)
+                                : "u" + std::to_string(i % 50);
     env.id = std::to_string(10'000 + i);
     const auto t0 = Steady::now();
     auto r = AskAgent(agent_->socket_path(), ConnectRequest(env));
