@@ -183,8 +183,8 @@ class WatchFloodTest : public ::testing::Test {
 
 TEST_F(WatchFloodTest, DecisionsKeepFlowingWhileThePortalFloodsThePolicyStream) {
   ASSERT_TRUE(portal_->WaitForWatch(30s)) << agent_->Log();
-  ASSERT_TRUE(Eventually([&] { return Series(Metrics(), "ocserv_agent_policy_stream_state{state=\"streaming\"}") == 1; }))
-      << Metrics();
+  const std::string streaming = "ocserv_agent_policy_stream_state{state=\"streaming\"}";
+  ASSERT_TRUE(Eventually([&] { return Series(Metrics(), streaming) == 1; })) << Metrics();
 
   // Before the flood: the same requests, for the comparison.
   constexpr int kQuiet = 300;
@@ -241,7 +241,7 @@ TEST_F(WatchFloodTest, DecisionsKeepFlowingWhileThePortalFloodsThePolicyStream) 
   EXPECT_EQ(Series(m, "ocserv_agent_policy_events_total{kind=\"invalidate\",result=\"invalid\"}"), 0);
   EXPECT_EQ(Series(m, "ocserv_agent_policy_events_total{kind=\"unknown\",result=\"invalid\"}"), 0);
   EXPECT_EQ(Series(m, "ocserv_agent_policy_stream_reconnects_total"), 0);
-  EXPECT_EQ(Series(m, "ocserv_agent_policy_stream_state{state=\"streaming\"}"), 1);
+  EXPECT_EQ(Series(m, streaming), 1);
   EXPECT_EQ(portal_->Stats().watch_calls, 1u);
 
   // Every answer was the real one: none from the fail mode, a stale entry or the IPC server's backstop.
