@@ -463,6 +463,19 @@ std::string Sources(const std::map<std::string, int>& m) {
   return s;
 }
 
+// The agent as every run starts it: the run's portal, the same deadlines and breaker settings, the log level asked for.
+integration::AgentSettings BenchAgentSettings(const Args& args, const std::string& portal_address) {
+  integration::AgentSettings as;
+  as.portal_address = portal_address;
+  as.portal_timeout = "2s";
+  as.decision_timeout = "3s";
+  as.failure_threshold = 5;
+  as.open_timeout = "30s";
+  as.max_open_timeout = "5m";
+  as.log_level = args.agent_log_level;
+  return as;
+}
+
 void RunAtLatency(const Args& args, int latency_ms) {
   testing::TempDir dir;
   SimProcess::Options so;
@@ -470,14 +483,7 @@ void RunAtLatency(const Args& args, int latency_ms) {
   so.extra_flags = {"--latency-ms", std::to_string(latency_ms)};
   auto sim = SimProcess::Start(dir.path(), so);
   if (!sim.ok()) Die(sim.status().ToString());
-  integration::AgentSettings as;
-  as.portal_address = (*sim)->address();
-  as.portal_timeout = "2s";
-  as.decision_timeout = "3s";
-  as.failure_threshold = 5;
-  as.open_timeout = "30s";
-  as.max_open_timeout = "5m";
-  as.log_level = args.agent_log_level;
+  integration::AgentSettings as = BenchAgentSettings(args, (*sim)->address());
   as.report_events = args.report_events;
   auto agent = AgentProcess::Start(dir.path(), as);
   if (!agent.ok()) Die(agent.status().ToString());
@@ -609,14 +615,7 @@ VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag
   so.policy_yaml = "default: { allow: true }\nusers: { bench-hit: { allow: true } }\n";
   auto sim = SimProcess::Start(dir.path(), so);
   if (!sim.ok()) Die(sim.status().ToString());
-  integration::AgentSettings as;
-  as.portal_address = (*sim)->address();
-  as.portal_timeout = "2s";
-  as.decision_timeout = "3s";
-  as.failure_threshold = 5;
-  as.open_timeout = "30s";
-  as.max_open_timeout = "5m";
-  as.log_level = args.agent_log_level;
+  integration::AgentSettings as = BenchAgentSettings(args, (*sim)->address());
   as.report_events = v.outbox;
   as.extra_yaml = std::string("enforcement: { watch: ") + (v.watch ? "true" : "false") + " }\n";
   auto agent = AgentProcess::Start(dir.path(), as);
