@@ -34,7 +34,9 @@ jobs=${OA_COMPARE_JOBS:-2}
 sha_a=$(git rev-parse --verify "$1^{commit}")
 sha_b=$(git rev-parse --verify "$2^{commit}")
 
-# build SHA: the tree of SHA in $work/SHA/src (once), built in $work/SHA/build. Prints the build dir.
+# build SHA: the tree of SHA in $work/SHA/src (once), built in its build/ as in a checkout, so that the paths
+# ccache sees (relative to the tree) are those of every other checkout's build/ and its hits are shared. Prints the
+# build dir.
 build() {
   local sha=$1 dir=$work/$1
   if [ ! -f "$dir/src/CMakeLists.txt" ]; then
@@ -42,11 +44,11 @@ build() {
     mkdir -p "$dir/src"
     git archive "$sha" | tar -x -C "$dir/src"
   fi
-  # Relative to the tree, so that a file both commits (and the main checkout) have alike is one ccache hit.
-  CCACHE_BASEDIR="$dir/src" cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  CCACHE_BASEDIR="$dir/src" cmake --build "$dir/build" -j "$jobs" --target oa_decision_path_bench oa_ipc_bench \
+  CCACHE_BASEDIR="$dir/src" cmake -S "$dir/src" -B "$dir/src/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    >/dev/null
+  CCACHE_BASEDIR="$dir/src" cmake --build "$dir/src/build" -j "$jobs" --target oa_decision_path_bench oa_ipc_bench \
     >"$dir/build.log" 2>&1 || { echo "bench-compare: building ${sha:0:12} failed, see $dir/build.log" >&2; exit 1; }
-  echo "$dir/build"
+  echo "$dir/src/build"
 }
 
 echo "bench-compare: building A ${sha_a:0:12} and B ${sha_b:0:12} in $work"
