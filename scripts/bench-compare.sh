@@ -83,7 +83,7 @@ for ((r = 1; r <= rounds; r++)); do
   read -r -a fa <<<"$out_a"
   read -r -a fb <<<"$out_b"
   for i in 0 1 2 3; do
-    ratio=$(awk -v a="${fa[$i]}" -v b="${fb[$i]}" 'BEGIN { printf "%.3f", a > 0 ? b / a : 0 }')
+    ratio=$(awk -v a="${fa[$i]}" -v b="${fb[$i]}" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
     ratios[i]+="$ratio "
     printf '| %-5s | %-16s | %10s | %10s | %6sx |\n' "$r" "${names[$i]}" "${fa[$i]}" "${fb[$i]}" "$ratio"
   done
@@ -94,6 +94,6 @@ echo "median of the per-round ratios B/A (A ${sha_a:0:12}, B ${sha_b:0:12}; load
      "$(cut -d' ' -f1-3 /proc/loadavg)):"
 for i in 0 1 2 3; do
   median=$(tr ' ' '\n' <<<"${ratios[$i]}" | grep . | sort -g | awk '{ v[NR] = $1 }
-    END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    END { printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
   printf '  %-16s %sx\n' "${names[$i]}" "$median"
 done
