@@ -1,14 +1,14 @@
-// IpcServer: the agent's side of the helper socket (docs/architecture.md#flow). One event-loop thread (epoll) serves
-// every connection: accept (past ipc.max_connections, or a SO_PEERCRED uid not in ipc.allowed_uids: an error reply,
-// then close — so a helper never takes a refusal for an outage), read one framed HelperRequest within
-// ipc.read_timeout, ask the Authorizer (connect) or acknowledge at once and hand to the SessionEventSink
-// (host-update / disconnect), write the reply without blocking anyone else, close. Bad input of every kind is cut
-// off with a counter (ipc_server_counters.h) and a rate-limited warning. The server writes the one audit line per
-// connect decision (info level: request id, user, group, ip, verdict, source, latency from accept to reply), so the
-// authorizer does not need to.
+// IpcServer: the agent's side of the helper socket (docs/architecture.md#flow). One event-loop thread (epoll,
+// ipc_server.cc) serves every connection, each an IpcConnection (ipc_connection.h): accept (past
+// ipc.max_connections, or a SO_PEERCRED uid not in ipc.allowed_uids: an error reply, then close — so a helper never
+// takes a refusal for an outage), read one framed HelperRequest within ipc.read_timeout, ask the Authorizer
+// (connect) or acknowledge at once and hand to the SessionEventSink (host-update / disconnect), write the reply
+// without blocking anyone else, close. Bad input of every kind is cut off with a counter (ipc_server_counters.h) and
+// a rate-limited warning. The server writes the one audit line per connect decision (info level: request id, user,
+// group, ip, verdict, source, latency from accept to reply), so the authorizer does not need to.
 //
-// Thread-safety: Start/Stop/destructor from one controlling thread; counters() and Poke() from any thread. The
-// authorizer's `done` may be called from any thread (see ipc/authorizer.h).
+// Thread-safety: Start/Stop/destructor from one controlling thread; counters() and open_connections() from any
+// thread. The authorizer's `done` may be called from any thread (see ipc/authorizer.h).
 #pragma once
 
 #include <chrono>
@@ -21,6 +21,9 @@
 #include "resilience/clock.h"
 
 namespace oa {
+namespace testing {
+class IpcServerPeer;
+}  // namespace testing
 
 // Knobs that are not configuration: tests and benchmarks only.
 struct IpcServerTuning {
@@ -47,12 +50,14 @@ class IpcServer {
   IpcServerCounters::Snapshot counters() const;
   // Connections currently open.
   std::size_t open_connections() const;
-  // Makes the loop re-check its deadlines now. A test hook kept in the production API on purpose: the loop sleeps in
-  // epoll_wait on the real clock, so a test that advances a FakeClock past a read, backstop or write deadline must
-  // wake it to see the new time (production never needs it: real time wakes the loop).
-  void Poke();
 
  private:
+  // Tests only (tests/ipc/ipc_server_peer.h): the loop sleeps in epoll_wait on the real clock, so a test that
+  // advances a FakeClock past a read, backstop or write deadline must wake it to see the new time. Production never
+  // needs it: real time wakes the loop.
+  friend class testing::IpcServerPeer;
+  void WakeLoop();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

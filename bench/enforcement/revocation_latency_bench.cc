@@ -24,7 +24,6 @@
 #include <thread>
 #include <unordered_map>
 
-#include "absl/strings/numbers.h"
 #include "agent/authorizer/session_registry.h"
 #include "agent/authorizer/timer_thread.h"
 #include "agent/enforcement/occtl_port.h"
@@ -35,7 +34,8 @@
 #include "agent/portal/grpc_process_setup.h"
 #include "agent/portal/portal_channel.h"
 #include "resilience/decision_cache.h"
-#include "bench_figures.h"
+#include "bench/common/bench_figures.h"
+#include "bench/common/flag_parser.h"
 #include "sim_control.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -217,17 +217,11 @@ void Run(const Args& args) {
 
 Args ParseArgs(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) Die(kProgram, "missing value for " + flag);
-    const std::string v = argv[++i];
-    bool ok = true;
-    if (flag == "--revocations") ok = absl::SimpleAtoi(v, &a.revocations) && a.revocations > 0;
-    else if (flag == "--rate") ok = absl::SimpleAtod(v, &a.rate) && a.rate > 0;
-    else if (flag == "--concurrency") ok = absl::SimpleAtoi(v, &a.concurrency) && a.concurrency > 0;
-    else Die(kProgram, "unknown flag " + flag);
-    if (!ok) Die(kProgram, "bad value for " + flag + ": " + v);
-  }
+  FlagParser(kProgram)
+      .Int("--revocations", &a.revocations, 1)
+      .Double("--rate", &a.rate, FlagParser::kPositive)
+      .Int("--concurrency", &a.concurrency, 1)
+      .Parse(argc, argv);
   return a;
 }
 

@@ -26,7 +26,8 @@
 #include "agent/enforcement/watch_client.h"
 #include "agent/portal/grpc_process_setup.h"
 #include "resilience/decision_cache.h"
-#include "bench_figures.h"
+#include "bench/common/bench_figures.h"
+#include "bench/common/flag_parser.h"
 #include "sim_control.h"
 #include "spdlog/spdlog.h"
 #include "temp_dir.h"
@@ -216,17 +217,11 @@ void Run(const Args& args) {
 
 Args ParseArgs(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) Die(kProgram, "missing value for " + flag);
-    const std::string v = argv[++i];
-    bool ok = true;
-    if (flag == "--agents") ok = absl::SimpleAtoi(v, &a.agents) && a.agents > 0;
-    else if (flag == "--rounds") ok = absl::SimpleAtoi(v, &a.rounds) && a.rounds > 0;
-    else if (flag == "--pause-ms") ok = absl::SimpleAtoi(v, &a.pause_ms) && a.pause_ms >= 0;
-    else Die(kProgram, "unknown flag " + flag);
-    if (!ok) Die(kProgram, "bad value for " + flag + ": " + v);
-  }
+  FlagParser(kProgram)
+      .Int("--agents", &a.agents, 1)
+      .Int("--rounds", &a.rounds, 1)
+      .Int("--pause-ms", &a.pause_ms, 0)
+      .Parse(argc, argv);
   return a;
 }
 

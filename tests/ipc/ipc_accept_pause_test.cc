@@ -18,6 +18,7 @@
 #include "full_descriptor_table.h"
 #include "ipc/ipc_server.h"
 #include "ipc/wire_frame.h"
+#include "ipc_server_peer.h"
 #include "ipc_test_client.h"
 
 namespace oa {
@@ -52,7 +53,7 @@ TEST(IpcAcceptPauseTest, DescriptorExhaustionPausesAcceptsAndTheConnectionIsServ
 
   table.Release();
   clock.advance(200ms);
-  server.Poke();
+  testing::IpcServerPeer::WakeLoop(server);
   std::string frame;
   EncodeRequestFrame(testing::ConnectRequest("during-flood"), &frame);
   ASSERT_TRUE(testing::SendAll(late, frame));

@@ -22,6 +22,7 @@
 #include "fake_authorizer.h"
 #include "fake_clock.h"
 #include "ipc/wire_frame.h"
+#include "ipc_server_peer.h"
 #include "ipc_test_client.h"
 #include "log_capture.h"
 
@@ -60,7 +61,7 @@ class IpcServerTest : public ::testing::Test {
 
   void Advance(std::chrono::milliseconds d) {
     clock_.advance(d);
-    server_->Poke();
+    testing::IpcServerPeer::WakeLoop(*server_);
   }
 
   void ExpectStillServing() {

@@ -4,8 +4,8 @@
 # Usage: hardening_test.sh AGENT HELPER
 set -euo pipefail
 agent=$1 helper=$2
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# shellcheck source-path=SCRIPTDIR source=check_helpers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check_helpers.sh"
 
 check_pie_relro() {  # check_pie_relro BINARY
   local bin=$1
@@ -23,8 +23,4 @@ syms=$(readelf --dyn-syms -W "$agent")
 grep -q '__stack_chk_fail' <<<"$syms" || fail "$agent does not use the stack protector (__stack_chk_fail)"
 grep -Eq '__[a-z0-9_]+_chk@' <<<"$syms" || fail "$agent calls no FORTIFY-checked function (__*_chk)"
 
-if [ "$failures" -gt 0 ]; then
-  echo "hardening: $failures problem(s)"
-  exit 1
-fi
-echo "hardening: agent and helper are PIE with full RELRO; agent uses the stack protector and FORTIFY"
+finish hardening "problem(s)" "agent and helper are PIE with full RELRO; agent uses the stack protector and FORTIFY"

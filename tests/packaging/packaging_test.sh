@@ -14,37 +14,14 @@
 # Nothing is installed on this machine (no dpkg -i, no rpm -i). Exits 0 (pass), 1 (fail) or 77 (skip).
 set -euo pipefail
 
-deb="" rpmfile=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --deb) deb=$2; shift 2 ;;
-    --rpm) rpmfile=$2; shift 2 ;;
-    *) echo "usage: $0 --deb FILE [--rpm FILE]" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source-path=SCRIPTDIR source=check_helpers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check_helpers.sh"
+parse_package_args "$0 --deb FILE [--rpm FILE]" "$@"
 [ -f "$deb" ] || { echo "usage: $0 --deb FILE [--rpm FILE]" >&2; exit 2; }
 command -v dpkg-deb >/dev/null || { echo "SKIP: dpkg-deb not found"; exit 77; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/oa-packaging.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok:   $*"; }
-# expect_eq DESC EXPECTED ACTUAL
-expect_eq() {
-  if [ "$2" == "$3" ]; then
-    pass "$1"
-  else
-    fail "$1"
-    diff <(printf '%s\n' "$2") <(printf '%s\n' "$3") | sed 's/^/      /' || true
-  fi
-}
-# expect DESC COMMAND...: COMMAND succeeds.
-expect() {
-  local desc=$1; shift
-  if "$@"; then pass "$desc"; else fail "$desc"; fi
-}
 
 # check_script DESC FILE: parses as POSIX sh (dash on Debian), and no @...@ was left unsubstituted.
 check_script() {
@@ -390,8 +367,4 @@ else
 fi
 
 echo
-if [ "$failures" -ne 0 ]; then
-  echo "packaging: $failures check(s) failed"
-  exit 1
-fi
-echo "packaging: all checks passed"
+finish packaging "check(s) failed" "all checks passed"

@@ -11,21 +11,13 @@
 # Exits 0 (all hold) or 1, saying which does not.
 set -euo pipefail
 
-deb="" rpmfile=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --deb) deb=$2; shift 2 ;;
-    --rpm) rpmfile=$2; shift 2 ;;
-    *) echo "usage: $0 --deb FILE --rpm FILE" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source-path=SCRIPTDIR source=check_helpers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/check_helpers.sh"
+parse_package_args "$0 --deb FILE --rpm FILE" "$@"
 [ -f "$deb" ] && [ -f "$rpmfile" ] || { echo "usage: $0 --deb FILE --rpm FILE" >&2; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/oa-release-checks.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok:   $*"; }
 
 # 1. lintian. --fail-on error,warning: a warning fails too. (Not --show-overrides: with it lintian counts the
 # overridden tags as failures; the overrides are in the package, each with its reason.)
@@ -107,8 +99,4 @@ else
   grep '✗' "$tmp/security" | sed 's/^/      /'
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "release checks: $failures failed"
-  exit 1
-fi
-echo "release checks: all passed"
+finish "release checks" failed "all passed"

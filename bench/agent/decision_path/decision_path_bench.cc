@@ -44,21 +44,19 @@
 #include <cstdio>
 #include <cstring>
 #include <condition_variable>
-#include <fstream>
 #include <future>
 #include <mutex>
 #include <map>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "agent/portal/grpc_process_setup.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "agent/authorizer/request_mapping.h"
 #include "agent/portal/grpc_portal_client.h"
+#include "bench/common/bench_figures.h"
+#include "bench/common/flag_parser.h"
 #include "bench/enforcement/sim_control.h"
 #include "harness.h"
 #include "ipc/wire_codec.h"
@@ -86,94 +84,15 @@ struct Args {
   int gap_us = 0;             // --variants: pause between one answer and the next request (0 = closed loop)
 };
 
-[[noreturn]] void Die(const std::string& why) {
-  std::fprintf(stderr, "oa_decision_path_bench: %s\n", why.c_str());
-  std::exit(1);
-}
+constexpr char kProgram[] = "oa_decision_path_bench";
+
+[[noreturn]] void Die(const std::string& why) { oa::bench::Die(kProgram, why); }
 
 // ---- statistics ----
-
-struct Summary {
-  std::size_t n = 0;
-  double p50_ms = 0, p99_ms = 0, max_ms = 0;
-};
-
-Summary Summarise(std::vector<double> ms) {
-  Summary s;
-  s.n = ms.size();
-  if (ms.empty()) return s;
-  std::sort(ms.begin(), ms.end());
-  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * (ms.size() - 1) + 0.5))]; };
-  s.p50_ms = pct(0.50);
-  s.p99_ms = pct(0.99);
-  s.max_ms = ms.back();
-  return s;
-}
 
 double Since(Steady::time_point t0) { return std::chrono::duration<double, std::milli>(Steady::now() - t0).count(); }
 
 // ---- /proc ----
-
-struct ProcStatus {
-  long threads = 0;
-  long rss_kb = 0;
-  long hwm_kb = 0;
-};
-
-ProcStatus ReadProcStatus(pid_t pid) {
-  ProcStatus s;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    auto value = [&](const char* key, long* out) {
-      if (line.rfind(key, 0) == 0) *out = std::strtol(line.c_str() + std::strlen(key), nullptr, 10);
-    };
-    value("Threads:", &s.threads);
-    value("VmRSS:", &s.rss_kb);
-    value("VmHWM:", &s.hwm_kb);
-  }
-  return s;
-}
-
-// User + system CPU time of a process so far, in ms (/proc/PID/stat fields 14 and 15).
-double CpuMs(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(in, text);
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// CPU ms per thread of a process, by "comm (tid)".
-std::map<std::string, double> ThreadCpuMs(pid_t pid) {
-  std::map<std::string, double> out;
-  const std::string base = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
-    std::ifstream in(entry.path() / "stat");
-    std::string text;
-    std::getline(in, text);
-    const auto open = text.find('('), close = text.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    const std::string name = text.substr(open + 1, close - open - 1) + " (" + entry.path().filename().string() + ")";
-    std::istringstream rest(text.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    out[name] = static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  }
-  return out;
-}
 
 // Samples a process's threads and RSS until stopped; keeps the peaks.
 class ProcSampler {
@@ -318,8 +237,6 @@ struct BareStorm {
   double wall_ms = 0;
 };
 
-double CpuMs(pid_t pid);
-
 BareStorm BareCheckPolicyStorm(const std::string& address, const IpcRequest& like, int users, double seconds) {
   PortalOptions po;
   po.address = address;
@@ -340,7 +257,7 @@ BareStorm BareCheckPolicyStorm(const std::string& address, const IpcRequest& lik
   std::condition_variable cv;
   int done = 0;
   r.ms.reserve(users);
-  const double cpu0 = CpuMs(::getpid());
+  const double cpu0 = ProcessCpuMs(::getpid());
   const auto start = Steady::now();
   const auto interval = std::chrono::duration<double>(seconds / users);
   for (int i = 0; i < users; ++i) {
@@ -362,7 +279,7 @@ BareStorm BareCheckPolicyStorm(const std::string& address, const IpcRequest& lik
     cv.wait_for(lock, 30s, [&] { return done == users; });
   }
   r.wall_ms = Since(start);
-  r.cpu_ms = CpuMs(::getpid()) - cpu0;
+  r.cpu_ms = ProcessCpuMs(::getpid()) - cpu0;
   (*client)->Shutdown(1s);
   return r;
 }
@@ -536,14 +453,27 @@ StormResult Storm(const std::string& socket, const std::string& prefix, int user
 
 // ---- one portal latency ----
 
-void Row(const char* what, const Summary& s, const std::string& note = "") {
-  std::printf("| %-34s | %6zu | %9.3f | %9.3f | %9.3f | %s\n", what, s.n, s.p50_ms, s.p99_ms, s.max_ms, note.c_str());
+void Row(const char* what, const Percentiles& s, const std::string& note = "") {
+  std::printf("| %-34s | %6zu | %9.3f | %9.3f | %9.3f | %s\n", what, s.n, s.p50, s.p99, s.max, note.c_str());
 }
 
 std::string Sources(const std::map<std::string, int>& m) {
   std::string s;
   for (const auto& [k, v] : m) s += (s.empty() ? "" : " ") + k + "=" + std::to_string(v);
   return s;
+}
+
+// The agent as every run starts it: the run's portal, the same deadlines and breaker settings, the log level asked for.
+integration::AgentSettings BenchAgentSettings(const Args& args, const std::string& portal_address) {
+  integration::AgentSettings as;
+  as.portal_address = portal_address;
+  as.portal_timeout = "2s";
+  as.decision_timeout = "3s";
+  as.failure_threshold = 5;
+  as.open_timeout = "30s";
+  as.max_open_timeout = "5m";
+  as.log_level = args.agent_log_level;
+  return as;
 }
 
 void RunAtLatency(const Args& args, int latency_ms) {
@@ -553,14 +483,7 @@ void RunAtLatency(const Args& args, int latency_ms) {
   so.extra_flags = {"--latency-ms", std::to_string(latency_ms)};
   auto sim = SimProcess::Start(dir.path(), so);
   if (!sim.ok()) Die(sim.status().ToString());
-  integration::AgentSettings as;
-  as.portal_address = (*sim)->address();
-  as.portal_timeout = "2s";
-  as.decision_timeout = "3s";
-  as.failure_threshold = 5;
-  as.open_timeout = "30s";
-  as.max_open_timeout = "5m";
-  as.log_level = args.agent_log_level;
+  integration::AgentSettings as = BenchAgentSettings(args, (*sim)->address());
   as.report_events = args.report_events;
   auto agent = AgentProcess::Start(dir.path(), as);
   if (!agent.ok()) Die(agent.status().ToString());
@@ -577,9 +500,9 @@ void RunAtLatency(const Args& args, int latency_ms) {
   std::printf("|%s|%s|%s|%s|%s|%s\n", std::string(36, '-').c_str(), std::string(8, '-').c_str(),
               std::string(11, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str(), "---");
 
-  const Summary bare = Summarise(BareCheckPolicy((*sim)->address(), like, args.requests));
+  const Percentiles bare = Summarise(BareCheckPolicy((*sim)->address(), like, args.requests));
   Row("floor: bare CheckPolicy", bare, "gRPC portal client -> sim, no agent");
-  Summary echo;
+  Percentiles echo;
   {
     EchoServer server(dir / "echo.sock");
     echo = Summarise(EchoRoundTrips(dir / "echo.sock", like, args.requests));
@@ -596,11 +519,11 @@ void RunAtLatency(const Args& args, int latency_ms) {
 
   const std::string tag = std::to_string(latency_ms);
   const Sourced miss = SocketRequests(**agent, args.requests, [&](int i) { return "miss" + tag + "-" + std::to_string(i); });
-  const Summary miss_s = Summarise(miss.ms);
+  const Percentiles miss_s = Summarise(miss.ms);
   Row("cache miss, socket", miss_s, Sources(miss.sources) + (miss.failures ? " FAILURES" : ""));
   const Sourced miss_helper =
       HelperRequests(**agent, args.helper_requests, [&](int i) { return "hmiss" + tag + "-" + std::to_string(i); });
-  const Summary miss_helper_s = Summarise(miss_helper.ms);
+  const Percentiles miss_helper_s = Summarise(miss_helper.ms);
   Row("cache miss, helper (fork/exec)", miss_helper_s,
       miss_helper.failures ? std::to_string(miss_helper.failures) + " FAILURES" : "all admitted");
 
@@ -613,22 +536,23 @@ void RunAtLatency(const Args& args, int latency_ms) {
           " us/call" + (bare_storm.errors ? ", " + std::to_string(bare_storm.errors) + " ERRORS" : ""));
   auto before = (*sim)->ResetStats();
   if (!before.ok()) Die(before.status().ToString());
-  const double agent_cpu0 = CpuMs(agent_pid), sim_cpu0 = CpuMs((*sim)->pid()), self_cpu0 = CpuMs(::getpid());
+  const double agent_cpu0 = ProcessCpuMs(agent_pid), sim_cpu0 = ProcessCpuMs((*sim)->pid()),
+               self_cpu0 = ProcessCpuMs(::getpid());
   const auto threads_cpu0 = ThreadCpuMs(agent_pid);
   ProcSampler sampler(agent_pid);
   const StormResult storm = Storm((*agent)->socket_path(), "storm" + tag + "-", args.storm_users, args.storm_seconds);
   const ProcStatus peak = sampler.Stop();
   const ProcStatus after_storm = ReadProcStatus(agent_pid);
-  const double agent_cpu = CpuMs(agent_pid) - agent_cpu0, sim_cpu = CpuMs((*sim)->pid()) - sim_cpu0,
-               self_cpu = CpuMs(::getpid()) - self_cpu0;
+  const double agent_cpu = ProcessCpuMs(agent_pid) - agent_cpu0, sim_cpu = ProcessCpuMs((*sim)->pid()) - sim_cpu0,
+               self_cpu = ProcessCpuMs(::getpid()) - self_cpu0;
   auto stats = (*sim)->Stats();
   if (!stats.ok()) Die(stats.status().ToString());
-  const Summary storm_s = Summarise(storm.ms);
+  const Percentiles storm_s = Summarise(storm.ms);
   Row("storm (socket, open loop)", storm_s, Sources(storm.sources));
 
-  const double miss_floor = bare.p50_ms + echo.p50_ms;
-  const double miss_ratio = miss_s.p50_ms / miss_floor;
-  const double helper_miss_ratio = miss_helper_s.p50_ms / (bare.p50_ms + Summarise(hit_helper.ms).p50_ms);
+  const double miss_floor = bare.p50 + echo.p50;
+  const double miss_ratio = miss_s.p50 / miss_floor;
+  const double helper_miss_ratio = miss_helper_s.p50 / (bare.p50 + Summarise(hit_helper.ms).p50);
   const std::uint64_t portal_calls = stats->calls("CheckPolicy");
   const long peak_threads = std::max(peak.threads, after_storm.threads);
   std::printf("\nstorm: %d distinct users scheduled over %.0f ms (last connect at %.0f ms), %d sent, %d answered "
@@ -652,12 +576,12 @@ void RunAtLatency(const Args& args, int latency_ms) {
   auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
   std::printf("\ntargets at %d ms:\n", latency_ms);
   std::printf("  miss p50 <= 1.2 x (bare CheckPolicy p50 + IPC echo p50): %.3f / (%.3f + %.3f) = %.2fx  %s\n",
-              miss_s.p50_ms, bare.p50_ms, echo.p50_ms, miss_ratio, verdict(miss_ratio <= 1.2));
+              miss_s.p50, bare.p50, echo.p50, miss_ratio, verdict(miss_ratio <= 1.2));
   std::printf("  (helper miss p50 / (bare p50 + helper hit p50) = %.2fx, for reference)\n", helper_miss_ratio);
   std::printf("  storm: every request answered: %d/%d  %s\n", storm.answered, args.storm_users,
               verdict(storm.answered == args.storm_users));
-  std::printf("  storm: p99 <= portal latency + 50 ms: %.1f <= %d  %s\n", storm_s.p99_ms, latency_ms + 50,
-              verdict(storm_s.p99_ms <= latency_ms + 50));
+  std::printf("  storm: p99 <= portal latency + 50 ms: %.1f <= %d  %s\n", storm_s.p99, latency_ms + 50,
+              verdict(storm_s.p99 <= latency_ms + 50));
   std::printf("  storm: agent threads <= 16: peak %ld  %s\n", peak_threads, verdict(peak_threads <= 16));
   std::printf("  storm: portal calls = distinct keys: %llu = %d  %s\n", static_cast<unsigned long long>(portal_calls),
               args.storm_users, verdict(portal_calls == static_cast<std::uint64_t>(args.storm_users)));
@@ -691,14 +615,7 @@ VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag
   so.policy_yaml = "default: { allow: true }\nusers: { bench-hit: { allow: true } }\n";
   auto sim = SimProcess::Start(dir.path(), so);
   if (!sim.ok()) Die(sim.status().ToString());
-  integration::AgentSettings as;
-  as.portal_address = (*sim)->address();
-  as.portal_timeout = "2s";
-  as.decision_timeout = "3s";
-  as.failure_threshold = 5;
-  as.open_timeout = "30s";
-  as.max_open_timeout = "5m";
-  as.log_level = args.agent_log_level;
+  integration::AgentSettings as = BenchAgentSettings(args, (*sim)->address());
   as.report_events = v.outbox;
   as.extra_yaml = std::string("enforcement: { watch: ") + (v.watch ? "true" : "false") + " }\n";
   auto agent = AgentProcess::Start(dir.path(), as);
@@ -727,23 +644,23 @@ VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag
   VariantRun out;
   const std::chrono::microseconds gap(args.gap_us);
   const pid_t agent_pid = (*agent)->pid(), sim_pid = (*sim)->pid();
-  double a0 = CpuMs(agent_pid), s0 = CpuMs(sim_pid);
+  double a0 = ProcessCpuMs(agent_pid), s0 = ProcessCpuMs(sim_pid);
   const Sourced hit = SocketRequests(**agent, args.requests, [](int) { return std::string("bench-hit"); }, gap);
   // Background work a request caused (outbox commit, ReportConnect) may still run: let it finish, and count it.
   std::this_thread::sleep_for(300ms);
-  double a1 = CpuMs(agent_pid), s1 = CpuMs(sim_pid);
+  double a1 = ProcessCpuMs(agent_pid), s1 = ProcessCpuMs(sim_pid);
   out.hit_agent_cpu_us = (a1 - a0) * 1000 / args.requests;
   out.hit_sim_cpu_us = (s1 - s0) * 1000 / args.requests;
   const Sourced miss =
       SocketRequests(**agent, args.requests, [&](int i) { return "vmiss" + tag + "-" + std::to_string(i); }, gap);
   std::this_thread::sleep_for(300ms);
-  out.miss_agent_cpu_us = (CpuMs(agent_pid) - a1) * 1000 / args.requests;
-  out.miss_sim_cpu_us = (CpuMs(sim_pid) - s1) * 1000 / args.requests;
+  out.miss_agent_cpu_us = (ProcessCpuMs(agent_pid) - a1) * 1000 / args.requests;
+  out.miss_sim_cpu_us = (ProcessCpuMs(sim_pid) - s1) * 1000 / args.requests;
   if (hit.failures || miss.failures || hit.sources.count("cache") == 0 || miss.sources.count("portal") == 0) {
     Die(std::string(v.name) + ": unexpected answers: hit " + Sources(hit.sources) + ", miss " + Sources(miss.sources));
   }
-  out.hit_p50 = Summarise(hit.ms).p50_ms;
-  out.miss_p50 = Summarise(miss.ms).p50_ms;
+  out.hit_p50 = Summarise(hit.ms).p50;
+  out.miss_p50 = Summarise(miss.ms).p50;
   if ((*agent)->Stop() != 0) std::fprintf(stderr, "warning: the agent did not stop cleanly\n");
   (void)(*sim)->Stop();
   return out;
@@ -787,42 +704,18 @@ void RunVariants(const Args& args) {
 
 Args ParseArgs(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) Die("missing value for " + flag);
-    const std::string v = argv[++i];
-    bool ok = true;
-    if (flag == "--latencies") {
-      a.latencies.clear();
-      for (auto part : absl::StrSplit(v, ',')) {
-        int l = 0;
-        ok = ok && absl::SimpleAtoi(part, &l);
-        a.latencies.push_back(l);
-      }
-    } else if (flag == "--requests") {
-      ok = absl::SimpleAtoi(v, &a.requests);
-    } else if (flag == "--helper-requests") {
-      ok = absl::SimpleAtoi(v, &a.helper_requests);
-    } else if (flag == "--storm-users") {
-      ok = absl::SimpleAtoi(v, &a.storm_users);
-    } else if (flag == "--agent-log-level") {
-      a.agent_log_level = v;
-    } else if (flag == "--report-events") {
-      ok = v == "true" || v == "false";
-      a.report_events = v == "true";
-    } else if (flag == "--variants") {
-      ok = absl::SimpleAtoi(v, &a.variant_rounds) && a.variant_rounds > 0;
-    } else if (flag == "--gap-us") {
-      ok = absl::SimpleAtoi(v, &a.gap_us) && a.gap_us >= 0;
-    } else if (flag == "--revoked") {
-      ok = absl::SimpleAtoi(v, &a.revoked) && a.revoked >= 0;
-    } else if (flag == "--storm-seconds") {
-      ok = absl::SimpleAtod(v, &a.storm_seconds);
-    } else {
-      Die("unknown flag " + flag);
-    }
-    if (!ok) Die("bad value for " + flag + ": " + v);
-  }
+  FlagParser(kProgram)
+      .IntList("--latencies", &a.latencies)
+      .Int("--requests", &a.requests)
+      .Int("--helper-requests", &a.helper_requests)
+      .Int("--storm-users", &a.storm_users)
+      .Text("--agent-log-level", &a.agent_log_level)
+      .Bool("--report-events", &a.report_events)
+      .Int("--variants", &a.variant_rounds, 1)
+      .Int("--gap-us", &a.gap_us, 0)
+      .Int("--revoked", &a.revoked, 0)
+      .Double("--storm-seconds", &a.storm_seconds)
+      .Parse(argc, argv);
   return a;
 }
 
@@ -833,8 +726,7 @@ int main(int argc, char** argv) {
   oa::SetUpGrpcProcess();  // as the agent and the sim do: the floors run gRPC the same way
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines show at once when stdout is a file
   const auto args = oa::bench::ParseArgs(argc, argv);
-  std::string load;
-  std::getline(std::ifstream("/proc/loadavg"), load);
+  const std::string load = oa::bench::LoadAverage();
   if (args.variant_rounds > 0) {
     std::printf("# decision path, enforcement and outbox on vs off: %d rounds x 4 variants, %d hit + %d miss requests "
                 "each (%s), %d users revoked in the enforcement-on variants, portal latency 0; load average at start: %s\n",
@@ -843,8 +735,7 @@ int main(int argc, char** argv) {
                                 : "closed loop",
                 args.revoked, load.c_str());
     oa::bench::RunVariants(args);
-    std::getline(std::ifstream("/proc/loadavg"), load);
-    std::printf("\nload average at end: %s\n", load.c_str());
+    std::printf("\nload average at end: %s\n", oa::bench::LoadAverage().c_str());
     return 0;
   }
   std::printf("# decision path benchmark: %d requests per sequential path (%d through the helper), storm of %d "
@@ -852,7 +743,6 @@ int main(int argc, char** argv) {
               args.requests, args.helper_requests, args.storm_users, args.storm_seconds,
               args.report_events ? "on" : "off", load.c_str());
   for (int latency : args.latencies) oa::bench::RunAtLatency(args, latency);
-  std::getline(std::ifstream("/proc/loadavg"), load);
-  std::printf("\nload average at end: %s\n", load.c_str());
+  std::printf("\nload average at end: %s\n", oa::bench::LoadAverage().c_str());
   return 0;
 }
