@@ -210,8 +210,10 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
       spdlog::warn("policy stream to {} ended ({}); reconnecting in {} ms after version {}", options_.portal_address,
                    st.ToString(), retry.delay.count(), logic_.after_version());
     }
+    // Scheduled before the lock is released, so that whoever sees this stream's end in status() (kBackoff, the
+    // reconnect counted) also finds its reconnect already scheduled. Schedulers run tasks without their own lock held,
+    // as the watchdog's RunAt under mu_ already relies on.
     std::weak_ptr<Core> weak = shared_from_this();
-    lock.unlock();
     deps_.scheduler.RunAt(retry.at, [weak] {
       if (auto core = weak.lock()) core->Open();
     });
