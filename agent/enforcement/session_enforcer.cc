@@ -1,5 +1,6 @@
 #include "agent/enforcement/session_enforcer.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -102,6 +103,8 @@ void SessionEnforcer::SpawnSupervisorLocked() {
 // their `done`, and so JobFinished); with nothing to do, waits for work up to idle_linger and then leaves. When
 // stopping, it still waits for the calls in flight: their children are reaped and their sessions unmarked.
 void SessionEnforcer::SupervisorLoop() {
+  // Named, so that a thread count (scripts/measure-threads.sh, /proc/<pid>/task/*/comm) shows it.
+  ::pthread_setname_np(::pthread_self(), "oa-occtl");
   const std::size_t limit = std::max<std::size_t>(options_.concurrency, 1);
   std::unique_lock lock(mu_);
   for (;;) {

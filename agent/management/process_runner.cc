@@ -178,15 +178,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vec
 ChildProcess::ChildProcess(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 ChildProcess::~ChildProcess() {
-  if (state_ && !state_->finished) {
-    // Abandoned (its owner is going away): nothing of it may outlive us, not even a zombie.
-    ::kill(-state_->pid, SIGKILL);
-    ::kill(state_->pid, SIGKILL);
-    if (!state_->exited) {
-      while (::waitpid(state_->pid, &state_->status, 0) < 0 && errno == EINTR) {
-      }
-    }
-  }
+  // Abandoned (its owner is going away): nothing of it may outlive us, not even a zombie.
+  if (state_ && !state_->finished) Finish();
 }
 
 void ChildProcess::AppendPollFds(std::vector<pollfd>& out) const {
