@@ -10,6 +10,7 @@ namespace {
 constexpr std::string_view kReasonConsecutive = "consecutive failures reached failure_threshold";
 constexpr std::string_view kReasonRate = "failure rate over the window reached failure_rate_threshold";
 constexpr std::string_view kReasonOpenElapsed = "open timeout elapsed";
+constexpr std::string_view kReasonPeerReachable = "portal reachable again (policy stream): probing before open timeout";
 constexpr std::string_view kReasonProbesSucceeded = "half-open probes succeeded";
 constexpr std::string_view kReasonProbeFailed = "half-open probe failed";
 constexpr std::string_view kReasonForceOpen = "forced open by operator";
@@ -272,6 +273,18 @@ void CircuitBreaker::SetOverride(BreakerOverride mode) {
   DeliverTransitions();
 }
 
+bool CircuitBreaker::OnPeerReachable() {
+  {
+    std::lock_guard lock(mu_);
+    // A forced-open breaker is the operator's: only SetOverride releases it.
+    if (override_ != BreakerOverride::kAuto || state_ != BreakerState::kOpen) return false;
+    TransitionLocked(BreakerState::kHalfOpen, kReasonPeerReachable, Millis{0});
+    counters_.reachable_half_opens.fetch_add(1, std::memory_order_relaxed);
+  }
+  DeliverTransitions();
+  return true;
+}
+
 BreakerOverride CircuitBreaker::override_mode() const {
   std::lock_guard lock(mu_);
   return override_;
@@ -306,6 +319,7 @@ BreakerCounters CircuitBreaker::counters() const {
   c.ignored = counters_.ignored.load(std::memory_order_relaxed);
   c.stale_results = counters_.stale_results.load(std::memory_order_relaxed);
   c.trips = counters_.trips.load(std::memory_order_relaxed);
+  c.reachable_half_opens = counters_.reachable_half_opens.load(std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   // Closed-state successes live in the window buckets and, once a bucket is rolled, in retired_successes_.
   c.successes = counters_.successes.load(std::memory_order_relaxed) + retired_successes_;

@@ -4,6 +4,7 @@
 //   Closed --(failure_threshold consecutive failures, or failure rate >= failure_rate_threshold % over `window`
 //             with >= minimum_calls results)--> Open
 //   Open   --(open_timeout elapsed, noticed by the next TryAcquire)--> HalfOpen
+//   Open   --(OnPeerReachable: the portal answered elsewhere, e.g. the policy stream reconnected)--> HalfOpen at once
 //   HalfOpen: at most half_open_max_calls probes in flight or succeeded; that many successes -> Closed,
 //             any failure -> Open again with a longer open period (doubling, capped at max_open_timeout, +-10 %
 //             jitter that never exceeds the cap).
@@ -91,6 +92,7 @@ struct BreakerCounters {
   std::uint64_t ignored = 0;
   std::uint64_t stale_results = 0;  // results dropped because they belonged to an earlier generation
   std::uint64_t trips = 0;          // transitions into Open (forced ones included)
+  std::uint64_t reachable_half_opens = 0;  // Open -> HalfOpen before open_timeout, by OnPeerReachable
   Millis current_open_timeout{0};   // the (jittered) open period of the latest trip; 0 if none or forced
   Millis next_open_timeout{0};      // the open period the next trip starts from, before jitter
 };
@@ -147,6 +149,13 @@ class CircuitBreaker {
   // trips (results are still counted). Back to kAuto the breaker starts Closed with a clean window and the open
   // period reset to open_timeout: the operator's "resume normal operation".
   void SetOverride(BreakerOverride mode);
+
+  // The portal was seen reachable outside the calls this breaker guards (the policy stream delivered its first
+  // message after an outage): an open breaker moves to HalfOpen at once, so that the next call probes the portal
+  // instead of every caller waiting out open_timeout. The probe rules stay: at most half_open_max_calls probes, a
+  // failed one reopens with the next (growing) open period, the generation moves on as for any transition. Closed,
+  // already half-open, or forced open by the operator: nothing. Returns whether the breaker moved.
+  bool OnPeerReachable();
   BreakerOverride override_mode() const;
 
   // Replaces the options at run time. The window restarts; the state and the current open period are kept (the
@@ -213,7 +222,7 @@ class CircuitBreaker {
 
   struct AtomicCounters {
     std::atomic<std::uint64_t> admitted{0}, probes{0}, rejected{0}, successes{0}, failures{0}, ignored{0},
-        stale_results{0}, trips{0};
+        stale_results{0}, trips{0}, reachable_half_opens{0};
   };
   AtomicCounters counters_;
 };

@@ -214,12 +214,12 @@ echo "  agent log: $(grep -o 'circuit breaker closed -> open.*' "$work/agent.log
 echo "the breaker is open: answers come at once, without trying the portal"
 connect alice 0 stale "breaker open"
 
-say "9. The portal comes back (same port); the breaker lets a probe through after open_timeout (2 s)"
+say "9. The portal comes back (same port); the breaker lets a probe through once the policy stream is back (or after open_timeout, 2 s)"
 start_sim "$port"
 echo "portal: 127.0.0.1:$port (pid $sim_pid)"
 # The new portal process cannot resume the agent's policy stream after the revocation's version: it sends Resync,
-# which drops every cached decision, stale ones included. Until the breaker's probe reaches the portal, alice may be
-# refused (no stale verdict left, stale_fallback close).
+# which drops every cached decision, stale ones included. The stream's first message also moves the open breaker to
+# half-open at once, so the next connect probes the portal instead of being refused for want of a stale verdict.
 recovered=0
 for _ in $(seq 30); do
   sleep 0.5

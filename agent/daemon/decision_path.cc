@@ -100,6 +100,12 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
         p->channel_,
         WatchClient::Deps{clock, *p->timer_, *p->policy_enforcer_,
                           [raw] {
+                            // The portal answers again. An open breaker would keep refusing until its open timeout,
+                            // and a Resync has just dropped the stale entries the fail mode answers from: probe now.
+                            if (raw->breaker_->OnPeerReachable()) {
+                              spdlog::info("policy stream reconnected while the circuit breaker was open: the next "
+                                           "decision probes the portal");
+                            }
                             if (raw->started_with_.enforcement.recheck_after_outage) {
                               raw->session_enforcer_->RecheckDegraded("policy stream reconnected");
                             }

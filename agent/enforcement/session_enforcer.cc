@@ -1,5 +1,6 @@
 #include "agent/enforcement/session_enforcer.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -40,14 +41,12 @@ void SessionEnforcer::Start() {
   std::lock_guard lock(mu_);
   started_ = true;
   stopping_ = false;
-  // Workers start with the first job: an idle daemon holds no thread here.
-  while (queue_.size() > idle_workers_ && workers_.size() - finished_.size() < std::max<std::size_t>(options_.concurrency, 1)) {
-    SpawnWorkerLocked();
-  }
+  // The thread starts with the first job: an idle daemon holds none here.
+  if (!queue_.empty() && !supervisor_alive_) SpawnSupervisorLocked();
 }
 
 void SessionEnforcer::Stop() {
-  std::map<std::uint64_t, std::thread> workers;
+  std::thread supervisor;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -58,11 +57,12 @@ void SessionEnforcer::Stop() {
       spdlog::warn("session enforcement: {} queued job(s) dropped at shutdown", queue_.size());
       queue_.clear();
     }
-    workers.swap(workers_);
-    finished_.clear();
+    supervisor.swap(supervisor_);
   }
   work_cv_.notify_all();
-  for (auto& [id, t] : workers) t.join();
+  deps_.occtl.Wake();
+  // It leaves once the occtl calls in flight have ended (each is bounded by its deadline).
+  if (supervisor.joinable()) supervisor.join();
   idle_cv_.notify_all();
 }
 
@@ -72,6 +72,7 @@ bool SessionEnforcer::ShouldWarn() {
 }
 
 void SessionEnforcer::Enqueue(Job job) {
+  bool wake_poll = false;
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= options_.max_queue) {
@@ -82,50 +83,62 @@ void SessionEnforcer::Enqueue(Job job) {
       return;
     }
     queue_.push_back(std::move(job));
-    // More jobs waiting than idle workers to take them: grow, up to `concurrency`.
-    const std::size_t live = workers_.size() - finished_.size();
-    if (started_ && queue_.size() > idle_workers_ && live < std::max<std::size_t>(options_.concurrency, 1)) {
-      SpawnWorkerLocked();
-    }
+    if (started_ && !supervisor_alive_) SpawnSupervisorLocked();
+    // The thread waits in Poll for the calls in flight: a free slot takes this job now, not when one of them ends.
+    wake_poll = polling_ && running_ < std::max<std::size_t>(options_.concurrency, 1);
   }
   work_cv_.notify_one();
+  if (wake_poll) deps_.occtl.Wake();
 }
 
-void SessionEnforcer::SpawnWorkerLocked() {
-  // Threads that ended have returned from WorkerLoop (they only push their id last): joining them is immediate.
-  for (const std::uint64_t id : finished_) {
-    auto it = workers_.find(id);
-    if (it == workers_.end()) continue;
-    it->second.join();
-    workers_.erase(it);
-  }
-  finished_.clear();
-  const std::uint64_t id = next_worker_id_++;
-  ++idle_workers_;  // it takes a job as soon as it runs; counted now so that the next Enqueue does not over-spawn
-  workers_.emplace(id, std::thread([this, id] { WorkerLoop(id); }));
+void SessionEnforcer::SpawnSupervisorLocked() {
+  // A thread that left has returned from SupervisorLoop (it clears supervisor_alive_ last): joining it is immediate.
+  if (supervisor_.joinable()) supervisor_.join();
+  supervisor_alive_ = true;
+  supervisor_ = std::thread([this] { SupervisorLoop(); });
   ++workers_started_;
-  workers_peak_ = std::max<std::uint64_t>(workers_peak_, workers_.size());
 }
 
-void SessionEnforcer::WorkerLoop(std::uint64_t id) {
+// Starts jobs while fewer than `concurrency` are in flight; while some are, waits in OcctlPort::Poll (which runs
+// their `done`, and so JobFinished); with nothing to do, waits for work up to idle_linger and then leaves. When
+// stopping, it still waits for the calls in flight: their children are reaped and their sessions unmarked.
+void SessionEnforcer::SupervisorLoop() {
+  // Named, so that a thread count (scripts/measure-threads.sh, /proc/<pid>/task/*/comm) shows it.
+  ::pthread_setname_np(::pthread_self(), "oa-occtl");
+  const std::size_t limit = std::max<std::size_t>(options_.concurrency, 1);
   std::unique_lock lock(mu_);
   for (;;) {
-    // idle_workers_ counts this worker while it waits (SpawnWorkerLocked counted it before it ran).
-    const bool got = work_cv_.wait_for(lock, options_.idle_linger, [this] { return stopping_ || !queue_.empty(); });
-    --idle_workers_;
-    if (stopping_ || !got) break;  // stopping, or idle for idle_linger: the pool shrinks
-    Job job = std::move(queue_.front());
-    queue_.pop_front();
-    ++running_;
-    lock.unlock();
-    job();
-    lock.lock();
-    --running_;
-    ++idle_workers_;
-    if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
+    while (!stopping_ && !queue_.empty() && running_ < limit) {
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      running_peak_ = std::max(running_peak_, running_);
+      lock.unlock();
+      job();  // starts the occtl call; a port that completes at once has already called JobFinished
+      lock.lock();
+    }
+    if (running_ > 0) {
+      polling_ = true;
+      lock.unlock();
+      deps_.occtl.Poll(std::chrono::seconds(1));
+      lock.lock();
+      polling_ = false;
+      continue;
+    }
+    idle_cv_.notify_all();
+    if (stopping_) break;
+    const bool got =
+        work_cv_.wait_for(lock, options_.idle_linger, [this] { return stopping_ || !queue_.empty(); });
+    if (!got) break;  // idle for idle_linger: the thread leaves
   }
-  if (!stopping_) finished_.push_back(id);
+  supervisor_alive_ = false;
   idle_cv_.notify_all();
+}
+
+void SessionEnforcer::JobFinished() {
+  std::lock_guard lock(mu_);
+  --running_;
+  if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
 }
 
 void SessionEnforcer::WaitIdle() {
@@ -135,7 +148,7 @@ void SessionEnforcer::WaitIdle() {
 
 void SessionEnforcer::WaitWorkersGone() {
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [this] { return workers_.size() == finished_.size(); });
+  idle_cv_.wait(lock, [this] { return !supervisor_alive_; });
 }
 
 void SessionEnforcer::DisconnectRevoked(const Revocation& revocation, std::optional<Clock::WallTime> published_at) {
@@ -160,9 +173,17 @@ void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause caus
     spdlog::info("forced disconnect of session {} (user '{}', cause {}) skipped: the session has already ended or is "
                  "being ended",
                  s.id, s.username, to_string(cause));
+    JobFinished();
     return;
   }
-  const absl::Status st = deps_.occtl.Disconnect(s.id);
+  deps_.occtl.StartDisconnect(s.id, [this, s, cause, reason, published_at](absl::Status st) {
+    OnDisconnected(s, cause, reason, published_at, st);
+    JobFinished();
+  });
+}
+
+void SessionEnforcer::OnDisconnected(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
+                                     std::optional<Clock::WallTime> published_at, const absl::Status& st) {
   if (published_at) {
     const auto ms = std::chrono::duration<double, std::milli>(deps_.clock.wall_now() - *published_at).count();
     latency_.Observe(ms);
@@ -290,7 +311,13 @@ void SessionEnforcer::ReconcileNow() {
 
 void SessionEnforcer::Reconcile() {
   const auto listed_at = deps_.clock.wall_now();
-  auto live = deps_.occtl.ListSessions();
+  deps_.occtl.StartListSessions([this, listed_at](absl::StatusOr<std::vector<SessionRecord>> live) {
+    OnListedForReconcile(std::move(live), listed_at);
+    JobFinished();
+  });
+}
+
+void SessionEnforcer::OnListedForReconcile(absl::StatusOr<std::vector<SessionRecord>> live, Clock::WallTime listed_at) {
   if (!live.ok()) {
     reconcile_failed_.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("session registry: reconciliation with occtl failed, registry kept ({} sessions): {}",
@@ -320,7 +347,13 @@ void SessionEnforcer::ReportSessionUpdates() {
 }
 
 void SessionEnforcer::UpdateSessions() {
-  auto live = deps_.occtl.ListSessions();
+  deps_.occtl.StartListSessions([this](absl::StatusOr<std::vector<SessionRecord>> live) {
+    OnListedForUpdates(std::move(live));
+    JobFinished();
+  });
+}
+
+void SessionEnforcer::OnListedForUpdates(absl::StatusOr<std::vector<SessionRecord>> live) {
   if (!live.ok()) {
     session_update_listings_failed_.fetch_add(1, std::memory_order_relaxed);
     if (ShouldWarn()) {
@@ -349,9 +382,11 @@ SessionEnforcerCounters SessionEnforcer::counters() const {
   c.late_disconnects_not_sent = deps_.sessions.late_disconnects();
   std::lock_guard lock(mu_);
   c.queued = queue_.size();
-  c.workers = workers_.size() - finished_.size();
-  c.workers_peak = workers_peak_;
+  c.workers = supervisor_alive_ ? 1 : 0;
+  c.workers_peak = workers_started_ > 0 ? 1 : 0;
   c.workers_started = workers_started_;
+  c.in_flight = running_;
+  c.in_flight_peak = running_peak_;
   return c;
 }
 

@@ -1,9 +1,10 @@
 // SessionEnforcer: live enforcement's session side (shared/DESIGN.md "Live enforcement") — ends the live sessions of
 // a revoked subject, re-checks sessions with the portal, and keeps the session registry equal to ocserv's truth.
 //
-//   - Disconnects run `occtl disconnect|terminate id N` (OcctlPort) on worker threads started on demand — at most
-//     `concurrency`, each leaving after `idle_linger` without work, so an idle daemon holds none — each call with
-//     its own deadline; the queue is bounded (a job past max_queue is dropped, counted and logged). The caller has
+//   - Disconnects run `occtl disconnect|terminate id N` (OcctlPort) supervised by one thread, started on demand and
+//     leaving after `idle_linger` without work (an idle daemon holds none): it keeps up to `concurrency` occtl calls
+//     in flight at once (OcctlPort::Start*, then Poll waits on all of them without a thread each), each with its own
+//     deadline; the queue is bounded (a job past max_queue is dropped, counted and logged). The caller has
 //     put the revocation in force before (PolicyEnforcer), so a client that reconnects at once is refused.
 //     Each forced disconnect: the session is marked forced in the registry *before* occtl runs (the mark carries the
 //     cause and reason), one log line, counted by cause; for portal revocations the latency published_at -> occtl
@@ -20,8 +21,8 @@
 //   - ReportSessionUpdates (events.session_update_interval): one listing, then a session update with occtl's bytes
 //     for every listed session the registry knows (through the outbox, like every session event).
 //
-// Thread-safety: every public method from any thread; none blocks (work is queued). Stop() joins the workers; jobs
-// still queued are dropped (counted).
+// Thread-safety: every public method from any thread; none blocks (work is queued). Stop() waits for the occtl calls
+// in flight (each bounded by its deadline) and joins the thread; jobs still queued are dropped (counted).
 #pragma once
 
 #include <array>
@@ -29,7 +30,6 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -74,9 +74,11 @@ struct SessionEnforcerCounters {
 #undef OA_X
   std::uint64_t late_disconnects_not_sent = 0;  // disconnect-scripts after a reconstructed disconnect (not resent)
   std::uint64_t queued = 0;  // jobs waiting now
-  std::uint64_t workers = 0;          // worker threads alive now (0 when idle)
-  std::uint64_t workers_peak = 0;     // most alive at once
+  std::uint64_t workers = 0;          // occtl supervisor threads alive now: 1 while there is work, 0 when idle
+  std::uint64_t workers_peak = 0;     // most alive at once (1)
   std::uint64_t workers_started = 0;  // threads started so far
+  std::uint64_t in_flight = 0;        // occtl calls (jobs) running now
+  std::uint64_t in_flight_peak = 0;   // most at once: at most `concurrency`
 };
 
 class SessionEnforcer final : public SessionActions {
@@ -93,7 +95,7 @@ class SessionEnforcer final : public SessionActions {
     std::size_t concurrency = 4;
     std::size_t max_queue = 200'000;
     std::uint32_t recheck_rate = 50;  // per second
-    std::chrono::milliseconds idle_linger{5'000};  // a worker without work this long ends (real time)
+    std::chrono::milliseconds idle_linger{5'000};  // the thread without work this long ends (real time)
   };
 
   SessionEnforcer(Deps deps, Options options);
@@ -116,21 +118,28 @@ class SessionEnforcer final : public SessionActions {
 
   // Waits until no job is queued or running (tests, shutdown paths). Scheduled re-checks not yet due do not count.
   void WaitIdle();
-  // Waits until every worker thread has ended (tests of the on-demand pool: with idle_linger 0 they end as soon as
-  // the queue is empty).
+  // Waits until the supervisor thread has ended (tests of the on-demand thread: with idle_linger 0 it ends as soon as
+  // nothing is queued or in flight).
   void WaitWorkersGone();
   SessionEnforcerCounters counters() const;
   LatencyHistogramSnapshot revocation_latency() const { return latency_.snapshot(); }
   void SetRecheckRate(std::uint32_t rate);
 
  private:
+  // A job starts its occtl call (or does its work) and calls JobFinished() exactly once: at once, or from the
+  // OcctlPort's `done`. Both run on the supervisor thread, without mu_.
   using Job = std::function<void()>;
   void Enqueue(Job job);
-  void SpawnWorkerLocked();
-  void WorkerLoop(std::uint64_t id);
+  void SpawnSupervisorLocked();
+  void SupervisorLoop();
+  void JobFinished();
   void UpdateSessions();
   void DisconnectOne(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                      DisconnectReason report_reason, std::optional<Clock::WallTime> published_at);
+  void OnDisconnected(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
+                      std::optional<Clock::WallTime> published_at, const absl::Status& st);
+  void OnListedForUpdates(absl::StatusOr<std::vector<SessionRecord>> live);
+  void OnListedForReconcile(absl::StatusOr<std::vector<SessionRecord>> live, Clock::WallTime listed_at);
   void ScheduleRechecks(std::vector<SessionRecord> sessions, std::string why);
   void OnValidated(const SessionRecord& s, const SessionValidation& v);
   void Reconcile();
@@ -142,15 +151,16 @@ class SessionEnforcer final : public SessionActions {
   mutable std::mutex mu_;
   std::condition_variable work_cv_, idle_cv_;
   std::deque<Job> queue_;            // guarded by mu_
-  std::size_t running_ = 0;          // guarded by mu_
-  bool started_ = false;             // guarded by mu_: workers may be spawned
+  std::size_t running_ = 0;          // jobs started and not finished; guarded by mu_
+  std::size_t running_peak_ = 0;     // guarded by mu_
+  bool started_ = false;             // guarded by mu_: the thread may be spawned
   bool stopping_ = false;            // guarded by mu_
+  bool polling_ = false;             // guarded by mu_: the thread is (about to be) in OcctlPort::Poll
   Clock::MonoTime next_recheck_{};   // pacing; guarded by mu_
-  // The on-demand pool, guarded by mu_: a worker that ends puts its id in finished_; the next spawn or Stop joins it.
-  std::map<std::uint64_t, std::thread> workers_;
-  std::vector<std::uint64_t> finished_;
-  std::size_t idle_workers_ = 0;
-  std::uint64_t next_worker_id_ = 0, workers_peak_ = 0, workers_started_ = 0;
+  // The on-demand thread, guarded by mu_: alive from its spawn until it leaves (idle); the next spawn or Stop joins.
+  std::thread supervisor_;
+  bool supervisor_alive_ = false;
+  std::uint64_t workers_started_ = 0;
 
 #define OA_X(name) std::atomic<std::uint64_t> name##_{0};
   OA_SESSION_ENFORCER_COUNTERS(OA_X)

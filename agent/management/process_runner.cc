@@ -125,95 +125,130 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int out_w, int
   return pid;
 }
 
-// How far a child got before the deadline: reaped or not, which pipes are still open, which output was cut.
-struct ChildRun {
+}  // namespace
+
+// What ChildProcess holds: the child, its pipes and pidfd, how far it got, and the output so far.
+struct ChildProcess::State {
+  pid_t pid = -1;
+  Fd out_r, err_r, pidfd;
+  ProcessLimits limits;
+  const Clock* clock = nullptr;
+  Clock::MonoTime deadline{};
   bool exited = false;
   bool out_open = true;
   bool err_open = true;
   bool out_cut = false;
   bool err_cut = false;
+  bool finished = false;
   int status = 0;  // waitpid status, once exited
+  ProcessResult result;
 };
 
-// Reads both pipes into `result` and reaps the child, until the child has exited and closed both pipes, or until
-// limits.timeout has passed.
-ChildRun Collect(pid_t pid, int out_r, int err_r, const ProcessLimits& limits, const Clock& clock,
-                 ProcessResult& result) {
-  // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the raw system call.
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  const auto deadline = clock.now() + limits.timeout;
-  ChildRun run;
-  while (!run.exited || run.out_open || run.err_open) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.now());
-    if (left.count() <= 0) break;
-    pollfd fds[3];
-    nfds_t n = 0;
-    if (run.out_open) fds[n++] = {out_r, POLLIN, 0};
-    if (run.err_open) fds[n++] = {err_r, POLLIN, 0};
-    if (!run.exited && pidfd.get() >= 0) fds[n++] = {pidfd.get(), POLLIN, 0};
-    // Without a pidfd (old kernel), wake up now and then to reap.
-    const int wait_ms = pidfd.get() >= 0 ? static_cast<int>(std::min<long long>(left.count(), 1000))
-                                         : static_cast<int>(std::min<long long>(left.count(), 20));
-    const int pr = ::poll(fds, n, wait_ms);
-    if (pr < 0 && errno != EINTR) break;
-    if (run.out_open) run.out_open = Drain(out_r, result.stdout_text, limits.max_output_bytes, run.out_cut);
-    if (run.err_open) run.err_open = Drain(err_r, result.stderr_text, limits.max_output_bytes, run.err_cut);
-    if (!run.exited) {
-      const pid_t w = ::waitpid(pid, &run.status, WNOHANG);
-      if (w == pid) run.exited = true;
-    }
-  }
-  return run;
-}
-
-// Ends what the deadline left running (the whole group, reaped), then fills in the exit code and the flags, and makes
-// the output valid UTF-8.
-void Finish(pid_t pid, ChildRun& run, ProcessResult& result) {
-  if (!run.exited) {
-    // Deadline: kill the whole group, then reap (SIGKILL makes this prompt).
-    result.timed_out = true;
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    while (::waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
-    }
-  } else if (run.out_open || run.err_open) {
-    // The program exited but something it started still holds the pipes open past the deadline.
-    result.timed_out = true;
-    ::kill(-pid, SIGKILL);
-  }
-  result.exit_code = ToExitCode(run.status);
-  result.output_truncated = run.out_cut || run.err_cut;
-  MakeUtf8(result.stdout_text, run.out_cut);
-  MakeUtf8(result.stderr_text, run.err_cut);
-}
-
-}  // namespace
-
-// The steps: the pipes, Spawn, Collect until exit or the deadline, Finish.
-absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
-                                         const Clock& clock) {
+// The steps: the pipes, Spawn, a pidfd to wait on (pidfd_open, Linux >= 5.3; without it reaping is polled).
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std::string>& argv,
+                                                                 const ProcessLimits& limits, const Clock& clock) {
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     return absl::InvalidArgumentError("program path must be absolute");
   }
   int out_pipe[2];
   int err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
-  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  auto st = std::make_unique<State>();
+  st->out_r.reset(out_pipe[0]);
+  Fd out_w(out_pipe[1]);
   if (::pipe2(err_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return Errno("pipe", errno);
-  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  st->err_r.reset(err_pipe[0]);
+  Fd err_w(err_pipe[1]);
   // The child's ends must block like ordinary stdout/stderr.
   ::fcntl(out_w.get(), F_SETFL, 0);
   ::fcntl(err_w.get(), F_SETFL, 0);
 
   const absl::StatusOr<pid_t> pid = Spawn(argv, out_w.get(), err_w.get());
   if (!pid.ok()) return pid.status();
-  out_w.reset();  // only the child writes now: its exit closes the pipes
-  err_w.reset();
+  // out_w and err_w close on return: only the child writes now, so its exit closes the pipes.
+  st->pid = *pid;
+  // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the raw system call.
+  st->pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)));
+  st->limits = limits;
+  st->clock = &clock;
+  st->deadline = clock.now() + limits.timeout;
+  return std::unique_ptr<ChildProcess>(new ChildProcess(std::move(st)));
+}
 
-  ProcessResult result;
-  ChildRun run = Collect(*pid, out_r.get(), err_r.get(), limits, clock, result);
-  Finish(*pid, run, result);
-  return result;
+ChildProcess::ChildProcess(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+ChildProcess::~ChildProcess() {
+  // Abandoned (its owner is going away): nothing of it may outlive us, not even a zombie.
+  if (state_ && !state_->finished) Finish();
+}
+
+void ChildProcess::AppendPollFds(std::vector<pollfd>& out) const {
+  if (state_->out_open) out.push_back({state_->out_r.get(), POLLIN, 0});
+  if (state_->err_open) out.push_back({state_->err_r.get(), POLLIN, 0});
+  if (!state_->exited && state_->pidfd.get() >= 0) out.push_back({state_->pidfd.get(), POLLIN, 0});
+}
+
+std::chrono::milliseconds ChildProcess::MaxWait() const {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(state_->deadline - state_->clock->now());
+  const std::chrono::milliseconds cap(!state_->exited && state_->pidfd.get() < 0 ? 20 : 1000);
+  return std::clamp(left, std::chrono::milliseconds(0), cap);
+}
+
+void ChildProcess::Collect() {
+  State& s = *state_;
+  if (s.out_open) s.out_open = Drain(s.out_r.get(), s.result.stdout_text, s.limits.max_output_bytes, s.out_cut);
+  if (s.err_open) s.err_open = Drain(s.err_r.get(), s.result.stderr_text, s.limits.max_output_bytes, s.err_cut);
+  if (!s.exited) {
+    const pid_t w = ::waitpid(s.pid, &s.status, WNOHANG);
+    if (w == s.pid) s.exited = true;
+  }
+}
+
+bool ChildProcess::Done() const { return state_->exited && !state_->out_open && !state_->err_open; }
+
+bool ChildProcess::Expired() const { return state_->clock->now() >= state_->deadline; }
+
+// Ends what the deadline left running (the whole group, reaped), then fills in the exit code and the flags, and makes
+// the output valid UTF-8.
+ProcessResult ChildProcess::Finish() {
+  State& s = *state_;
+  s.finished = true;
+  ProcessResult& result = s.result;
+  if (!s.exited) {
+    // Deadline: kill the whole group, then reap (SIGKILL makes this prompt).
+    result.timed_out = true;
+    ::kill(-s.pid, SIGKILL);
+    ::kill(s.pid, SIGKILL);
+    while (::waitpid(s.pid, &s.status, 0) < 0 && errno == EINTR) {
+    }
+    s.exited = true;
+  } else if (s.out_open || s.err_open) {
+    // The program exited but something it started still holds the pipes open past the deadline.
+    result.timed_out = true;
+    ::kill(-s.pid, SIGKILL);
+  }
+  result.exit_code = ToExitCode(s.status);
+  result.output_truncated = s.out_cut || s.err_cut;
+  MakeUtf8(result.stdout_text, s.out_cut);
+  MakeUtf8(result.stderr_text, s.err_cut);
+  return std::move(result);
+}
+
+// One child driven to the end: poll its descriptors until it exited and closed its pipes, or until the deadline.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
+                                         const Clock& clock) {
+  auto child = ChildProcess::Start(argv, limits, clock);
+  if (!child.ok()) return child.status();
+  std::vector<pollfd> fds;
+  while (!(*child)->Done()) {
+    const auto wait = (*child)->MaxWait();
+    if (wait.count() <= 0) break;  // the deadline
+    fds.clear();
+    (*child)->AppendPollFds(fds);
+    if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count())) < 0 && errno != EINTR) break;
+    (*child)->Collect();
+  }
+  return (*child)->Finish();
 }
 
 }  // namespace oa

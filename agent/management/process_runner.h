@@ -7,8 +7,11 @@
 // Thread-safety: RunProcess may be called from several threads at once; each call owns its child.
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,5 +37,40 @@ struct ProcessResult {
 // ran and failed is an OK result with its exit code.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessLimits& limits,
                                          const Clock& clock);
+
+// One started child whose output is collected without blocking, for a caller that watches several at once on one
+// thread (live enforcement's occtl calls). RunProcess is this class driven to the end for one child. The loop:
+//   poll() the descriptors AppendPollFds lists (POLLIN) for at most MaxWait(); Collect(); once Done() or Expired(),
+//   Finish() for the result (killing the whole process group if the deadline passed).
+//
+// Thread-safety: one thread at a time per object. The destructor kills and reaps a child not finished.
+class ChildProcess {
+ public:
+  // argv[0] must be an absolute path. Errors only when the program could not be started.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                            const ProcessLimits& limits, const Clock& clock);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // The descriptors to watch for POLLIN: the pipes still open, and the pidfd while the child is not reaped.
+  void AppendPollFds(std::vector<pollfd>& out) const;
+  // How long a poll may wait for this child: up to its deadline, at most 1 s (20 ms without a pidfd, since reaping
+  // is then polled).
+  std::chrono::milliseconds MaxWait() const;
+  // Reads what the pipes hold and reaps the child if it exited. Never blocks.
+  void Collect();
+  // Exited and both pipes closed.
+  bool Done() const;
+  bool Expired() const;
+  // The result; kills what the deadline left running. Call once.
+  ProcessResult Finish();
+
+  struct State;
+
+ private:
+  explicit ChildProcess(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace oa

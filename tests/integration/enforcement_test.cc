@@ -252,5 +252,52 @@ TEST_F(RecheckTriggerTest, PolicyStreamReconnectingRechecksFailOpenSessionsAtThe
   EXPECT_EQ(agent_->CountLogLines("circuit breaker closed: the portal is back"), 0);
 }
 
+// Issue 11: a stale-mode user after the policy stream reconnects while the breaker is open. The restarted portal
+// cannot resume the stream (Resync: every cached decision dropped, stale ones included); the stream's first message
+// moves the open breaker to half-open at once, so alice is answered by the portal instead of refused by the fallback
+// for the rest of the 60 s open timeout.
+TEST_F(RecheckTriggerTest, PolicyStreamReconnectingLetsTheNextDecisionProbeAnOpenBreaker) {
+  Start({"--heartbeat-ms", "500"}, "users:\n  alice: { allow: true, ttl: 1 }\n  bob: { allow: true }\n",
+        [this](AgentSettings& s) {
+          s.fail_mode = "fail-stale";
+          s.stale_fallback = "close";
+          s.failure_threshold = 1;
+          s.open_timeout = "60s";  // without the stream's help the breaker would refuse for a minute
+          s.max_open_timeout = "120s";
+          s.extra_yaml = AgentYaml(/*watch=*/true, occtl_, dir_.path());
+        });
+  ASSERT_TRUE(Eventually([&] { return agent_->CountLogLines("policy stream to") > 0; })) << agent_->Log();
+  ConnectEnv env;
+  env.username = "alice";
+  env.id = "7201";
+  HelperRun run = RunHelper(agent_->socket_path(), env);
+  ASSERT_EQ(run.exit_code, 0);
+  ASSERT_EQ(agent_->DecisionOf(run.pid, 5s).value_or(AuditRecord{}).source, "portal") << agent_->Log();
+  // One applied event, so that the restarted portal (which no longer holds it) must answer the resume with Resync.
+  ASSERT_TRUE(sim_->ReplacePolicy("users:\n  alice: { allow: true, ttl: 1 }\n  bob: { allow: false }\n").ok());
+  ASSERT_TRUE(Eventually([&] { return agent_->CountLogLines("revocation in force: user bob") == 1; })) << agent_->Log();
+
+  std::this_thread::sleep_for(1500ms);  // alice's verdict (portal TTL 1 s, +-10 %) is no longer fresh, only stale
+  ASSERT_TRUE(sim_->Stop().ok());
+  env.id = "7202";
+  run = RunHelper(agent_->socket_path(), env);
+  ASSERT_EQ(run.exit_code, 0);
+  ASSERT_EQ(agent_->DecisionOf(run.pid, 5s).value_or(AuditRecord{}).source, "stale") << agent_->Log();
+  ASSERT_EQ(agent_->CountLogLines("circuit breaker closed -> open"), 1) << agent_->Log();
+
+  ASSERT_TRUE(sim_->Restart().ok());
+  ASSERT_TRUE(Eventually([&] { return agent_->CountLogLines("resync (the portal could not resume") == 1; }, 30s))
+      << agent_->Log();
+  EXPECT_EQ(agent_->CountLogLines("circuit breaker open -> half_open (portal reachable again"), 1) << agent_->Log();
+  EXPECT_EQ(agent_->CountLogLines("policy stream reconnected while the circuit breaker was open"), 1);
+  env.id = "7203";
+  run = RunHelper(agent_->socket_path(), env);
+  EXPECT_EQ(run.exit_code, 0) << "refused: the stale verdict is gone and the breaker still open?\n" << agent_->Log();
+  const auto rec = agent_->DecisionOf(run.pid, 5s);
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->source, "portal") << rec->line;
+  EXPECT_EQ(agent_->CountLogLines("circuit breaker half_open -> closed"), 1) << agent_->Log();
+}
+
 }  // namespace
 }  // namespace oa::integration

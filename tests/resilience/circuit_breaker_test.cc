@@ -221,6 +221,69 @@ TEST_F(BreakerTest, ProbeFailureReopensWithGrowingTimeoutUpToTheCap) {
   EXPECT_EQ(transitions_.back().open_for, seconds(30));
 }
 
+// The policy stream reconnecting (issue 11): the portal is reachable again, so the next call probes it at once
+// instead of every caller waiting out open_timeout.
+TEST_F(BreakerTest, PeerReachableMovesAnOpenBreakerToHalfOpenAtOnce) {
+  Trip();
+  const std::uint64_t open_generation = breaker_.generation();
+  clock_.advance(seconds(1));  // far from the 30 s open timeout
+  EXPECT_FALSE(breaker_.TryAcquire());
+  EXPECT_TRUE(breaker_.OnPeerReachable());
+  EXPECT_EQ(breaker_.state(), BreakerState::kHalfOpen);
+  EXPECT_EQ(breaker_.generation(), open_generation + 1);
+  EXPECT_EQ(transitions_.back().from, BreakerState::kOpen);
+  EXPECT_EQ(transitions_.back().to, BreakerState::kHalfOpen);
+  EXPECT_NE(transitions_.back().reason.find("policy stream"), std::string_view::npos);
+  EXPECT_EQ(breaker_.counters().reachable_half_opens, 1u);
+  auto probe = breaker_.TryAcquire();
+  ASSERT_TRUE(probe);
+  EXPECT_TRUE(probe.is_probe());
+  auto second = breaker_.TryAcquire();
+  EXPECT_FALSE(second) << "half_open_max_calls (1) still bounds the probes";
+  EXPECT_EQ(second.rejection(), BreakerRejection::kHalfOpenBusy);
+  EXPECT_FALSE(breaker_.OnPeerReachable()) << "already half-open: no second transition";
+  breaker_.Record(probe, CallResult::kSuccess);
+  EXPECT_EQ(breaker_.state(), BreakerState::kClosed);
+  EXPECT_FALSE(breaker_.OnPeerReachable()) << "closed: nothing to do";
+  EXPECT_EQ(breaker_.counters().reachable_half_opens, 1u);
+}
+
+TEST_F(BreakerTest, PeerReachableThenFailedProbeReopensWithTheGrowingOpenPeriod) {
+  Trip();
+  EXPECT_EQ(transitions_.back().open_for, seconds(30));
+  ASSERT_TRUE(breaker_.OnPeerReachable());
+  auto probe = breaker_.TryAcquire();
+  ASSERT_TRUE(probe);
+  breaker_.Record(probe, CallResult::kFailure);
+  ASSERT_EQ(breaker_.state(), BreakerState::kOpen);
+  EXPECT_EQ(transitions_.back().reason, "half-open probe failed");
+  EXPECT_EQ(transitions_.back().open_for, seconds(60)) << "as after an elapsed open timeout: the period doubles";
+  clock_.advance(seconds(59));
+  EXPECT_FALSE(breaker_.TryAcquire());
+  clock_.advance(seconds(1));
+  EXPECT_TRUE(breaker_.TryAcquire());
+}
+
+TEST_F(BreakerTest, PeerReachableLeavesAForcedOpenBreakerOpen) {
+  breaker_.SetOverride(BreakerOverride::kForceOpen);
+  const std::size_t seen = transitions_.size();
+  EXPECT_FALSE(breaker_.OnPeerReachable());
+  EXPECT_EQ(breaker_.state(), BreakerState::kOpen);
+  EXPECT_EQ(transitions_.size(), seen);
+  EXPECT_EQ(breaker_.TryAcquire().rejection(), BreakerRejection::kForcedOpen);
+  EXPECT_EQ(breaker_.counters().reachable_half_opens, 0u);
+}
+
+TEST_F(BreakerTest, ResultOfACallFromBeforeThePeerReachableTransitionIsStale) {
+  auto before = breaker_.TryAcquire();  // admitted while closed, answered late
+  ASSERT_TRUE(before);
+  Trip();
+  ASSERT_TRUE(breaker_.OnPeerReachable());
+  breaker_.Record(before, CallResult::kSuccess);
+  EXPECT_EQ(breaker_.state(), BreakerState::kHalfOpen) << "only a probe of this generation can close it";
+  EXPECT_EQ(breaker_.counters().stale_results, 1u);
+}
+
 TEST_F(BreakerTest, JitterIsBoundedAndNeverExceedsTheCap) {
   jitter_ = 0.0;  // lowest
   Trip();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -44,6 +45,42 @@ class FakeOcctl final : public OcctlPort {
   std::function<void(const std::string&)> on_disconnect;
   std::vector<std::string> disconnected;
   int list_calls = 0, running = 0, max_running = 0;
+};
+
+// The supervised form (OcctlPort::Start*, Poll) the real port implements: calls stay in flight until the enforcer's
+// thread polls; each Poll ends them all. Records how many were in flight at once.
+class DeferredOcctl final : public OcctlPort {
+ public:
+  absl::StatusOr<std::vector<SessionRecord>> ListSessions() override { return std::vector<SessionRecord>{}; }
+  absl::Status Disconnect(const std::string&) override { return absl::InternalError("the blocking form is not used"); }
+  void StartListSessions(ListDone done) override {
+    std::lock_guard l(mu);
+    pending.push_back([done = std::move(done)] { done(std::vector<SessionRecord>{}); });
+    max_pending = std::max(max_pending, pending.size());
+  }
+  void StartDisconnect(const std::string& id, DisconnectDone done) override {
+    std::lock_guard l(mu);
+    disconnected.push_back(id);
+    pending.push_back([done = std::move(done), st = result] { done(st); });
+    max_pending = std::max(max_pending, pending.size());
+  }
+  void Poll(std::chrono::milliseconds) override {
+    std::vector<std::function<void()>> ending;
+    {
+      std::lock_guard l(mu);
+      ending.swap(pending);
+      ++polls;
+    }
+    for (auto& f : ending) f();
+  }
+  void Wake() override { wakes.fetch_add(1); }
+  std::mutex mu;
+  std::vector<std::function<void()>> pending;
+  std::vector<std::string> disconnected;
+  absl::Status result = absl::OkStatus();
+  std::size_t max_pending = 0;
+  int polls = 0;
+  std::atomic<int> wakes{0};
 };
 
 // Session events go into a real outbox (a file in a temporary directory) through the SessionEventRecorder on the
@@ -180,7 +217,8 @@ TEST_F(SessionEnforcerTest, GroupRevocationWithTenThousandSessionsRunsWithBounde
   enforcer_.WaitIdle();
   EXPECT_EQ(occtl_.disconnected.size(), 10'000u);
   EXPECT_LE(occtl_.max_running, 2) << "concurrency bound";
-  EXPECT_LE(enforcer_.counters().workers_peak, 2u) << "the pool grows to `concurrency`, no further";
+  EXPECT_EQ(enforcer_.counters().workers_peak, 1u) << "one thread supervises the occtl calls";
+  EXPECT_LE(enforcer_.counters().in_flight_peak, 2u) << "concurrency bound";
   EXPECT_EQ(registry_.ListWhere([](const SessionRecord& s) { return s.forced.has_value(); }).size(), 10'000u);
   EXPECT_EQ(enforcer_.counters().disconnected_revocation, 10'000u);
   // A second revocation while ocserv's disconnect-scripts are still on their way does not run occtl again.
@@ -557,18 +595,66 @@ TEST(SessionEnforcerPoolTest, WorkersStartOnDemandAndLeaveWhenIdle) {
   enforcer.DisconnectRevoked(table.Revoke(Subject::User("u"), "r", 0, "local"), std::nullopt);
   enforcer.WaitIdle();
   EXPECT_EQ(occtl.disconnected.size(), 200u);
-  EXPECT_GE(enforcer.counters().workers_peak, 1u);
-  EXPECT_LE(enforcer.counters().workers_peak, 3u);
+  EXPECT_EQ(enforcer.counters().workers_peak, 1u) << "one thread, whatever the concurrency";
   EXPECT_LE(occtl.max_running, 3);
   enforcer.WaitWorkersGone();
-  EXPECT_EQ(enforcer.counters().workers, 0u) << "the pool shrinks back when idle";
+  EXPECT_EQ(enforcer.counters().workers, 0u) << "the thread leaves when idle";
   const auto started = enforcer.counters().workers_started;
   enforcer.ReconcileNow();
   enforcer.WaitIdle();
-  EXPECT_GT(enforcer.counters().workers_started, started) << "and grows again for new work";
+  EXPECT_GT(enforcer.counters().workers_started, started) << "and starts again for new work";
   EXPECT_EQ(occtl.list_calls, 1);
   enforcer.Stop();
   EXPECT_EQ(enforcer.counters().workers, 0u);
+}
+
+// Issue 11's thread budget: one thread keeps `concurrency` occtl calls in flight at once (the supervised form), and
+// never more, however long the queue.
+TEST(SessionEnforcerSupervisorTest, OneThreadKeepsConcurrencyCallsInFlight) {
+  FakeClock clock;
+  ManualScheduler scheduler;
+  SessionRegistry registry;
+  DeferredOcctl occtl;
+  SessionEnforcer enforcer({clock, scheduler, registry, occtl, nullptr, nullptr}, {3, 200'000, 10});
+  for (int i = 0; i < 1000; ++i) registry.Admit(Session(std::to_string(5000 + i), "u" + std::to_string(i), "big"));
+  RevocationTable table(clock, 24h);
+  // Queued before the thread starts, so that it finds more work than slots at once.
+  enforcer.DisconnectRevoked(table.Revoke(Subject::Group("big"), "r", 0, "portal"), std::nullopt);
+  enforcer.Start();
+  enforcer.WaitIdle();
+  EXPECT_EQ(occtl.disconnected.size(), 1000u);
+  EXPECT_EQ(occtl.max_pending, 3u) << "three calls in flight at once, never four";
+  EXPECT_EQ(enforcer.counters().in_flight_peak, 3u);
+  EXPECT_EQ(enforcer.counters().workers_peak, 1u);
+  EXPECT_EQ(enforcer.counters().workers_started, 1u);
+  EXPECT_EQ(enforcer.counters().disconnected_revocation, 1000u);
+  EXPECT_GE(occtl.polls, 334) << "each Poll ended at most three calls";
+  enforcer.Stop();
+}
+
+TEST(SessionEnforcerSupervisorTest, SupervisedFailuresAndTimeoutsAreCountedAndTheSessionsStay) {
+  FakeClock clock;
+  ManualScheduler scheduler;
+  SessionRegistry registry;
+  DeferredOcctl occtl;
+  SessionEnforcer enforcer({clock, scheduler, registry, occtl, nullptr, nullptr}, {4, 200'000, 10});
+  enforcer.Start();
+  registry.Admit(Session("601", "quinn", "g"));
+  RevocationTable table(clock, 24h);
+  occtl.result = absl::DeadlineExceededError("occtl disconnect did not return in time");
+  enforcer.DisconnectRevoked(table.Revoke(Subject::User("quinn"), "r", 0, "portal"), std::nullopt);
+  enforcer.WaitIdle();
+  occtl.result = absl::UnavailableError("occtl exited 1");
+  enforcer.DisconnectRevoked(table.Revoke(Subject::User("quinn"), "r", 0, "portal"), std::nullopt);
+  enforcer.WaitIdle();
+  EXPECT_EQ(enforcer.counters().disconnect_timed_out, 1u);
+  EXPECT_EQ(enforcer.counters().disconnect_failed, 1u);
+  ASSERT_EQ(registry.size(), 1u);
+  EXPECT_FALSE(registry.List().at(0).forced.has_value());
+  enforcer.ReconcileNow();
+  enforcer.WaitIdle();
+  EXPECT_EQ(enforcer.counters().reconcile_ok, 1u) << "the listing goes through the supervised form too";
+  enforcer.Stop();
 }
 
 }  // namespace
