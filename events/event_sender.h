@@ -48,7 +48,9 @@ struct EventSenderOptions {
   // Holding back (above): 0 = send at once. The daemon sets it from events.max_delivery_delay.
   std::chrono::milliseconds max_delay{0};
   std::chrono::milliseconds quiet{5};
-  std::uint64_t max_held = 1000;
+  // A burst is served from the outbox's in-memory copy of its pending rows (Outbox::kMirrorMax) rather than re-read
+  // from the file: release before that copy could overflow.
+  std::uint64_t max_held = Outbox::kMirrorMax / 2;
 };
 
 enum class SenderState : std::uint8_t {

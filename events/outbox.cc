@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/jitter.h"
+#include "common/thread_priority.h"
 
 namespace oa {
 namespace {
@@ -196,6 +197,10 @@ OutboxStats Outbox::stats() const {
 // ---- the writer ----
 
 void Outbox::Run() {
+  if (options_.writer_nice != 0 && !NiceThisThread(options_.writer_nice)) {
+    spdlog::warn("outbox: could not lower the writer thread's priority (nice {}); it keeps the default",
+                 options_.writer_nice);
+  }
   std::unique_lock lock(mu_);
   for (;;) {
     bool woke = false;  // from idle: nothing had queued up during a commit, so gather for a moment

@@ -102,6 +102,7 @@ struct AgentSettings {
   std::string log_level = "info";
   bool report_events = true;  // portal.report_events
   std::string extra_yaml;     // appended as is: whole sections (e.g. "ocserv:\n  occtl_path: ...\n")
+  std::string agent_binary;   // empty: AgentBinary() (benchmarks compare another build's)
 };
 
 std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_path);
