@@ -39,9 +39,9 @@ std::chrono::milliseconds RetryBackoff::Next() {
   base_ms_ = base_ms_ == 0 ? static_cast<double>(options_.initial.count()) : base_ms_ * options_.multiplier;
   base_ms_ = std::min(base_ms_, static_cast<double>(options_.max.count()));
   ++failures_;
-  std::uniform_real_distribution<double> spread(1.0 - options_.jitter, 1.0 + options_.jitter);
-  const double ms = base_ms_ * spread(rng_);
-  return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(ms)));
+  // Uniform in [base·(1−jitter), base·(1+jitter)], as before the shared helper.
+  const auto ms = Jittered(std::chrono::duration<double, std::milli>(base_ms_), options_.jitter, NextUnit(rng_state_));
+  return std::chrono::milliseconds(std::max<long long>(1, static_cast<long long>(ms.count())));
 }
 
 }  // namespace oa

@@ -6,9 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <random>
-
 #include "absl/status/status.h"
+#include "common/jitter.h"
 
 namespace oa {
 
@@ -31,8 +30,10 @@ struct RetryBackoffOptions {
 // Jittered exponential backoff: initial, ×multiplier per consecutive failure, capped at max.
 class RetryBackoff {
  public:
-  explicit RetryBackoff(RetryBackoffOptions options, std::uint64_t seed = std::random_device{}())
-      : options_(options), rng_(seed) {}
+  // `seed` 0 = a random one. The jitter is common/jitter.h's (SplitMix64 + Jittered), as the breaker's and the
+  // cache's.
+  explicit RetryBackoff(RetryBackoffOptions options, std::uint64_t seed = 0)
+      : options_(options), rng_state_(seed != 0 ? seed : RandomSeed()) {}
   // The delay before the next attempt; each call grows the next one.
   std::chrono::milliseconds Next();
   void Reset() {
@@ -43,7 +44,7 @@ class RetryBackoff {
 
  private:
   RetryBackoffOptions options_;
-  std::mt19937_64 rng_;
+  std::uint64_t rng_state_;
   double base_ms_ = 0;
   int failures_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "events/event_sender.h"
 
-#include <random>
+#include <algorithm>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -25,7 +26,7 @@ EventSender::EventSender(Outbox& outbox, EventDelivery& delivery, Scheduler& sch
       scheduler_(scheduler),
       clock_(clock),
       options_(options),
-      backoff_(options.backoff, options.seed != 0 ? options.seed : std::random_device{}()) {}
+      backoff_(options.backoff, options.seed) {}
 
 void EventSender::Start() {
   outbox_.SetOnPending([this] { Kick(); });
@@ -34,9 +35,16 @@ void EventSender::Start() {
 
 void EventSender::Kick() {
   std::lock_guard lock(mu_);
-  if (stopped_ || pump_scheduled_) return;
+  if (stopped_) return;
+  // Holding back, a pump waits for the quiet or the deadline: only a backlog of max_held brings it forward (a
+  // second pump; the first then finds the burst under way).
+  if (pump_scheduled_ && !(holding_ && HeldLocked() >= options_.max_held)) return;
+  holding_ = false;
   ScheduleLocked(clock_.now());
 }
+
+// Events appended since the last burst began (or ever): all of them wait. Lock-free reads only.
+std::uint64_t EventSender::HeldLocked() const { return outbox_.last_seq() - burst_through_; }
 
 void EventSender::ScheduleLocked(Clock::MonoTime when) {
   pump_scheduled_ = true;
@@ -51,9 +59,11 @@ void EventSender::Stop() {
 void EventSender::Pump() {
   std::size_t slots = 0;
   std::size_t busy = 0;
+  std::uint64_t through = std::numeric_limits<std::uint64_t>::max();  // holding back: this burst's last seq
   {
     std::lock_guard lock(mu_);
     pump_scheduled_ = false;
+    holding_ = false;
     if (stopped_) return;
     const auto now = clock_.now();
     if (now < retry_at_) {
@@ -66,6 +76,10 @@ void EventSender::Pump() {
       return;
     }
     slots = options_.max_in_flight - busy;
+    if (options_.max_delay.count() > 0) {
+      if (!bursting_ && HoldLocked(now)) return;
+      through = burst_through_;
+    }
   }
   // Outside the lock: this reads the store. In flight events are still pending, hence `busy` more; some may be
   // held behind an earlier event of their session, hence the margin.
@@ -77,9 +91,11 @@ void EventSender::Pump() {
     if (stopped_) return;
     std::set<std::string> sessions_busy;
     for (const auto& [seq, session] : in_flight_) sessions_busy.insert(session);
-    bool left = pending.size() >= asked;  // maybe more than it read
+    // Maybe more than it read (unless what it read already goes past this burst: the rest does too).
+    bool left = pending.size() >= asked && pending.back().seq <= through;
     for (auto& e : pending) {
       if (in_flight_.count(e.seq) > 0) continue;
+      if (e.seq > through) continue;  // appended after this burst began: the next burst's
       // An earlier event of this session is in flight (or was just passed over): this one waits its turn.
       if (to_send.size() >= slots || !sessions_busy.insert(e.event.session_id).second) {
         left = true;
@@ -90,6 +106,7 @@ void EventSender::Pump() {
     }
     left_behind_ = left;
     counters_.attempts += to_send.size();
+    if (bursting_ && to_send.empty() && in_flight_.empty() && !left) EndBurstLocked(clock_.now());
   }
   for (const auto& e : to_send) {
     delivery_.Deliver(e, [this, seq = e.seq, id = e.event_id](absl::Status s) { OnDone(seq, id, s); });
@@ -133,11 +150,51 @@ void EventSender::OnDone(std::uint64_t seq, const std::string& event_id, const a
       }
       break;
   }
+  if (verdict == DeliveryVerdict::kRetry) left_behind_ = true;  // it is still pending
   if (stopped_) return;
+  if (bursting_ && in_flight_.empty() && !left_behind_) EndBurstLocked(now);
   if (now < retry_at_) {
     if (!pump_scheduled_) ScheduleLocked(retry_at_);
   } else if (!pump_scheduled_ && (left_behind_ || verdict == DeliveryVerdict::kRetry)) {
     ScheduleLocked(now);  // else nothing is pending beyond what is in flight: a pump would read for nothing
+  }
+}
+
+// Whether new events wait (then a pump is scheduled for when they may go); false: a burst begins now.
+bool EventSender::HoldLocked(Clock::MonoTime now) {
+  if (outbox_.stats().depth == 0) {  // nothing waits; the next commit kicks
+    held_since_.reset();
+    return true;
+  }
+  if (!held_since_) held_since_ = now;
+  const auto due = *held_since_ + options_.max_delay;
+  const auto quiet_at = outbox_.last_append() + options_.quiet;
+  if (now >= quiet_at) {
+    ++counters_.released_quiet;
+  } else if (now >= due) {
+    ++counters_.released_max_delay;
+  } else if (HeldLocked() >= options_.max_held) {
+    ++counters_.released_max_held;
+  } else {
+    ScheduleLocked(std::min(due, quiet_at));  // Kicks meanwhile coalesce into this pump
+    holding_ = true;
+    return true;
+  }
+  bursting_ = true;
+  burst_through_ = outbox_.last_seq();
+  burst_started_ = now;
+  held_since_.reset();
+  return false;
+}
+
+// Everything up to burst_through_ is delivered (or parked): what came during the burst is held from its start on.
+void EventSender::EndBurstLocked(Clock::MonoTime now) {
+  bursting_ = false;
+  if (outbox_.last_seq() > burst_through_) {
+    held_since_ = burst_started_;
+    if (!pump_scheduled_) ScheduleLocked(now);
+  } else {
+    held_since_.reset();
   }
 }
 

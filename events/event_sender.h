@@ -6,6 +6,15 @@
 // The portal's failures here never reach the decision path's circuit breaker: the sender has its own calls and
 // state.
 //
+// Decisions first (issue 12): delivery can wait seconds, a decision cannot, and on a small machine each delivery (an
+// RPC, the portal answering it) takes CPU from the next decision. With `max_delay` > 0 the sender holds new events
+// back while connects keep coming (an event appended less than `quiet` ago) and releases them in one burst — as soon
+// as the connect path has been quiet for `quiet`, when the first held event has waited `max_delay`, or when
+// `max_held` events are pending — sending, in the usual order and pipelined, those appended before the burst began;
+// those appended during it wait for the next burst (counted from the burst's start, so still at most `max_delay`).
+// Holding back changes only when a send starts: the events are in the outbox either way, and a backoff, an earlier
+// run's events or a long backlog are sent as before.
+//
 // Time and I/O come through seams (resilience/clock.h Clock, common/scheduler.h Scheduler,
 // event_delivery.h EventDelivery), and nothing in it sleeps: tests drive it with a FakeClock, a manual scheduler
 // and a fake delivery.
@@ -20,6 +29,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +45,12 @@ struct EventSenderOptions {
   std::size_t max_in_flight = 32;
   RetryBackoffOptions backoff;
   std::uint64_t seed = 0;  // backoff jitter; 0 = random
+  // Holding back (above): 0 = send at once. The daemon sets it from events.max_delivery_delay.
+  std::chrono::milliseconds max_delay{0};
+  std::chrono::milliseconds quiet{5};
+  // A burst is served from the outbox's in-memory copy of its pending rows (Outbox::kMirrorMax) rather than re-read
+  // from the file: release before that copy could overflow.
+  std::uint64_t max_held = Outbox::kMirrorMax / 2;
 };
 
 enum class SenderState : std::uint8_t {
@@ -53,6 +69,11 @@ struct EventSenderStats {
   std::uint64_t in_flight = 0;
   std::uint64_t backoffs = 0;   // times the sender started waiting
   std::uint64_t malformed_replies = 0;  // of `retried`: OK replies that could not be believed (EventDelivery)
+  // Bursts of held-back events, by what released them: the connect path fell quiet, the first held event had waited
+  // max_delay (connects kept coming), max_held were pending.
+  std::uint64_t released_quiet = 0;
+  std::uint64_t released_max_delay = 0;
+  std::uint64_t released_max_held = 0;
   SenderState state = SenderState::kIdle;
   std::chrono::milliseconds current_backoff{0};
 };
@@ -76,6 +97,9 @@ class EventSender {
   void Pump();
   void OnDone(std::uint64_t seq, const std::string& event_id, const absl::Status& status);
   void ScheduleLocked(Clock::MonoTime when);
+  bool HoldLocked(Clock::MonoTime now);
+  std::uint64_t HeldLocked() const;
+  void EndBurstLocked(Clock::MonoTime now);
 
   Outbox& outbox_;
   EventDelivery& delivery_;
@@ -91,6 +115,13 @@ class EventSender {
   // The last pump left pending events unsent (slots full, or held behind their session's event in flight): a
   // completion pumps again. Otherwise nothing waits but what is in flight, and new events Kick. Guarded by mu_.
   bool left_behind_ = false;
+  // Holding back (max_delay > 0), guarded by mu_: while `bursting_`, events up to seq `burst_through_` are sent;
+  // otherwise new events wait, the first of them since `held_since_` (unset: none waits).
+  bool bursting_ = false;
+  bool holding_ = false;  // the scheduled pump is the end of a hold
+  std::uint64_t burst_through_ = 0;
+  Clock::MonoTime burst_started_{};
+  std::optional<Clock::MonoTime> held_since_;
   Clock::MonoTime retry_at_{};                    // no sends before; guarded by mu_
   std::chrono::milliseconds current_backoff_{0};  // guarded by mu_
   EventSenderStats counters_;                     // guarded by mu_ (state and in_flight are derived)

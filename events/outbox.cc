@@ -2,17 +2,14 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
+#include "common/jitter.h"
+#include "common/thread_priority.h"
+
 namespace oa {
 namespace {
-
-std::uint64_t RandomPrefix() {
-  std::random_device rd;
-  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-}
 
 std::string EventIdOf(std::uint64_t prefix, std::uint64_t seq) {
   char buf[48];
@@ -29,7 +26,7 @@ constexpr auto kWarnEvery = std::chrono::seconds(10);
 }  // namespace
 
 Outbox::Outbox(OutboxOptions options, const Clock& clock)
-    : options_(std::move(options)), clock_(clock), id_prefix_(RandomPrefix()) {
+    : options_(std::move(options)), clock_(clock), id_prefix_(RandomSeed()) {
   {
     std::lock_guard store_lock(store_mu_);
     OpenStoreLocked();
@@ -44,12 +41,14 @@ std::string Outbox::Append(SessionEvent event) {
   StoredEvent e;
   e.written_at = clock_.wall_now();
   e.event = std::move(event);
+  last_append_ns_.store(clock_.now().time_since_epoch().count(), std::memory_order_relaxed);
   std::lock_guard lock(mu_);
   if (stopping_) {
     c_.dropped_memory.fetch_add(1, std::memory_order_relaxed);
     return {};
   }
   e.seq = next_seq_++;
+  last_seq_.store(e.seq, std::memory_order_relaxed);
   e.event_id = EventIdOf(id_prefix_, e.seq);
   std::string id = e.event_id;
   if (incoming_.size() >= options_.max_memory_events) {
@@ -166,6 +165,10 @@ std::vector<StoredEvent> Outbox::Pending(std::size_t max) {
   return out;
 }
 
+Clock::MonoTime Outbox::last_append() const {
+  return Clock::MonoTime(Clock::MonoTime::duration(last_append_ns_.load(std::memory_order_relaxed)));
+}
+
 OutboxStats Outbox::stats() const {
   OutboxStats s;
   s.written = c_.written.load(std::memory_order_relaxed);
@@ -194,6 +197,10 @@ OutboxStats Outbox::stats() const {
 // ---- the writer ----
 
 void Outbox::Run() {
+  if (options_.writer_nice != 0 && !NiceThisThread(options_.writer_nice)) {
+    spdlog::warn("outbox: could not lower the writer thread's priority (nice {}); it keeps the default",
+                 options_.writer_nice);
+  }
   std::unique_lock lock(mu_);
   for (;;) {
     bool woke = false;  // from idle: nothing had queued up during a commit, so gather for a moment
@@ -371,6 +378,7 @@ void Outbox::OpenStoreLocked() {
   {
     std::lock_guard lock(mu_);
     next_seq_ = std::max(next_seq_, max_seq + 1);
+    last_seq_.store(next_seq_ - 1, std::memory_order_relaxed);  // rows of an earlier run count as appended
   }
   spdlog::info("outbox: {} open ({} durability), {} event(s) pending", options_.path,
                options_.durability == OutboxDurability::kPower ? "power" : "process", count);

@@ -84,6 +84,12 @@ class Outbox {
 
   OutboxStats stats() const;
 
+  // How busy the connect path is, for the sender's holding back (event_sender.h): when the latest Append happened
+  // (on the injected clock; the clock's epoch before any) and the highest seq assigned so far (0 before any). Every
+  // admitted connect and every disconnect appends. Lock-free.
+  Clock::MonoTime last_append() const;
+  std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_relaxed); }
+
   // Pending events served from memory at most (beyond, Pending reads the file): ~2 MB of typical events.
   static constexpr std::size_t kMirrorMax = 10'000;
 
@@ -147,7 +153,9 @@ class Outbox {
     std::atomic<std::int64_t> oldest_ns{0};
   };
   Counters c_;
-  std::atomic<bool> store_down_{false};  // the writer then also wakes once a second to try the store again
+  std::atomic<bool> store_down_{false};
+  std::atomic<Clock::MonoTime::rep> last_append_ns_{0};  // last_append(); relaxed
+  std::atomic<std::uint64_t> last_seq_{0};               // last_seq(); relaxed  // the writer then also wakes once a second to try the store again
 
   std::mutex join_mu_;  // Stop may be called from two threads (owner and destructor)
   std::thread writer_;

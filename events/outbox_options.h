@@ -34,6 +34,9 @@ struct OutboxOptions {
   // next appended event, or more removals, share its transaction. Real time. A removal lost in a crash only means a
   // re-send, which the portal drops by event_id; appends and parks are never held back. 0 = commit at once.
   std::chrono::milliseconds removal_linger{20};
+  // Not configuration. The writer thread's nice value (0 = unchanged): decisions first, the writer yields the CPU to
+  // a waking decision thread; a positive value still gets a share under full load, so commits keep going.
+  int writer_nice = 0;
   // Not configuration: tests only. SQLite's max_page_count for the store (0 = none), to make "disk full" happen.
   std::uint32_t test_max_pages = 0;
 

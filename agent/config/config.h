@@ -38,6 +38,9 @@ struct EventsOptions {
   // ReportSessionUpdate for live sessions every interval (0 = off), with occtl's byte counts, through the outbox;
   // a should_disconnect answer ends the session (SessionEnforcer::DisconnectRequested).
   std::chrono::milliseconds session_update_interval{0};
+  // While connects keep coming, how long a new event may be held back so that its delivery does not take CPU from
+  // the next decision (events/event_sender.h "Decisions first"); 0 = send at once.
+  std::chrono::milliseconds max_delivery_delay{1000};
 
   bool operator==(const EventsOptions&) const = default;
 };

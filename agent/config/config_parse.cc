@@ -296,6 +296,7 @@ void ParseEvents(YamlSection s, EventsOptions* o) {
   if (o->session_update_interval.count() > 0 && o->session_update_interval < 10s) {
     s.Error("session_update_interval", "must be 0s (off) or at least 10s");
   }
+  s.ReadDuration("max_delivery_delay", 0ms, 60s, &o->max_delivery_delay);
   s.ReportUnknownKeys();
 }
 

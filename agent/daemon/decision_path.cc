@@ -7,10 +7,13 @@
 #include "agent/portal/grpc_portal_client.h"
 #include "agent/portal/grpc_event_delivery.h"
 #include "agent/portal/portal_channel.h"
+#include "common/thread_priority.h"
 #include "grpcpp/channel.h"
 
 namespace oa {
 namespace {
+
+constexpr int kBackgroundNice = 10;  // the outbox writer and the event sender (common/thread_priority.h)
 
 AuthorizerSettings SettingsOf(const Config& c) {
   AuthorizerSettings s;
@@ -53,9 +56,17 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
     auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id);
     if (!delivery.ok()) return delivery.status();
     p->delivery_ = *std::move(delivery);
-    p->outbox_ = std::make_unique<Outbox>(config.events.outbox, clock);  // never fails: degraded modes instead
+    // Decisions first: the writer and the sender run at nice 10, so a waking decision thread gets the CPU first.
+    OutboxOptions oo = config.events.outbox;
+    oo.writer_nice = kBackgroundNice;
+    p->outbox_ = std::make_unique<Outbox>(oo, clock);  // never fails: degraded modes instead
     p->sender_timer_ = std::make_unique<TimerThread>();
-    p->sender_ = std::make_unique<EventSender>(*p->outbox_, *p->delivery_, *p->sender_timer_, clock);
+    p->sender_timer_->RunAt(clock.now(), [] {
+      if (!NiceThisThread(kBackgroundNice)) spdlog::warn("events: could not lower the sender thread's priority");
+    });
+    EventSenderOptions so;
+    so.max_delay = config.events.max_delivery_delay;  // decisions first: delivery holds back while connects come
+    p->sender_ = std::make_unique<EventSender>(*p->outbox_, *p->delivery_, *p->sender_timer_, clock, so);
   }
   DecisionPath* raw = p.get();
   // The portal is reachable again when the breaker closes: re-check the sessions admitted during the outage (on the

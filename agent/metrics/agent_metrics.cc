@@ -421,6 +421,13 @@ const std::vector<GroupDef>& Groups() {
          {{"store_failures", "", OA_GET(s.events->outbox.store_failures)}}},
         {"events_store_moved_aside_total", kCounter, "Corrupt outbox files moved aside.", "",
          {{"moved_aside", "", OA_GET(s.events->outbox.moved_aside)}}},
+        {"events_released_total", kCounter,
+         "Bursts of session events held back while connects kept coming (events.max_delivery_delay), by what "
+         "released them: the connect path fell quiet, the first had waited max_delivery_delay, 5000 were waiting.",
+         "by",
+         {{"released_quiet", "quiet", OA_GET(s.events->sender.released_quiet)},
+          {"released_max_delay", "max_delivery_delay", OA_GET(s.events->sender.released_max_delay)},
+          {"released_max_held", "backlog", OA_GET(s.events->sender.released_max_held)}}},
         {"events_in_flight", kGauge, "Session event deliveries in flight.", "",
          {{"in_flight", "", OA_GET(s.events->sender.in_flight)}}},
         {"", kGauge, "", "", {{"backoff_ms", "", OA_GET(s.events->sender.current_backoff.count())}}}},

@@ -6,6 +6,8 @@
 //   FlagParser("oa_x_bench").Int("--rounds", &a.rounds, 1).Double("--rate", &a.rate, kPositive).Parse(argc, argv);
 #pragma once
 
+#include <unistd.h>
+
 #include <functional>
 #include <limits>
 #include <string>
@@ -61,6 +63,14 @@ class FlagParser {
     return Add(std::move(flag), [out](const std::string& v) {
       *out = v;
       return true;
+    });
+  }
+
+  // A path to a file this process may execute.
+  FlagParser& Executable(std::string flag, std::string* out) {
+    return Add(std::move(flag), [out](const std::string& v) {
+      *out = v;
+      return ::access(v.c_str(), X_OK) == 0;
     });
   }
 

@@ -1,6 +1,7 @@
 #include "events/event_sender.h"
 
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -77,7 +78,8 @@ SessionEvent Event(SessionEventKind kind, const std::string& user, const std::st
 
 class EventSenderTest : public ::testing::Test {
  protected:
-  void SetUpSender(std::size_t max_in_flight) {
+  // `max_delay` > 0: holding back on, with quiet = 5 ms.
+  void SetUpSender(std::size_t max_in_flight, std::chrono::milliseconds max_delay = {}, std::uint64_t max_held = 1000) {
     OutboxOptions o;
     o.path = dir_ / "outbox.db";
     outbox_ = std::make_unique<Outbox>(o, clock_);
@@ -87,6 +89,9 @@ class EventSenderTest : public ::testing::Test {
     so.backoff.max = std::chrono::milliseconds(8000);
     so.backoff.jitter = 0.2;
     so.seed = 42;
+    so.max_delay = max_delay;
+    so.quiet = std::chrono::milliseconds(5);
+    so.max_held = max_held;
     sender_ = std::make_unique<EventSender>(*outbox_, delivery_, scheduler_, clock_, so);
     sender_->Start();
   }
@@ -270,6 +275,127 @@ TEST_F(EventSenderTest, PortalFailuresDoNotTouchTheDecisionBreaker) {
   EXPECT_EQ(breaker.state(), BreakerState::kClosed);
   EXPECT_EQ(breaker.counters().failures, 0u);
   EXPECT_EQ(breaker.counters().trips, 0u);
+}
+
+// ---- holding back while connects keep coming (issue 12: decisions first) ----
+
+using std::chrono::milliseconds;
+
+TEST_F(EventSenderTest, HoldsANewEventBackUntilTheConnectPathIsQuiet) {
+  SetUpSender(4, milliseconds(1000));
+  Append(SessionEventKind::kConnect, "a", "1");
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u) << "appended just now: the connect path is busy";
+  clock_.advance(milliseconds(4));
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u);
+  clock_.advance(milliseconds(1));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect"}));
+  EXPECT_EQ(sender_->stats().released_quiet, 1u);
+  EXPECT_EQ(sender_->stats().released_max_delay, 0u);
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+  // The next lone event is held from its own append on, not from the earlier one's.
+  clock_.advance(milliseconds(10'000));
+  Append(SessionEventKind::kDisconnect, "a", "1");
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u);
+  clock_.advance(milliseconds(5));
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/disconnect"}));
+}
+
+// Connects every 2 ms for 3 s (the connect path never quiet): every event still goes within max_delay of its append,
+// in bursts of what came before each burst began, in order.
+TEST_F(EventSenderTest, ConnectsThatNeverStopHoldAnEventAtMostMaxDelay) {
+  SetUpSender(64, milliseconds(1000));
+  std::map<std::string, Clock::MonoTime> appended;
+  std::vector<std::string> order;
+  std::size_t bursts = 0;
+  for (int i = 0; i < 1500; ++i) {
+    const std::string user = "u" + std::to_string(i);
+    Append(SessionEventKind::kConnect, user, user);
+    appended[user] = clock_.now();
+    Settle();
+    if (delivery_.waiting() > 0) ++bursts;
+    while (delivery_.waiting() > 0) {
+      const std::string sent = delivery_.front().event.username;
+      EXPECT_LE(clock_.now() - appended.at(sent), milliseconds(1000)) << sent;
+      order.push_back(sent);
+      delivery_.Complete(absl::OkStatus());
+      Settle();
+    }
+    clock_.advance(milliseconds(2));
+  }
+  EXPECT_EQ(bursts, 2u) << "one burst a second, at most";
+  EXPECT_EQ(sender_->stats().released_max_delay, 2u);
+  EXPECT_EQ(sender_->stats().released_quiet, 0u);
+  // The rest goes once the connects stop.
+  clock_.advance(milliseconds(5));
+  Settle();
+  while (delivery_.waiting() > 0) {
+    order.push_back(delivery_.front().event.username);
+    delivery_.Complete(absl::OkStatus());
+    Settle();
+  }
+  ASSERT_EQ(order.size(), 1500u);
+  for (int i = 0; i < 1500; ++i) EXPECT_EQ(order[i], "u" + std::to_string(i));
+  EXPECT_EQ(sender_->stats().released_quiet, 1u);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+TEST_F(EventSenderTest, ABacklogOfMaxHeldGoesAtOnce) {
+  SetUpSender(32, milliseconds(1000), /*max_held=*/10);
+  for (int i = 0; i < 9; ++i) Append(SessionEventKind::kConnect, "u" + std::to_string(i), std::to_string(i));
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u);
+  Append(SessionEventKind::kConnect, "u9", "9");
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 10u);
+  EXPECT_EQ(sender_->stats().released_max_held, 1u);
+}
+
+// A session's disconnect appended while its connect is in a burst waits for the next burst, after the connect.
+TEST_F(EventSenderTest, HoldingBackKeepsASessionsOrder) {
+  SetUpSender(4, milliseconds(1000));
+  Append(SessionEventKind::kConnect, "a", "1");
+  clock_.advance(milliseconds(5));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect"}));
+  Append(SessionEventKind::kDisconnect, "a", "1");
+  Append(SessionEventKind::kConnect, "b", "2");
+  Settle();
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u) << "appended during the burst: held for the next one";
+  clock_.advance(milliseconds(5));
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/disconnect", "b/connect"}));
+}
+
+TEST_F(EventSenderTest, HoldingBackSendsAnEarlierRunsEventsAtOnceAndRetriesAfterTheBackoff) {
+  {
+    OutboxOptions o;
+    o.path = dir_ / "outbox.db";
+    Outbox earlier(o, clock_);
+    earlier.Append(Event(SessionEventKind::kDisconnect, "left", "9"));
+  }
+  SetUpSender(4, milliseconds(1000));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"left/disconnect"}));
+  delivery_.Complete(absl::UnavailableError("down"));
+  Settle();
+  const auto backoff = sender_->stats().current_backoff;
+  Append(SessionEventKind::kConnect, "new", "10");
+  clock_.advance(backoff);
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"left/disconnect"})) << "resent after the backoff";
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"new/connect"}))
+      << "appended during that burst, quiet since: the next burst follows at once";
 }
 
 TEST(DeliveryPolicyTest, ClassifiesEveryCodeInOnePlace) {

@@ -272,7 +272,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(const std::str
   WriteFileAtomically(config, AgentConfigYaml(settings, agent->socket_path_));
   // Ready = READY=1 through NOTIFY_SOCKET, as systemd sees it (whatever the log level).
   agent->notify_ = std::make_unique<testing::NotifySocket>(work_dir + "/notify.sock");
-  agent->process_ = std::make_unique<testing::ChildProcess>(std::vector<std::string>{AgentBinary(), "-c", config},
+  const std::string binary = settings.agent_binary.empty() ? AgentBinary() : settings.agent_binary;
+  agent->process_ = std::make_unique<testing::ChildProcess>(std::vector<std::string>{binary, "-c", config},
                                                             std::vector<std::string>{agent->notify_->env()},
                                                             work_dir + "/agent");
   const auto deadline = Steady::now() + 15s;

@@ -103,6 +103,7 @@ struct AgentSettings {
   bool report_events = true;  // portal.report_events
   bool metrics = false;       // metrics on 127.0.0.1:0 (the port is in the log: "metrics: listening on ... (port N)")
   std::string extra_yaml;     // appended as is: whole sections (e.g. "ocserv:\n  occtl_path: ...\n")
+  std::string agent_binary;   // empty: AgentBinary() (benchmarks compare another build's)
 };
 
 std::string AgentConfigYaml(const AgentSettings& s, const std::string& socket_path);

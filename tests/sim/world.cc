@@ -117,6 +117,7 @@ Core::Core(World& world, std::uint64_t s) : w(world) {
   EventSenderOptions so;
   so.max_in_flight = 8;
   so.seed = s | 1;
+  so.max_delay = std::chrono::seconds(1);  // as deployed (events.max_delivery_delay): holding back is simulated too
   sender = std::make_unique<EventSender>(*outbox, *delivery, scheduler, w.clock, so);
 }
 

@@ -31,7 +31,10 @@
 // all-off variant (the same round, so the same machine conditions), and the CPU time agent and sim spent per
 // request (including the background work a request caused: outbox commit, ReportConnect). Closed loop by default;
 // --gap-us G pauses G us between an answer and the next request, so that such background work is done before the
-// next decision instead of competing with it. Usage: --variants 5 [--revoked 100] [--gap-us 0]
+// next decision instead of competing with it. With --baseline-agent PATH (e.g. main's ocserv-agent) the variants are
+// instead outbox off / on for that binary and for this build's, enforcement off, interleaved in every round, each
+// ratio to the outbox-off variant of the same binary: before/after under the same conditions.
+// Usage: --variants 5 [--revoked 100] [--gap-us 0] [--baseline-agent PATH]
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -82,6 +85,7 @@ struct Args {
   int variant_rounds = 0;     // > 0: the enforcement/outbox on-vs-off comparison instead (RunVariants)
   int revoked = 100;          // users revoked through the stream in the enforcement-on variants
   int gap_us = 0;             // --variants: pause between one answer and the next request (0 = closed loop)
+  std::string baseline_agent; // --variants: compare this build's agent with that binary (outbox off/on each)
 };
 
 constexpr char kProgram[] = "oa_decision_path_bench";
@@ -594,15 +598,27 @@ void RunAtLatency(const Args& args, int latency_ms) {
 // ---- enforcement and outbox on vs off (--variants) ----
 
 struct Variant {
-  const char* name;
+  std::string name;
   bool watch;   // enforcement.watch, with --revoked users revoked through the stream
   bool outbox;  // portal.report_events: every admit appended to the outbox and sent
+  std::string agent_binary;  // empty: the agent built with this bench
+  int baseline = 0;          // the variant its ratios are to (same round)
 };
-constexpr Variant kVariants[] = {{"enforcement off, outbox off", false, false},
-                                 {"enforcement on,  outbox off", true, false},
-                                 {"enforcement off, outbox on ", false, true},
-                                 {"enforcement on,  outbox on ", true, true}};
-constexpr int kVariantCount = sizeof(kVariants) / sizeof(kVariants[0]);
+
+// The four configurations; or, with --baseline-agent, outbox off/on for that binary and for this build's, all with
+// enforcement off — before/after, interleaved in every round.
+std::vector<Variant> VariantsOf(const Args& args) {
+  if (args.baseline_agent.empty()) {
+    return {{"enforcement off, outbox off", false, false, "", 0},
+            {"enforcement on,  outbox off", true, false, "", 0},
+            {"enforcement off, outbox on ", false, true, "", 0},
+            {"enforcement on,  outbox on ", true, true, "", 0}};
+  }
+  return {{"baseline agent, outbox off", false, false, args.baseline_agent, 0},
+          {"baseline agent, outbox on ", false, true, args.baseline_agent, 0},
+          {"this agent,     outbox off", false, false, "", 2},
+          {"this agent,     outbox on ", false, true, "", 2}};
+}
 
 struct VariantRun {
   double hit_p50 = 0, miss_p50 = 0;
@@ -617,6 +633,7 @@ VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag
   if (!sim.ok()) Die(sim.status().ToString());
   integration::AgentSettings as = BenchAgentSettings(args, (*sim)->address());
   as.report_events = v.outbox;
+  as.agent_binary = v.agent_binary;
   as.extra_yaml = std::string("enforcement: { watch: ") + (v.watch ? "true" : "false") + " }\n";
   auto agent = AgentProcess::Start(dir.path(), as);
   if (!agent.ok()) Die(agent.status().ToString());
@@ -645,15 +662,28 @@ VariantRun RunVariant(const Args& args, const Variant& v, const std::string& tag
   const std::chrono::microseconds gap(args.gap_us);
   const pid_t agent_pid = (*agent)->pid(), sim_pid = (*sim)->pid();
   double a0 = ProcessCpuMs(agent_pid), s0 = ProcessCpuMs(sim_pid);
+  // Background work a phase caused (outbox commit, ReportConnect, the sim's answer) may still run: let it finish —
+  // every admitted connect reported, when the outbox is on — and count it, before the next phase starts (else a
+  // sender that holds reports back while connects come would charge the hit phase's reports to the miss phase).
+  std::uint64_t admitted = 1;  // the warm-up
+  auto settle = [&](int requests) {
+    admitted += static_cast<std::uint64_t>(requests);
+    const auto deadline = Steady::now() + 30s;
+    while (v.outbox && Steady::now() < deadline) {
+      auto st = (*sim)->Stats();
+      if (st.ok() && st->events_unique >= admitted) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    std::this_thread::sleep_for(300ms);
+  };
   const Sourced hit = SocketRequests(**agent, args.requests, [](int) { return std::string("bench-hit"); }, gap);
-  // Background work a request caused (outbox commit, ReportConnect) may still run: let it finish, and count it.
-  std::this_thread::sleep_for(300ms);
+  settle(args.requests);
   double a1 = ProcessCpuMs(agent_pid), s1 = ProcessCpuMs(sim_pid);
   out.hit_agent_cpu_us = (a1 - a0) * 1000 / args.requests;
   out.hit_sim_cpu_us = (s1 - s0) * 1000 / args.requests;
   const Sourced miss =
       SocketRequests(**agent, args.requests, [&](int i) { return "vmiss" + tag + "-" + std::to_string(i); }, gap);
-  std::this_thread::sleep_for(300ms);
+  settle(args.requests);
   out.miss_agent_cpu_us = (ProcessCpuMs(agent_pid) - a1) * 1000 / args.requests;
   out.miss_sim_cpu_us = (ProcessCpuMs(sim_pid) - s1) * 1000 / args.requests;
   if (hit.failures || miss.failures || hit.sources.count("cache") == 0 || miss.sources.count("portal") == 0) {
@@ -672,32 +702,36 @@ double Median(std::vector<double> v) {
 }
 
 void RunVariants(const Args& args) {
-  std::vector<std::array<VariantRun, kVariantCount>> rounds(static_cast<std::size_t>(args.variant_rounds));
+  const std::vector<Variant> variants = VariantsOf(args);
+  const int count = static_cast<int>(variants.size());
+  std::vector<std::vector<VariantRun>> rounds(static_cast<std::size_t>(args.variant_rounds),
+                                              std::vector<VariantRun>(variants.size()));
   std::printf("\n| round | %-28s | hit p50 ms | miss p50 ms | CPU us/request, hit: agent / sim | miss: agent / sim |\n"
               "|---|---|---:|---:|---:|---:|\n",
               "variant");
   for (int r = 0; r < args.variant_rounds; ++r) {
-    for (int k = 0; k < kVariantCount; ++k) {
-      const int v = (r + k) % kVariantCount;  // rotate the order every round
-      rounds[r][v] = RunVariant(args, kVariants[v], std::to_string(r) + "-" + std::to_string(v));
+    for (int k = 0; k < count; ++k) {
+      const int v = (r + k) % count;  // rotate the order every round
+      rounds[r][v] = RunVariant(args, variants[v], std::to_string(r) + "-" + std::to_string(v));
       const VariantRun& x = rounds[r][v];
-      std::printf("| %d | %-28s | %10.3f | %11.3f | %5.0f / %5.0f | %5.0f / %5.0f |\n", r + 1, kVariants[v].name,
+      std::printf("| %d | %-28s | %10.3f | %11.3f | %5.0f / %5.0f | %5.0f / %5.0f |\n", r + 1, variants[v].name.c_str(),
                   x.hit_p50, x.miss_p50, x.hit_agent_cpu_us, x.hit_sim_cpu_us, x.miss_agent_cpu_us, x.miss_sim_cpu_us);
     }
   }
-  std::printf("\nmedians over %d rounds; ratio = median of the per-round ratios to the all-off variant of the same "
+  std::printf("\nmedians over %d rounds; ratio = median of the per-round ratios to the outbox-off variant (of the same agent) of the same "
               "round (target: within 1.05x)\n\n",
               args.variant_rounds);
   std::printf("| %-28s | hit p50 ms | ratio | miss p50 ms | ratio |\n|---|---:|---:|---:|---:|\n", "variant");
-  for (int v = 0; v < kVariantCount; ++v) {
+  for (int v = 0; v < count; ++v) {
     std::vector<double> hit, miss, hit_ratio, miss_ratio;
     for (const auto& round : rounds) {
       hit.push_back(round[v].hit_p50);
       miss.push_back(round[v].miss_p50);
-      hit_ratio.push_back(round[v].hit_p50 / round[0].hit_p50);
-      miss_ratio.push_back(round[v].miss_p50 / round[0].miss_p50);
+      const VariantRun& base = round[variants[v].baseline];
+      hit_ratio.push_back(round[v].hit_p50 / base.hit_p50);
+      miss_ratio.push_back(round[v].miss_p50 / base.miss_p50);
     }
-    std::printf("| %-28s | %10.3f | %5.2fx | %11.3f | %5.2fx |\n", kVariants[v].name, Median(hit), Median(hit_ratio),
+    std::printf("| %-28s | %10.3f | %5.2fx | %11.3f | %5.2fx |\n", variants[v].name.c_str(), Median(hit), Median(hit_ratio),
                 Median(miss), Median(miss_ratio));
   }
 }
@@ -710,6 +744,7 @@ Args ParseArgs(int argc, char** argv) {
       .Int("--helper-requests", &a.helper_requests)
       .Int("--storm-users", &a.storm_users)
       .Text("--agent-log-level", &a.agent_log_level)
+      .Executable("--baseline-agent", &a.baseline_agent)
       .Bool("--report-events", &a.report_events)
       .Int("--variants", &a.variant_rounds, 1)
       .Int("--gap-us", &a.gap_us, 0)

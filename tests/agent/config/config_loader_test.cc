@@ -344,23 +344,26 @@ TEST(ConfigLoaderTest, ReadsTheEventsSection) {
   EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kProcess);
   EXPECT_EQ(r.config->events.outbox.max_events, 1'000'000u);
   EXPECT_EQ(r.config->events.session_update_interval, milliseconds(0));
+  EXPECT_EQ(r.config->events.max_delivery_delay, milliseconds(1000));
   r = dir.Load(TestConfigYaml({{"events",
                                 "  outbox_path: state/outbox.db\n  durability: power\n  max_outbox_events: 5000\n"
-                                "  session_update_interval: 5m\n"}}));
+                                "  session_update_interval: 5m\n  max_delivery_delay: 0s\n"}}));
   ASSERT_TRUE(r.ok()) << Dump(r);
   EXPECT_EQ(r.config->events.outbox.path, dir.dir() / "state/outbox.db") << "relative to the config file";
   EXPECT_EQ(r.config->events.outbox.durability, OutboxDurability::kPower);
   EXPECT_EQ(r.config->events.outbox.max_events, 5000u);
   EXPECT_EQ(r.config->events.session_update_interval, milliseconds(300'000));
+  EXPECT_EQ(r.config->events.max_delivery_delay, milliseconds(0)) << "0s: each event sent at once";
 }
 
 TEST(ConfigLoaderTest, EventsSettingsAreValidated) {
   ConfigDir dir;
   auto r = dir.Load(TestConfigYaml({{"events",
                                      "  outbox_path: \"\"\n  durability: disk\n  max_outbox_events: 10\n"
-                                     "  session_update_interval: 2s\n  outbox: x\n"}}));
+                                     "  session_update_interval: 2s\n  max_delivery_delay: 2m\n  outbox: x\n"}}));
   EXPECT_THAT(Keys(r), UnorderedElementsAre("events.outbox_path", "events.durability", "events.max_outbox_events",
-                                            "events.session_update_interval", "events.outbox"));
+                                            "events.session_update_interval", "events.max_delivery_delay",
+                                            "events.outbox"));
   EXPECT_THAT(Dump(r), HasSubstr("process, power"));
 }
 

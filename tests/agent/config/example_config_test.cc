@@ -100,6 +100,7 @@ TEST(ExampleConfigTest, DocumentsTheDefaultsOfTheCode) {
   EXPECT_EQ(c.events.outbox.durability, d.events.outbox.durability);
   EXPECT_EQ(c.events.outbox.max_events, d.events.outbox.max_events);
   EXPECT_EQ(c.events.session_update_interval, d.events.session_update_interval);
+  EXPECT_EQ(c.events.max_delivery_delay, d.events.max_delivery_delay);
   EXPECT_EQ(c.metrics.enabled, d.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, d.metrics.listen);
   EXPECT_EQ(c.logging.level, d.logging.level);

@@ -202,6 +202,8 @@ TEST(PrometheusFormatTest, SessionEventOutboxAndSenderWhenPresent) {
   e.sender.sent = 58;
   e.sender.retried = 7;
   e.sender.parked = 1;
+  e.sender.released_quiet = 11;
+  e.sender.released_max_delay = 5;
   e.sender.state = SenderState::kBackingOff;
   s.events = e;
   const std::string text = FormatPrometheus(s);
@@ -215,6 +217,9 @@ TEST(PrometheusFormatTest, SessionEventOutboxAndSenderWhenPresent) {
   EXPECT_THAT(text, HasSubstr("ocserv_agent_events_parked_total 1\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"outbox_full\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_events_dropped_total{cause=\"memory_queue_full\"} 4\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_released_total{by=\"quiet\"} 11\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_released_total{by=\"max_delivery_delay\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("ocserv_agent_events_released_total{by=\"backlog\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"backing_off\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("ocserv_agent_events_sender_state{state=\"idle\"} 0\n"));
 }
