@@ -43,20 +43,7 @@ std::chrono::milliseconds PortalConnectTimeout(const PortalOptions& options) {
   return std::max(options.timeout, kMinPortalConnectTimeout);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOptions& options) {
-  if (options.address.empty()) return absl::InvalidArgumentError("portal.address is required");
-  auto ca = ReadPem("ca_file", options.ca_file, "CERTIFICATE");
-  if (!ca.ok()) return ca.status();
-  auto cert = ReadPem("cert_file", options.cert_file, "CERTIFICATE");
-  if (!cert.ok()) return cert.status();
-  auto key = ReadPem("key_file", options.key_file, "PRIVATE KEY");
-  if (!key.ok()) return key.status();
-
-  grpc::SslCredentialsOptions tls;
-  tls.pem_root_certs = *std::move(ca);
-  tls.pem_cert_chain = *std::move(cert);
-  tls.pem_private_key = *std::move(key);
-
+grpc::ChannelArguments PortalChannelArguments(const PortalOptions& options) {
   grpc::ChannelArguments args;
   if (!options.server_name.empty()) args.SetSslTargetNameOverride(options.server_name);
   const auto keepalive_ms = static_cast<int>(options.keepalive_time.count());
@@ -78,8 +65,24 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOpt
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(std::min<long long>(
                                                      PortalConnectTimeout(options).count(), INT_MAX)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  return args;
+}
 
-  auto channel = grpc::CreateCustomChannel(options.address, grpc::SslCredentials(tls), args);
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOptions& options) {
+  if (options.address.empty()) return absl::InvalidArgumentError("portal.address is required");
+  auto ca = ReadPem("ca_file", options.ca_file, "CERTIFICATE");
+  if (!ca.ok()) return ca.status();
+  auto cert = ReadPem("cert_file", options.cert_file, "CERTIFICATE");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem("key_file", options.key_file, "PRIVATE KEY");
+  if (!key.ok()) return key.status();
+
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = *std::move(ca);
+  tls.pem_cert_chain = *std::move(cert);
+  tls.pem_private_key = *std::move(key);
+
+  auto channel = grpc::CreateCustomChannel(options.address, grpc::SslCredentials(tls), PortalChannelArguments(options));
   if (!channel) return absl::InternalError(absl::StrCat("portal: cannot create a channel to ", options.address));
   return channel;
 }
