@@ -18,7 +18,7 @@ namespace oa {
 inline constexpr std::chrono::milliseconds kMinPortalConnectTimeout{500};
 std::chrono::milliseconds PortalConnectTimeout(const PortalOptions& options);
 
-// The channel arguments of that recipe (server-name override, keepalive, reconnect backoff), for
+// The channel arguments of that recipe (server-name override, keepalive, reconnect backoff, no BDP probing), for
 // MakePortalChannel and for benchmarks that open many such channels with credentials of their own.
 grpc::ChannelArguments PortalChannelArguments(const PortalOptions& options);
 
