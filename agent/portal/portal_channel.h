@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "agent/config/portal_options.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/support/channel_arguments.h"
 
 namespace oa {
 
@@ -16,6 +17,10 @@ namespace oa {
 // be fixed. A slower attempt is abandoned (calls waiting for it fail UNAVAILABLE) and retried with backoff.
 inline constexpr std::chrono::milliseconds kMinPortalConnectTimeout{500};
 std::chrono::milliseconds PortalConnectTimeout(const PortalOptions& options);
+
+// The channel arguments of that recipe (server-name override, keepalive, reconnect backoff, no BDP probing), for
+// MakePortalChannel and for benchmarks that open many such channels with credentials of their own.
+grpc::ChannelArguments PortalChannelArguments(const PortalOptions& options);
 
 // Fails, naming the key and the file, when a TLS file is missing, unreadable, empty or not PEM.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakePortalChannel(const PortalOptions& options);

@@ -12,6 +12,8 @@
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <optional>
+#include <string_view>
 #include <gtest/gtest.h>
 #include <thread>
 
@@ -284,6 +286,27 @@ TEST(PortalConnectTimeout, IsPortalTimeoutButNeverLessThanHalfASecond) {
   EXPECT_EQ(PortalConnectTimeout(o), 2000ms);
   o.timeout = 100ms;
   EXPECT_EQ(PortalConnectTimeout(o), kMinPortalConnectTimeout);
+}
+
+// The channel the agent opens to the portal sends no BDP pings (a PING per received message that the portal must
+// acknowledge: pure per-event cost for messages this small, BENCHMARKS.md fan-out), and still keeps its keepalive.
+TEST(PortalChannelArguments, NoBdpProbingButKeepaliveKept) {
+  auto integer = [](const grpc::ChannelArguments& args, const char* key) -> std::optional<int> {
+    const grpc_channel_args c = args.c_channel_args();
+    for (std::size_t i = 0; i < c.num_args; ++i) {
+      if (std::string_view(c.args[i].key) == key && c.args[i].type == GRPC_ARG_INTEGER) return c.args[i].value.integer;
+    }
+    return std::nullopt;
+  };
+  PortalOptions o;
+  o.keepalive_time = 30000ms;
+  const grpc::ChannelArguments args = PortalChannelArguments(o);
+  EXPECT_EQ(integer(args, GRPC_ARG_HTTP2_BDP_PROBE), 0);
+  EXPECT_EQ(integer(args, GRPC_ARG_KEEPALIVE_TIME_MS), 30000);
+  EXPECT_EQ(integer(args, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS), 1);
+  o.keepalive_time = 0ms;  // keepalive off does not bring BDP probing back
+  EXPECT_EQ(integer(PortalChannelArguments(o), GRPC_ARG_HTTP2_BDP_PROBE), 0);
+  EXPECT_EQ(integer(PortalChannelArguments(o), GRPC_ARG_KEEPALIVE_TIME_MS), std::nullopt);
 }
 
 TEST(GrpcPortalClient, NothingListeningIsUnavailable) {
