@@ -18,8 +18,8 @@
 # Run it on a quiet machine (`uptime`): the ratio is only as good as the conditions the two sides share.
 #
 # The commits BENCHMARKS.md ("Before/after in one run") names: f2cc3fc is main just before issue 15's code work
-# (the metrics registry and structure branches both forked from it); 52de6d8 is the metrics registry commit that added
-# the decision-latency histograms (2 clock reads per answer) on top of f2cc3fc.
+# (the metrics registry and structure branches both forked from it); 7546539 is the end of the metrics registry
+# branch, which added the decision-latency histograms (2 clock reads per answer) on top of f2cc3fc.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
