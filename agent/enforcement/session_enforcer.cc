@@ -185,8 +185,7 @@ void SessionEnforcer::DisconnectOne(const SessionRecord& s, DisconnectCause caus
 void SessionEnforcer::OnDisconnected(const SessionRecord& s, DisconnectCause cause, const std::string& reason,
                                      std::optional<Clock::WallTime> published_at, const absl::Status& st) {
   if (published_at) {
-    const auto ms = std::chrono::duration<double, std::milli>(deps_.clock.wall_now() - *published_at).count();
-    latency_.Observe(ms);
+    latency_.Observe(std::chrono::duration_cast<std::chrono::nanoseconds>(deps_.clock.wall_now() - *published_at));
   }
   if (!st.ok()) {
     deps_.sessions.ClearForced(s.id);

@@ -58,24 +58,20 @@ class Out {
     if (families_ == nullptr) return;
     families_->back().samples.push_back(MetricSample{std::move(labels), value, {}});
   }
-  // A histogram sample from per-bucket (not cumulative) counts over `bounds`; `scale` converts bounds and sum to
-  // seconds.
-  template <class Bounds, class Counts>
-  void Histogram(const Bounds& bounds, const Counts& counts, std::uint64_t count, double sum,
-                 std::vector<std::pair<std::string, std::string>> labels = {}, double scale = 1) {
+  // A histogram sample from a DurationHistogram's snapshot (per-bucket counts, bounds and sum in seconds).
+  template <const auto& Bounds>
+  void Histogram(const DurationHistogramSnapshot<Bounds>& h,
+                 std::vector<std::pair<std::string, std::string>> labels = {}) {
     if (families_ == nullptr) return;
     MetricSample sample{std::move(labels), 0, {}};
     std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < bounds.size(); ++i) {
-      cumulative += counts[i];
-      sample.histogram.buckets.emplace_back(bounds[i] * scale, cumulative);
+    for (std::size_t i = 0; i < Bounds.size(); ++i) {
+      cumulative += h.counts[i];
+      sample.histogram.buckets.emplace_back(Bounds[i], cumulative);
     }
-    sample.histogram.count = count;
-    sample.histogram.sum = sum * scale;
+    sample.histogram.count = h.count;
+    sample.histogram.sum = h.sum_seconds;
     families_->back().samples.push_back(std::move(sample));
-  }
-  void Histogram(const SecondsHistogramSnapshot& h, std::vector<std::pair<std::string, std::string>> labels) {
-    Histogram(SecondsHistogramSnapshot::kBounds, h.counts, h.count, h.sum_seconds, std::move(labels));
   }
   void Status(std::string_view group, std::string_view key, std::uint64_t value) {
     if (status_ != nullptr) (*status_)(group, key, value);
@@ -183,9 +179,7 @@ void EnforcementExtra(const AgentSnapshot& s, Out& out) {
   }
   out.Family("revocation_latency_seconds", kHistogram,
              "From a revocation's published_at (portal) to occtl returning, per forced disconnect.");
-  // The enforcer keeps milliseconds; exported in seconds like every other duration.
-  const auto& h = e.revocation_latency;  // kept in milliseconds by the enforcer; exported in seconds
-  out.Histogram(LatencyHistogramSnapshot::kBoundsMs, h.counts, h.count, h.sum_ms, {}, 0.001);
+  out.Histogram(e.revocation_latency);
 }
 
 void EventsExtra(const AgentSnapshot& s, Out& out) {

@@ -202,7 +202,7 @@ void Run(const Args& args) {
               static_cast<unsigned long long>(c.disconnect_timed_out), static_cast<unsigned long long>(c.jobs_dropped),
               registry.size(), missing);
   std::printf("agent's own histogram (published_at -> occtl returned): %llu observations, mean %.2f ms\n",
-              static_cast<unsigned long long>(hist.count), hist.count ? hist.sum_ms / hist.count : 0.0);
+              static_cast<unsigned long long>(hist.count), hist.count ? hist.sum_seconds * 1000 / hist.count : 0.0);
   std::printf("wall %.1f s; CPU: this process (pipeline + publisher + the occtl children's spawns) %.0f ms, sim %.0f ms"
               "; revocations in force %s\n",
               wall_s, self_cpu, sim_cpu, revocations.AnyInForce() ? "yes" : "no");

@@ -291,7 +291,7 @@ TEST(PrometheusFormatEnforcementTest, StreamStateIsOneGaugePerStateAndTheLatency
   e.sessions.recheck_invalid = 1;
   e.revocation_latency.counts[4] = 2;  // (25, 50] ms
   e.revocation_latency.count = 2;
-  e.revocation_latency.sum_ms = 61;
+  e.revocation_latency.sum_seconds = 0.061;
   s.enforcement = e;
   const std::string text = FormatPrometheus(s);
   EXPECT_THAT(text, HasSubstr("ocserv_agent_policy_stream_state{state=\"backoff\"} 1\n"));
