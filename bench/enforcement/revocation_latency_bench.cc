@@ -152,7 +152,7 @@ void Run(const Args& args) {
     std::this_thread::sleep_for(5ms);
   }
 
-  std::printf("# revocation latency: %d revocations, %zu live sessions, published at %.0f/s, %d occtl workers; "
+  std::printf("# revocation latency: %d revocations, %zu live sessions, published at %.0f/s, up to %d occtl calls at once; "
               "sim pid %d; load average at start: %s\n",
               args.revocations, registry.size(), args.rate, args.concurrency, (*sim)->pid(), LoadAverage().c_str());
   const double sim_cpu0 = ProcessCpuMs((*sim)->pid()), self_cpu0 = ProcessCpuMs(::getpid());
