@@ -153,9 +153,9 @@ class Outbox {
     std::atomic<std::int64_t> oldest_ns{0};
   };
   Counters c_;
-  std::atomic<bool> store_down_{false};
+  std::atomic<bool> store_down_{false};  // the writer then also wakes once a second to try the store again
   std::atomic<Clock::MonoTime::rep> last_append_ns_{0};  // last_append(); relaxed
-  std::atomic<std::uint64_t> last_seq_{0};               // last_seq(); relaxed  // the writer then also wakes once a second to try the store again
+  std::atomic<std::uint64_t> last_seq_{0};               // last_seq(); relaxed
 
   std::mutex join_mu_;  // Stop may be called from two threads (owner and destructor)
   std::thread writer_;

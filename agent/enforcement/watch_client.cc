@@ -195,7 +195,9 @@ class WatchClient::Core : public std::enable_shared_from_this<WatchClient::Core>
     const absl::Status st = ended_by_us ? absl::DataLossError(end_reason_) : ToAbsl(status);
     end_reason_.clear();
     const auto retry = logic_.OnClosed(deps_.clock.now(), st);
-    had_failure_ = true;
+    // A stream this client ended over an unparsable message was no outage: the portal answered. Not counting it as
+    // one keeps a portal that re-sends the same bad message from triggering re-checks on every reconnect.
+    if (!ended_by_us) had_failure_ = true;
     last_error_ = st.ToString();
     if (st.code() == absl::StatusCode::kUnimplemented) {
       if (retry.first_unimplemented) {

@@ -24,7 +24,9 @@ EventDisposition WatchStreamLogic::OnEvent(Clock::MonoTime now, const PolicyEven
   if (!got_event_on_this_stream_) {
     got_event_on_this_stream_ = true;
     state_ = StreamState::kStreaming;
-    backoff_.Reset();  // the portal is serving us: the next failure starts from the short delay
+    // The portal is serving us: the next failure starts from the short delay — unless the last stream ended on an
+    // unparsable message and nothing has advanced since (OnUnparsable).
+    if (!unparsable_since_progress_) backoff_.Reset();
   }
   // Any event is a sign of life; until the portal announced its interval, the first wait applies again.
   watchdog_deadline_ = now + (heartbeat_interval_.count() > 0 ? 3 * heartbeat_interval_ : timings_.first_heartbeat_wait);
@@ -38,6 +40,7 @@ EventDisposition WatchStreamLogic::OnEvent(Clock::MonoTime now, const PolicyEven
     return EventDisposition::kStale;
   }
   last_applied_ = event.version;
+  unparsable_since_progress_ = false;
   if (event.kind == PolicyEventKind::kUnknown) {
     ++counters_.unknown;
     return EventDisposition::kUnknown;

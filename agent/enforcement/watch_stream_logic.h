@@ -83,7 +83,14 @@ class WatchStreamLogic {
   EventDisposition OnEvent(Clock::MonoTime now, const PolicyEvent& event);
   // A received message that is not a PolicyEvent at all: counted as invalid. It has no version to skip it by (it may
   // have been a Revoke), so the client ends the stream and resumes after the last applied version (OnClosed follows).
-  void OnUnparsable() { ++counters_.invalid; }
+  // Until an event advances the version, the next streams do not reset the backoff: a portal that re-sends the same
+  // unparsable message after every Heartbeat gets a growing delay, not a reconnect every 100 ms.
+  void OnUnparsable() {
+    ++counters_.invalid;
+    unparsable_since_progress_ = true;
+  }
+  // The last stream this client ended was ended for an unparsable message, and no version has advanced since.
+  bool unparsable_since_progress() const { return unparsable_since_progress_; }
   // The watchdog's limit: no event by then means a dead stream.
   Clock::MonoTime watchdog_deadline() const { return watchdog_deadline_; }
   // True (once per stream) when the stream is open and `now` is past the watchdog deadline: cancel it.
@@ -106,6 +113,7 @@ class WatchStreamLogic {
   ReconnectBackoff backoff_;
   StreamState state_ = StreamState::kConnecting;
   std::uint64_t last_applied_ = 0;
+  bool unparsable_since_progress_ = false;
   Millis heartbeat_interval_{0};  // 0 until the portal announces one
   Clock::MonoTime watchdog_deadline_{};
   bool got_event_on_this_stream_ = false;

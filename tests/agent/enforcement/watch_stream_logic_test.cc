@@ -77,6 +77,29 @@ TEST_F(WatchStreamLogicTest, UnparsableMessageIsCountedAndAdvancesNothing) {
   EXPECT_EQ(logic_.after_version(), 3u);
 }
 
+// A portal that re-sends the same unparsable message right after its Heartbeat: the Heartbeat does not reset the
+// backoff, so the reconnects slow down; the first event that advances the version resets it again.
+TEST_F(WatchStreamLogicTest, RepeatedUnparsableMessagesAfterAHeartbeatBackOffUntilAVersionAdvances) {
+  logic_.OnOpen(clock_.now());
+  logic_.OnEvent(clock_.now(), Event(3));
+  std::vector<Millis> delays;
+  for (int i = 0; i < 4; ++i) {
+    logic_.OnUnparsable();
+    delays.push_back(logic_.OnClosed(clock_.now(), absl::DataLossError("not a PolicyEvent")).delay);
+    logic_.OnOpen(clock_.now());
+    logic_.OnEvent(clock_.now(), Heartbeat(10));
+    EXPECT_TRUE(logic_.unparsable_since_progress());
+  }
+  EXPECT_GT(delays.back(), delays.front()) << "the delay grows instead of restarting at the shortest";
+  EXPECT_EQ(logic_.OnEvent(clock_.now(), Event(4)), EventDisposition::kApply);
+  EXPECT_FALSE(logic_.unparsable_since_progress());
+  logic_.OnClosed(clock_.now(), absl::UnavailableError("gone"));
+  logic_.OnOpen(clock_.now());
+  logic_.OnEvent(clock_.now(), Heartbeat(10));
+  EXPECT_LE(logic_.OnClosed(clock_.now(), absl::UnavailableError("gone")).delay, delays.front() * 2)
+      << "progress resets the backoff again";
+}
+
 TEST_F(WatchStreamLogicTest, ResumesAfterTheLastAppliedVersionAcrossReconnects) {
   logic_.OnOpen(clock_.now());
   logic_.OnEvent(clock_.now(), Event(7));
