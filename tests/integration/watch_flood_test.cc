@@ -24,6 +24,7 @@
 
 #include "flood_portal.h"
 #include "harness.h"
+#include "loopback_http.h"
 #include "temp_dir.h"
 
 namespace oa::integration {
@@ -45,29 +46,8 @@ bool Eventually(Pred pred, std::chrono::milliseconds limit = 60s) {
   return pred();
 }
 
-// One HTTP/1.1 GET on loopback: the body of the response (the server closes after it), or "" on failure.
 std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 20'000) <= 0) break;
-        char buf[8192];
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  ::close(fd);
-  return out;
+  return oa::testing::LoopbackHttpGet(port, path, std::chrono::seconds(20));
 }
 
 // The value of one series ("name" or "name{labels}", exactly as exposed); -1 when absent.

@@ -24,6 +24,7 @@
 #include "child_process.h"
 #include "config_files.h"
 #include "ocserv_agent/v1/control.grpc.pb.h"
+#include "loopback_http.h"
 #include "temp_dir.h"
 
 namespace oa::testing {
@@ -56,31 +57,8 @@ int WaitForPort(F text, const std::regex& re, std::chrono::milliseconds timeout)
   }
 }
 
-// One HTTP/1.1 GET on loopback; the whole response (the server closes after it), or "" on failure.
 std::string HttpGet(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      const auto deadline = std::chrono::steady_clock::now() + kWait;
-      for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-        char buf[8192];
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        out.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  ::close(fd);
-  return out;
+  return oa::testing::LoopbackHttpGet(port, path, kWait);
 }
 
 class DaemonWiringTest : public ::testing::Test {
