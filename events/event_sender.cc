@@ -58,7 +58,8 @@ void EventSender::Stop() {
 
 void EventSender::Pump() {
   std::size_t slots = 0;
-  std::size_t busy = 0;
+  std::size_t want = 0;        // to read from the outbox, after read_through_
+  std::uint64_t after = 0;
   std::uint64_t through = std::numeric_limits<std::uint64_t>::max();  // holding back: this burst's last seq
   {
     std::lock_guard lock(mu_);
@@ -70,7 +71,7 @@ void EventSender::Pump() {
       ScheduleLocked(retry_at_);  // a Kick during the backoff: come back when it ends
       return;
     }
-    busy = in_flight_.size();
+    const std::size_t busy = in_flight_.size();
     if (busy >= options_.max_in_flight) {
       left_behind_ = true;  // a completion pumps again
       return;
@@ -80,40 +81,58 @@ void EventSender::Pump() {
       if (!bursting_ && HoldLocked(now)) return;
       through = burst_through_;
     }
+    // Read on only when what is already read cannot fill the free slots: each event is read (and copied) once, not
+    // once per completion. Some may wait behind an earlier event of their session, hence the margin.
+    if (ready_.size() < options_.max_in_flight) {
+      want = 2 * options_.max_in_flight + 16 - ready_.size();
+      after = read_through_;
+    }
   }
-  // Outside the lock: this reads the store. In flight events are still pending, hence `busy` more; some may be
-  // held behind an earlier event of their session, hence the margin.
-  const std::size_t asked = busy + 2 * slots + 16;
-  std::vector<StoredEvent> pending = outbox_.Pending(asked);
-  std::vector<StoredEvent> to_send;
+  // Outside the lock: this reads the store.
+  std::vector<StoredEvent> read;
+  if (want > 0) read = outbox_.Pending(want, after);
+  std::vector<std::shared_ptr<const StoredEvent>> to_send;
   {
     std::lock_guard lock(mu_);
     if (stopped_) return;
+    // Only this thread reads on, so read_through_ is still `after`; events are never added behind it (new ones get
+    // higher seqs; a retried one goes back into ready_ from OnDone).
+    if (want > 0) {
+      counters_.read += read.size();
+      for (auto& e : read) {
+        read_through_ = std::max(read_through_, e.seq);
+        ready_.push_back(std::move(e));
+      }
+    }
     std::set<std::string> sessions_busy;
     for (const auto& [seq, session] : in_flight_) sessions_busy.insert(session);
-    // Maybe more than it read (unless what it read already goes past this burst: the rest does too).
-    bool left = pending.size() >= asked && pending.back().seq <= through;
-    for (auto& e : pending) {
-      if (in_flight_.count(e.seq) > 0) continue;
-      if (e.seq > through) continue;  // appended after this burst began: the next burst's
+    // Events of this burst (or any, not holding back) that are not read yet: a completion pumps again to read them.
+    bool left = read_through_ < std::min(through, outbox_.last_seq());
+    for (auto it = ready_.begin(); it != ready_.end();) {
+      if (it->seq > through) break;  // appended after this burst began: the next burst's
       // An earlier event of this session is in flight (or was just passed over): this one waits its turn.
-      if (to_send.size() >= slots || !sessions_busy.insert(e.event.session_id).second) {
+      if (to_send.size() >= slots || !sessions_busy.insert(it->event.session_id).second) {
         left = true;
+        ++it;
         continue;
       }
-      in_flight_.emplace(e.seq, e.event.session_id);
-      to_send.push_back(std::move(e));
+      in_flight_.emplace(it->seq, it->event.session_id);
+      to_send.push_back(std::make_shared<const StoredEvent>(std::move(*it)));
+      it = ready_.erase(it);
     }
     left_behind_ = left;
     counters_.attempts += to_send.size();
     if (bursting_ && to_send.empty() && in_flight_.empty() && !left) EndBurstLocked(clock_.now());
   }
-  for (const auto& e : to_send) {
-    delivery_.Deliver(e, [this, seq = e.seq, id = e.event_id](absl::Status s) { OnDone(seq, id, s); });
+  for (auto& e : to_send) {
+    const StoredEvent& event = *e;
+    delivery_.Deliver(event, [this, e = std::move(e)](absl::Status s) { OnDone(e, s); });
   }
 }
 
-void EventSender::OnDone(std::uint64_t seq, const std::string& event_id, const absl::Status& status) {
+void EventSender::OnDone(const std::shared_ptr<const StoredEvent>& event, const absl::Status& status) {
+  const std::uint64_t seq = event->seq;
+  const std::string& event_id = event->event_id;
   const DeliveryVerdict verdict = ClassifyDelivery(status.code());
   std::lock_guard lock(mu_);
   in_flight_.erase(seq);
@@ -137,6 +156,11 @@ void EventSender::OnDone(std::uint64_t seq, const std::string& event_id, const a
       break;
     case DeliveryVerdict::kRetry:
       ++counters_.retried;
+      // Still pending: back among those read, in seq order, so that it goes again first (and before its session's
+      // later events, which waited behind it).
+      ready_.insert(std::lower_bound(ready_.begin(), ready_.end(), seq,
+                                     [](const StoredEvent& e, std::uint64_t s) { return e.seq < s; }),
+                    *event);
       // One outage fails every delivery in flight: back off once for all of them, not once each.
       if (now >= retry_at_) {
         current_backoff_ = backoff_.Next();

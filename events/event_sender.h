@@ -27,7 +27,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,6 +65,7 @@ std::string_view to_string(SenderState state);
 
 struct EventSenderStats {
   std::uint64_t attempts = 0;   // deliveries started (a retried event counts each time)
+  std::uint64_t read = 0;       // events read from the outbox: each once (a retried one is kept, not read again)
   std::uint64_t sent = 0;       // delivered and removed
   std::uint64_t retried = 0;    // deliveries that ended "not now" (the event stays)
   std::uint64_t parked = 0;     // refused for good by the portal
@@ -95,7 +98,7 @@ class EventSender {
 
  private:
   void Pump();
-  void OnDone(std::uint64_t seq, const std::string& event_id, const absl::Status& status);
+  void OnDone(const std::shared_ptr<const StoredEvent>& event, const absl::Status& status);
   void ScheduleLocked(Clock::MonoTime when);
   bool HoldLocked(Clock::MonoTime now);
   std::uint64_t HeldLocked() const;
@@ -110,6 +113,10 @@ class EventSender {
   mutable std::mutex mu_;
   RetryBackoff backoff_;                          // guarded by mu_
   std::map<std::uint64_t, std::string> in_flight_;  // seq -> session_id; guarded by mu_
+  // Read from the outbox but not started (a retried event comes back here), in seq order; the next read starts after
+  // read_through_, the highest seq read so far. Guarded by mu_.
+  std::deque<StoredEvent> ready_;
+  std::uint64_t read_through_ = 0;
   bool pump_scheduled_ = false;                   // guarded by mu_
   bool stopped_ = false;                          // guarded by mu_
   // The last pump left pending events unsent (slots full, or held behind their session's event in flight): a

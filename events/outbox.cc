@@ -1,5 +1,6 @@
 #include "events/outbox.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -120,8 +121,9 @@ void Outbox::Stop() {
   if (writer_.joinable()) writer_.join();
 }
 
-std::vector<StoredEvent> Outbox::Pending(std::size_t max) {
+std::vector<StoredEvent> Outbox::Pending(std::size_t max, std::uint64_t after_seq) {
   std::vector<StoredEvent> out;
+  out.reserve(std::min<std::size_t>(max, 1024));
   std::lock_guard store_lock(store_mu_);
   std::size_t skip_hint = 0;
   {
@@ -131,12 +133,11 @@ std::vector<StoredEvent> Outbox::Pending(std::size_t max) {
   std::vector<OutboxStore::Parking> undecodable;
   if (store_ && mirror_complete_) {
     std::lock_guard lock(mu_);
-    for (const auto& [seq, e] : mirror_) {
-      if (out.size() >= max) break;
-      if (gone_.count(seq) == 0) out.push_back(e);
+    for (auto it = mirror_.upper_bound(after_seq); it != mirror_.end() && out.size() < max; ++it) {
+      if (gone_.count(it->first) == 0) out.push_back(it->second);
     }
   } else if (store_) {
-    auto page = store_->Read(max + skip_hint);
+    auto page = store_->Read(max + skip_hint, after_seq);
     if (page.ok()) {
       out = std::move(page->events);
       undecodable = std::move(page->undecodable);
@@ -145,9 +146,8 @@ std::vector<StoredEvent> Outbox::Pending(std::size_t max) {
       spdlog::error("outbox: cannot read pending events from {}: {}", options_.path, page.status().ToString());
     }
   }
-  for (const auto& [seq, e] : memory_) {
-    if (out.size() >= max + skip_hint) break;
-    out.push_back(e);
+  for (auto it = memory_.upper_bound(after_seq); it != memory_.end() && out.size() < max + skip_hint; ++it) {
+    out.push_back(it->second);
   }
   std::lock_guard lock(mu_);
   std::erase_if(out, [&](const StoredEvent& e) { return gone_.count(e.seq) > 0; });

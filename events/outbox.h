@@ -64,9 +64,10 @@ class Outbox {
   // Queues `event`; returns its event_id. After Stop, the event is dropped (counted in dropped_memory).
   std::string Append(SessionEvent event);
 
-  // Up to `max` pending events, lowest seq first: committed ones, then the memory queue while the store is down.
-  // Excludes those already Removed or Parked.
-  std::vector<StoredEvent> Pending(std::size_t max);
+  // Up to `max` pending events with a seq above `after_seq`, lowest seq first: committed ones, then the memory queue
+  // while the store is down. Excludes those already Removed or Parked. The sender reads on from the last seq it has
+  // (event_sender.h), so an event is read and copied once, not once per completion.
+  std::vector<StoredEvent> Pending(std::size_t max, std::uint64_t after_seq = 0);
   void Remove(std::uint64_t seq);
   void Park(std::uint64_t seq, std::string why);
 

@@ -132,7 +132,7 @@ absl::StatusOr<sqlite3_stmt*> OutboxStore::Prepared(int which) {
       "COMMIT",
       "INSERT INTO events (seq, event_id, written_ns, body) VALUES (?1, ?2, ?3, ?4)",
       "DELETE FROM events WHERE seq = ?1",
-      "SELECT seq, event_id, written_ns, body FROM events ORDER BY seq LIMIT ?1",
+      "SELECT seq, event_id, written_ns, body FROM events WHERE seq > ?2 ORDER BY seq LIMIT ?1",
       "SELECT written_ns FROM events ORDER BY seq LIMIT 1",
   };
   if (stmts_[which] == nullptr) {
@@ -216,11 +216,12 @@ absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>&
   return removed;
 }
 
-absl::StatusOr<OutboxStore::Page> OutboxStore::Read(std::size_t max) {
+absl::StatusOr<OutboxStore::Page> OutboxStore::Read(std::size_t max, std::uint64_t after_seq) {
   auto prepared = Prepared(kRead);
   if (!prepared.ok()) return prepared.status();
   sqlite3_stmt* s = *prepared;
   sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(max));
+  sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(after_seq));
   Page page;
   for (;;) {
     const int rc = sqlite3_step(s);

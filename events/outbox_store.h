@@ -44,12 +44,13 @@ class OutboxStore {
   // at most `max_parked` of them, oldest pruned). Returns how many pending rows it deleted or moved.
   absl::StatusOr<std::uint64_t> Apply(const std::vector<StoredEvent>& inserts, const std::vector<std::uint64_t>& deletes,
                                       const std::vector<Parking>& parks, std::uint64_t max_parked);
-  // Pending events, lowest seq first. Rows that do not decode are returned in `undecodable` (seq and why).
+  // Pending events after seq `after_seq`, lowest seq first. Rows that do not decode are returned in `undecodable`
+  // (seq and why).
   struct Page {
     std::vector<StoredEvent> events;
     std::vector<Parking> undecodable;
   };
-  absl::StatusOr<Page> Read(std::size_t max);
+  absl::StatusOr<Page> Read(std::size_t max, std::uint64_t after_seq = 0);
   // Deletes the `n` oldest pending events (the bound); returns how many went.
   absl::StatusOr<std::uint64_t> DeleteOldest(std::uint64_t n);
 

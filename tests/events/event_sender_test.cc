@@ -163,6 +163,88 @@ TEST_F(EventSenderTest, SendsSessionsInParallelButOneSessionInOrder) {
   EXPECT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"b/connect", "a/disconnect"}));
 }
 
+// The sender reads on from the last event it has: with 4 in flight completing one by one, each completion used to
+// re-read (and copy) the first in-flight + 2 x free + 16 pending events to start one more.
+TEST_F(EventSenderTest, ReadsEachEventFromTheOutboxOnceNotOncePerCompletion) {
+  SetUpSender(4);
+  constexpr int kEvents = 300;
+  for (int i = 0; i < kEvents; ++i) Append(SessionEventKind::kConnect, "u" + std::to_string(i), std::to_string(i));
+  Settle();
+  std::vector<std::string> order;
+  while (delivery_.waiting() > 0) {
+    order.push_back(delivery_.front().event.username);
+    delivery_.Complete(absl::OkStatus());
+    Settle();
+  }
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) EXPECT_EQ(order[i], "u" + std::to_string(i)) << "in order";
+  const auto s = sender_->stats();
+  EXPECT_EQ(s.sent, static_cast<std::uint64_t>(kEvents));
+  EXPECT_EQ(s.read, static_cast<std::uint64_t>(kEvents)) << "each event read from the outbox once";
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+// A failed delivery goes again first after the backoff, before its session's later event, which waited behind it;
+// nothing else is sent twice and nothing is read from the outbox again.
+TEST_F(EventSenderTest, ARetriedEventGoesAgainFirstAndNothingElseTwice) {
+  SetUpSender(2);
+  Append(SessionEventKind::kConnect, "a", "1");
+  Append(SessionEventKind::kConnect, "b", "2");
+  Append(SessionEventKind::kDisconnect, "a", "1");
+  Append(SessionEventKind::kConnect, "c", "3");
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect", "b/connect"}));
+  delivery_.Complete(absl::UnavailableError("down"));  // a's connect
+  delivery_.Complete(absl::OkStatus());                // b's connect
+  Settle();
+  EXPECT_EQ(delivery_.waiting(), 0u) << "backing off";
+  clock_.advance(std::chrono::milliseconds(1200));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect", "c/connect"}))
+      << "a's disconnect waits behind its retried connect";
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"c/connect", "a/disconnect"}));
+  delivery_.Complete(absl::OkStatus());
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(delivery_.total(), 5) << "4 events, one of them twice";
+  EXPECT_EQ(sender_->stats().sent, 4u);
+  EXPECT_EQ(sender_->stats().read, 4u);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+// Found by the simulation: a burst that starts with as many events already read as there are slots sends them all,
+// and the event appended meanwhile (in the burst, not read yet) must still be read when they complete.
+TEST_F(EventSenderTest, AnEventAppendedWhileTheReadAheadIsFullIsStillSent) {
+  SetUpSender(2, std::chrono::milliseconds(1000));
+  Append(SessionEventKind::kConnect, "a", "1");
+  clock_.advance(std::chrono::milliseconds(6));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect"}));
+  delivery_.Complete(absl::UnavailableError("down"));
+  Settle();
+  Append(SessionEventKind::kConnect, "b", "2");
+  Append(SessionEventKind::kConnect, "c", "3");
+  Settle();
+  clock_.advance(std::chrono::milliseconds(1200));
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"a/connect"})) << "the retried burst: a only";
+  Append(SessionEventKind::kConnect, "d", "4");
+  Settle();
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"b/connect", "c/connect"}));
+  delivery_.Complete(absl::OkStatus());
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  ASSERT_EQ(delivery_.waiting_users(), (std::vector<std::string>{"d/connect"}));
+  delivery_.Complete(absl::OkStatus());
+  Settle();
+  EXPECT_EQ(sender_->stats().sent, 4u);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
 TEST_F(EventSenderTest, BacksOffWithJitteredExponentialDelaysThenResets) {
   SetUpSender(4);
   Append(SessionEventKind::kConnect, "a", "1");
