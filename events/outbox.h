@@ -39,6 +39,7 @@ namespace oa {
 struct OutboxStats {
   std::uint64_t written = 0;          // appended
   std::uint64_t committed = 0;        // written to the store
+  std::uint64_t groups = 0;           // transactions that wrote to the store (appends, removals, parks)
   std::uint64_t removed = 0;          // delivered and deleted
   std::uint64_t parked = 0;           // rejected for good by the portal (or undecodable), moved aside in the file
   std::uint64_t dropped_full = 0;     // oldest dropped at max_events
@@ -148,7 +149,7 @@ class Outbox {
 
   // Counters and gauges (stats()); written with relaxed atomics so that stats() takes no lock of the writer's.
   struct Counters {
-    std::atomic<std::uint64_t> written{0}, committed{0}, removed{0}, parked{0}, dropped_full{0}, dropped_memory{0},
+    std::atomic<std::uint64_t> written{0}, committed{0}, groups{0}, removed{0}, parked{0}, dropped_full{0}, dropped_memory{0},
         lost_moved_aside{0}, store_failures{0}, moved_aside{0}, stored{0}, in_memory{0};
     std::atomic<bool> store_ok{false};
     std::atomic<std::int64_t> oldest_ns{0};

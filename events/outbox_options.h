@@ -25,8 +25,9 @@ struct OutboxOptions {
   std::size_t max_memory_events = 100'000;
   std::chrono::milliseconds reopen_interval{30'000};  // by the injected Clock
   std::uint64_t max_parked = 10'000;                  // parked events kept in the file for an operator
-  // Not configuration. After an idle spell, how long the writer gathers appended events before committing them as
-  // one group: one transaction and one wake-up of the sender for all of them. Real time; Flush and Stop cut it short.
+  // Not configuration. The writer starts a group at most once per window: after an idle spell it gathers appended
+  // events for this long, under a steady stream until the previous group's start plus this; one transaction and one
+  // wake-up of the sender for all of them. Real time; Flush and Stop cut it short.
   // The price: an event appended less than this before a kill -9 is not yet committed, so lost (the helper's
   // acknowledgement never waits for the commit; README "Session records").
   std::chrono::milliseconds group_window{1};

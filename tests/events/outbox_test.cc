@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -421,6 +422,52 @@ TEST(OutboxTest, TheGroupWindowNeverHoldsUpFlushOrStop) {
   }  // Stop commits c
   Outbox again(o, clock);
   EXPECT_EQ(Users(again.Pending(10)), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+// Under a steady stream the writer starts a group at most once per group_window, not after every event or two: the
+// count of transactions is bounded by the elapsed time (a property of the loop, whatever the machine's speed).
+TEST(OutboxTest, ASteadyStreamIsCommittedAtMostOnceAWindow) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  o.group_window = std::chrono::milliseconds(20);
+  Outbox box(o, clock);
+  const auto start = std::chrono::steady_clock::now();
+  int appended = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(200)) {
+    box.Append(Connect("u" + std::to_string(appended), std::to_string(appended)));
+    ++appended;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  box.Flush();
+  const auto s = box.stats();
+  EXPECT_EQ(s.committed, static_cast<std::uint64_t>(appended));
+  EXPECT_LE(s.groups, static_cast<std::uint64_t>(elapsed / o.group_window) + 2) << appended << " appends";
+  EXPECT_GE(s.groups, 2u);
+}
+
+// The sender reads on after the last seq it has (event_sender.h): from the in-memory copy and from the file alike.
+TEST(OutboxTest, PendingAfterASeqSkipsWhatCameBefore) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  {
+    Outbox box(o, clock);
+    for (const char* u : {"a", "b", "c", "d", "e"}) box.Append(Connect(u));
+    box.Flush();
+    const auto all = box.Pending(10);
+    ASSERT_EQ(all.size(), 5u);
+    EXPECT_EQ(Users(box.Pending(2, all[1].seq)), (std::vector<std::string>{"c", "d"}));
+    box.Remove(all[2].seq);
+    box.Flush();
+    EXPECT_EQ(Users(box.Pending(10, all[1].seq)), (std::vector<std::string>{"d", "e"}));
+    EXPECT_TRUE(box.Pending(10, all[4].seq).empty());
+  }
+  Outbox again(o, clock);  // an earlier run's events: read from the file
+  const auto all = again.Pending(10);
+  ASSERT_EQ(Users(all), (std::vector<std::string>{"a", "b", "d", "e"}));
+  EXPECT_EQ(Users(again.Pending(10, all[1].seq)), (std::vector<std::string>{"d", "e"}));
 }
 
 TEST(OutboxTest, WakesTheSenderAfterACommit) {
