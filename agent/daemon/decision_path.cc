@@ -53,10 +53,11 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   p->portal_ = MakeGrpcPortalClient(p->channel_, clock, config.portal.address);
   if (config.portal.report_events) {
     // agent.id as started: like the portal connection, a changed id reaches the reports after a restart.
-    auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id);
+    auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id, /*max_in_flight=*/256, kBackgroundNice);
     if (!delivery.ok()) return delivery.status();
     p->delivery_ = *std::move(delivery);
-    // Decisions first: the writer and the sender run at nice 10, so a waking decision thread gets the CPU first.
+    // Decisions first: the writer, the sender and the reports' completions run at nice 10, so a waking decision
+    // thread gets the CPU first.
     OutboxOptions oo = config.events.outbox;
     oo.writer_nice = kBackgroundNice;
     p->outbox_ = std::make_unique<Outbox>(oo, clock);  // never fails: degraded modes instead

@@ -1,13 +1,19 @@
-// The gRPC EventDelivery (grpc_event_delivery.h): vpn.v1.EventService over the portal channel, callback API.
+// The gRPC EventDelivery (grpc_event_delivery.h): vpn.v1.EventService over a connection of its own, with a completion
+// queue and one thread of its own (niced like the outbox's threads): the reports' completions never queue on gRPC's
+// shared callback threads ahead of a decision's CheckPolicy answer.
 #include "agent/portal/grpc_event_delivery.h"
 
 #include <atomic>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/portal/in_flight_calls.h"
 #include "agent/portal/portal_channel.h"
 #include "agent/portal/strict_reply.h"
+#include "common/thread_priority.h"
+#include "grpcpp/completion_queue.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "spdlog/spdlog.h"
@@ -34,12 +40,13 @@ absl::Status ToAbsl(const grpc::Status& s) {
 class GrpcEventDelivery final : public EventDelivery {
  public:
   GrpcEventDelivery(std::shared_ptr<grpc::Channel> channel, const Clock& clock, std::chrono::milliseconds timeout,
-                    std::string agent_id, std::size_t max_in_flight)
+                    std::string agent_id, std::size_t max_in_flight, int thread_nice)
       : stub_(std::move(channel)),
         clock_(clock),
         timeout_(timeout),
         agent_id_(std::move(agent_id)),
-        max_in_flight_(max_in_flight) {}
+        max_in_flight_(max_in_flight),
+        completions_([this, thread_nice] { RunCompletions(thread_nice); }) {}
 
   ~GrpcEventDelivery() override { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -101,18 +108,32 @@ class GrpcEventDelivery final : public EventDelivery {
   std::uint64_t malformed_replies() const override { return malformed_replies_.load(std::memory_order_relaxed); }
   void SetOnDisconnectRequested(DisconnectRequested handler) override { on_disconnect_requested_ = std::move(handler); }
 
+  // Not from a completion (it waits for them). Every admitted call finishes through the queue before it shuts down.
   void Shutdown(std::chrono::milliseconds grace) override {
     if (const std::size_t cancelled = in_flight_.Shutdown(grace); cancelled > 0) {
       spdlog::warn("events: cancelled {} session event delivery(ies) still in flight at shutdown; they stay in the "
                    "outbox",
                    cancelled);
     }
+    std::call_once(cq_shut_down_, [this] {
+      cq_.Shutdown();
+      completions_.join();
+    });
   }
 
  private:
+  // What the completion queue hands back: the call whose Finish came.
+  struct Finishable {
+    virtual ~Finishable() = default;
+    virtual void Finished(GrpcEventDelivery& owner) = 0;
+  };
+
   template <class Request, class Reply>
-  struct Call {
+  struct Call final : Finishable {
+    void Finished(GrpcEventDelivery& owner) override { owner.Complete(this, status); }
     grpc::ClientContext context;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+    grpc::Status status;
     Request request;           // filled by Deliver, serialized by Send
     Reply reply;               // parsed strictly from `received` in Complete
     grpc::ByteBuffer sent;
@@ -120,12 +141,23 @@ class GrpcEventDelivery final : public EventDelivery {
     Done done;
   };
 
-  // Generic call on bytes, parsed strictly in Complete (strict_reply.h says why not the generated stub).
+  // Generic call on bytes, parsed strictly in Complete (strict_reply.h says why not the generated stub); its Finish
+  // comes on cq_, to RunCompletions.
   template <class C>
   void Send(C* raw, const std::string& method) {
     raw->sent = SerializeRequest(raw->request);
-    stub_.UnaryCall(&raw->context, method, grpc::StubOptions(), &raw->sent, &raw->received,
-                    [this, raw](grpc::Status s) { Complete(raw, s); });
+    raw->reader = stub_.PrepareUnaryCall(&raw->context, method, raw->sent, &cq_);
+    raw->reader->StartCall();
+    raw->reader->Finish(&raw->received, &raw->status, static_cast<Finishable*>(raw));
+  }
+
+  void RunCompletions(int nice) {
+    if (nice != 0 && !NiceThisThread(nice)) {
+      spdlog::warn("events: could not lower the report completion thread's priority (nice {})", nice);
+    }
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) static_cast<Finishable*>(tag)->Finished(*this);  // a unary Finish always comes
   }
 
   template <class Request, class Reply>
@@ -203,17 +235,21 @@ class GrpcEventDelivery final : public EventDelivery {
   InFlightCalls in_flight_;
   std::atomic<std::uint64_t> malformed_replies_{0};
   DisconnectRequested on_disconnect_requested_;  // set before the first Deliver
+  grpc::CompletionQueue cq_;
+  std::once_flag cq_shut_down_;
+  std::thread completions_;  // last: starts once everything it uses exists
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EventDelivery>> MakeGrpcEventDelivery(const PortalOptions& options, const Clock& clock,
-                                                                     std::string agent_id, std::size_t max_in_flight) {
+                                                                     std::string agent_id, std::size_t max_in_flight,
+                                                                     int thread_nice) {
   // Its own connection, deliberately (decision_path.cc says why); the same channel recipe as the portal client.
   auto channel = MakePortalChannel(options);
   if (!channel.ok()) return channel.status();
   return std::unique_ptr<EventDelivery>(std::make_unique<GrpcEventDelivery>(
-      *std::move(channel), clock, options.timeout, std::move(agent_id), max_in_flight));
+      *std::move(channel), clock, options.timeout, std::move(agent_id), max_in_flight, thread_nice));
 }
 
 }  // namespace oa

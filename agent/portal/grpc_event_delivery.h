@@ -19,9 +19,11 @@ namespace oa {
 
 // Same TLS files and checks as MakeGrpcPortalClient (one channel recipe, portal_channel.h). A non-empty `agent_id`
 // goes into every report's metadata ("agent_id"). At most `max_in_flight` calls at once; more end at once with
-// ResourceExhausted (the sender then backs off).
+// ResourceExhausted (the sender then backs off). Completions run on one thread of its own, at nice `thread_nice`
+// (0 = unchanged; the daemon lowers it like the outbox's threads: decisions first).
 absl::StatusOr<std::unique_ptr<EventDelivery>> MakeGrpcEventDelivery(const PortalOptions& options, const Clock& clock,
                                                                      std::string agent_id = "",
-                                                                     std::size_t max_in_flight = 256);
+                                                                     std::size_t max_in_flight = 256,
+                                                                     int thread_nice = 0);
 
 }  // namespace oa
