@@ -3,6 +3,8 @@
 // shared callback threads ahead of a decision's CheckPolicy answer.
 #include "agent/portal/grpc_event_delivery.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -152,6 +154,7 @@ class GrpcEventDelivery final : public EventDelivery {
   }
 
   void RunCompletions(int nice) {
+    ::pthread_setname_np(::pthread_self(), "oa-reports");
     if (nice != 0 && !NiceThisThread(nice)) {
       spdlog::warn("events: could not lower the report completion thread's priority (nice {})", nice);
     }
