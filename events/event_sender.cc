@@ -83,6 +83,13 @@ void EventSender::Pump() {
     }
     // Read on only when what is already read cannot fill the free slots: each event is read (and copied) once, not
     // once per completion. Some may wait behind an earlier event of their session, hence the margin.
+    // The store came back with rows that may lie below what was read (events kept in memory meanwhile were read on
+    // past them): read again from the start; what is in flight is skipped below.
+    if (const std::uint64_t reopens = outbox_.reopens(); reopens != reopens_seen_) {
+      reopens_seen_ = reopens;
+      ready_.clear();
+      read_through_ = 0;
+    }
     if (ready_.size() < options_.max_in_flight) {
       want = 2 * options_.max_in_flight + 16 - ready_.size();
       after = read_through_;
@@ -101,13 +108,16 @@ void EventSender::Pump() {
       counters_.read += read.size();
       for (auto& e : read) {
         read_through_ = std::max(read_through_, e.seq);
-        ready_.push_back(std::move(e));
+        if (in_flight_.count(e.seq) == 0) ready_.push_back(std::move(e));  // in flight: only after a start-over
       }
     }
     std::set<std::string> sessions_busy;
     for (const auto& [seq, session] : in_flight_) sessions_busy.insert(session);
-    // Events of this burst (or any, not holding back) that are not read yet: a completion pumps again to read them.
-    bool left = read_through_ < std::min(through, outbox_.last_seq());
+    // Events of this burst (or any, not holding back) that may not be read yet: a completion pumps again to read
+    // them. A read that came back short saw every committed event (those committed later Kick); without a read, any
+    // seq assigned beyond what was read may be one.
+    bool left = want > 0 ? read.size() >= want && read_through_ < through
+                         : read_through_ < std::min(through, outbox_.last_seq());
     for (auto it = ready_.begin(); it != ready_.end();) {
       if (it->seq > through) break;  // appended after this burst began: the next burst's
       // An earlier event of this session is in flight (or was just passed over): this one waits its turn.

@@ -117,6 +117,7 @@ class EventSender {
   // read_through_, the highest seq read so far. Guarded by mu_.
   std::deque<StoredEvent> ready_;
   std::uint64_t read_through_ = 0;
+  std::uint64_t reopens_seen_ = 0;  // Outbox::reopens() when read_through_ was last reset; guarded by mu_
   bool pump_scheduled_ = false;                   // guarded by mu_
   bool stopped_ = false;                          // guarded by mu_
   // The last pump left pending events unsent (slots full, or held behind their session's event in flight): a

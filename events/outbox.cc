@@ -382,6 +382,7 @@ void Outbox::OpenStoreLocked() {
   stored_count_ = count;
   mirror_.clear();
   mirror_complete_ = count == 0;  // rows from before (another run, a reopen) are read from the file
+  if (count > 0) reopens_.fetch_add(1, std::memory_order_relaxed);  // ... from the start: reopens()
   store_down_.store(false);
   c_.store_ok.store(true, std::memory_order_relaxed);
   {

@@ -91,6 +91,10 @@ class Outbox {
   // admitted connect and every disconnect appends. Lock-free.
   Clock::MonoTime last_append() const;
   std::uint64_t last_seq() const { return last_seq_.load(std::memory_order_relaxed); }
+  // Counts the opens of a store that already held rows (an earlier run's, or this run's after the store failed and
+  // came back): rows below what a reader has already read may be pending again, so a reader that reads on from a
+  // seq (the sender) starts over when it changes. Lock-free.
+  std::uint64_t reopens() const { return reopens_.load(std::memory_order_relaxed); }
 
   // Pending events served from memory at most (beyond, Pending reads the file): ~2 MB of typical events.
   static constexpr std::size_t kMirrorMax = 10'000;
@@ -158,6 +162,7 @@ class Outbox {
   std::atomic<bool> store_down_{false};  // the writer then also wakes once a second to try the store again
   std::atomic<Clock::MonoTime::rep> last_append_ns_{0};  // last_append(); relaxed
   std::atomic<std::uint64_t> last_seq_{0};               // last_seq(); relaxed
+  std::atomic<std::uint64_t> reopens_{0};                // reopens(); relaxed
 
   std::mutex join_mu_;  // Stop may be called from two threads (owner and destructor)
   std::thread writer_;

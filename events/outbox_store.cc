@@ -163,20 +163,6 @@ absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>&
     return s;
   };
   std::uint64_t removed = 0;
-  if (!inserts.empty()) {
-    auto ins = Prepared(kInsert);
-    if (!ins.ok()) return fail(ins.status());
-    for (const auto& e : inserts) {
-      const std::string body = EncodeSessionEvent(e.event);
-      sqlite3_bind_int64(*ins, 1, static_cast<sqlite3_int64>(e.seq));
-      sqlite3_bind_text(*ins, 2, e.event_id.data(), static_cast<int>(e.event_id.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(*ins, 3, NanosOf(e.written_at));
-      sqlite3_bind_blob(*ins, 4, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
-      const int rc = sqlite3_step(*ins);
-      sqlite3_reset(*ins);
-      if (rc != SQLITE_DONE) return fail(StatusOf(db_, rc, "insert event"));
-    }
-  }
   if (!parks.empty()) {
     Stmt park(db_, "INSERT OR REPLACE INTO parked (seq, event_id, written_ns, body, why) "
                    "SELECT seq, event_id, written_ns, body, ?2 FROM events WHERE seq = ?1");
@@ -205,6 +191,21 @@ absl::StatusOr<std::uint64_t> OutboxStore::Apply(const std::vector<StoredEvent>&
     }
     for (const auto& p : parks) {
       if (auto s = remove(p.seq); !s.ok()) return fail(s);
+    }
+  }
+  // After the deletions: on a full disk, the rows of delivered events make room for the new ones.
+  if (!inserts.empty()) {
+    auto ins = Prepared(kInsert);
+    if (!ins.ok()) return fail(ins.status());
+    for (const auto& e : inserts) {
+      const std::string body = EncodeSessionEvent(e.event);
+      sqlite3_bind_int64(*ins, 1, static_cast<sqlite3_int64>(e.seq));
+      sqlite3_bind_text(*ins, 2, e.event_id.data(), static_cast<int>(e.event_id.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(*ins, 3, NanosOf(e.written_at));
+      sqlite3_bind_blob(*ins, 4, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+      const int rc = sqlite3_step(*ins);
+      sqlite3_reset(*ins);
+      if (rc != SQLITE_DONE) return fail(StatusOf(db_, rc, "insert event"));
     }
   }
   if (!parks.empty()) {

@@ -3,6 +3,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -79,9 +80,11 @@ SessionEvent Event(SessionEventKind kind, const std::string& user, const std::st
 class EventSenderTest : public ::testing::Test {
  protected:
   // `max_delay` > 0: holding back on, with quiet = 5 ms.
-  void SetUpSender(std::size_t max_in_flight, std::chrono::milliseconds max_delay = {}, std::uint64_t max_held = 1000) {
+  void SetUpSender(std::size_t max_in_flight, std::chrono::milliseconds max_delay = {}, std::uint64_t max_held = 1000,
+                   std::uint32_t test_max_pages = 0) {
     OutboxOptions o;
     o.path = dir_ / "outbox.db";
+    o.test_max_pages = test_max_pages;
     outbox_ = std::make_unique<Outbox>(o, clock_);
     EventSenderOptions so;
     so.max_in_flight = max_in_flight;
@@ -242,6 +245,50 @@ TEST_F(EventSenderTest, AnEventAppendedWhileTheReadAheadIsFullIsStillSent) {
   delivery_.Complete(absl::OkStatus());
   Settle();
   EXPECT_EQ(sender_->stats().sent, 4u);
+  EXPECT_EQ(outbox_->stats().depth, 0u);
+}
+
+// Found in review: the store fails (disk full) with rows in it the sender has not read yet; the events appended
+// meanwhile are kept in memory and read, past those rows; when the store comes back the sender reads again from the
+// start, so the rows in the file are delivered too — each once.
+TEST_F(EventSenderTest, RowsLeftInAStoreThatFailedAreReadAgainWhenItComesBack) {
+  SetUpSender(1, {}, 1000, /*test_max_pages=*/64);
+  auto big = [](int i) {
+    SessionEvent e = Event(SessionEventKind::kConnect, "u" + std::to_string(i), std::to_string(i));
+    e.metadata["pad"] = std::string(2000, 'p');
+    return e;
+  };
+  int appended = 0;
+  while (outbox_->stats().store_ok && appended < 1000) {
+    outbox_->Append(big(appended++));
+    outbox_->Flush();
+  }
+  ASSERT_FALSE(outbox_->stats().store_ok) << "the cap was never reached";
+  ASSERT_GT(appended, 60) << "more rows in the file than the sender reads ahead";
+  for (int i = 0; i < 5; ++i) outbox_->Append(big(appended++));  // kept in memory
+  Settle();
+  std::set<std::string> delivered;
+  int deliveries = 0;
+  // Deliver what the sender has read and what it reads next: while the store is down, that is the memory queue.
+  while (delivery_.waiting() > 0 && deliveries < 40) {
+    delivered.insert(delivery_.front().event.username);
+    ++deliveries;
+    delivery_.Complete(absl::OkStatus());
+    Settle();
+  }
+  // The store comes back (its removals free room for the memory queue's rows).
+  clock_.advance(std::chrono::seconds(31));
+  outbox_->Poke();
+  Settle();
+  ASSERT_TRUE(outbox_->stats().store_ok);
+  while (delivery_.waiting() > 0 && deliveries < 5 * appended) {
+    delivered.insert(delivery_.front().event.username);
+    ++deliveries;
+    delivery_.Complete(absl::OkStatus());
+    Settle();
+  }
+  EXPECT_EQ(delivered.size(), static_cast<std::size_t>(appended)) << "every event delivered";
+  EXPECT_EQ(deliveries, appended) << "none twice";
   EXPECT_EQ(outbox_->stats().depth, 0u);
 }
 
