@@ -203,7 +203,7 @@ void IpcConnection::OnWritable() {
                           request_id_, std::strerror(errno));
     return Close();
   }
-  if (admit_ && shared_.events != nullptr && request_) shared_.events->OnAdmitDelivered(request_, *admit_);
+  if (admit_ && shared_.events != nullptr && request_) shared_.delivered_admits.emplace_back(request_, *admit_);
   Close();
 }
 

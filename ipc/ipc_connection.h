@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -60,6 +61,9 @@ struct IpcConnectionShared {
   // The loop's one read buffer: only a request that arrives in pieces is kept per connection, so the usual request
   // (whole in the first read) costs no allocation and no copy before it is decoded.
   std::vector<char> read_buf;
+  // Admits written in full, not yet given to `events`: the loop records them when it has nothing else ready
+  // (IpcServer), so that building the session event never stands between a reply and the next request.
+  std::vector<std::pair<std::shared_ptr<const IpcRequest>, DecisionSource>> delivered_admits;
 };
 
 class IpcConnection {

@@ -86,7 +86,7 @@ struct IpcServer::Impl final : IpcConnectionLoop {
   // Loop-thread state.
   IpcWarnings warnings{clock};
   IpcConnectionShared shared{options, authorizer, events, clock, counters, warnings, *this,
-                             std::vector<char>(kReadChunk)};
+                             std::vector<char>(kReadChunk), {}};
   std::unordered_map<std::uint64_t, IpcConnection> conns;
   std::vector<std::uint64_t> closed;  // closed connections not yet erased from conns (see Reap)
   using HeapEntry = std::pair<Clock::MonoTime, std::uint64_t>;
@@ -286,6 +286,13 @@ struct IpcServer::Impl final : IpcConnectionLoop {
     listener.fd = -1;
   }
 
+  static constexpr std::size_t kMaxDeferredAdmits = 64;
+
+  void RecordDeliveredAdmits() {
+    for (auto& [request, source] : shared.delivered_admits) shared.events->OnAdmitDelivered(std::move(request), source);
+    shared.delivered_admits.clear();
+  }
+
   void Run() {
     queue->loop_thread.store(std::this_thread::get_id());
     std::vector<epoll_event> evs(256);
@@ -299,7 +306,15 @@ struct IpcServer::Impl final : IpcConnectionLoop {
         grace_end = std::chrono::steady_clock::now() + Ms(grace_ms.load());
       }
       if (stopping && (conns.empty() || std::chrono::steady_clock::now() >= grace_end)) break;
-      const int n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), NextTimeoutMs(stopping, grace_end));
+      // Delivered admits are recorded once nothing else is ready (or 64 have gathered): the next request first.
+      int n = 0;
+      if (!shared.delivered_admits.empty()) {
+        n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), 0);
+        if (n == 0 || shared.delivered_admits.size() >= kMaxDeferredAdmits) RecordDeliveredAdmits();
+      }
+      if (n == 0) {
+        n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), NextTimeoutMs(stopping, grace_end));
+      }
       if (n < 0 && errno != EINTR) {
         spdlog::error("ipc: epoll_wait failed: {}; the IPC server stops", std::strerror(errno));
         break;
@@ -320,6 +335,7 @@ struct IpcServer::Impl final : IpcConnectionLoop {
       FireDeadlines();
     }
     Reap();
+    RecordDeliveredAdmits();
     counters.abandoned_at_stop.fetch_add(conns.size(), std::memory_order_relaxed);
     if (!conns.empty()) spdlog::warn("ipc: stopped with {} connections still open", conns.size());
     conns.clear();  // closes their sockets

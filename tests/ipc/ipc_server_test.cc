@@ -569,6 +569,27 @@ TEST_F(IpcServerTest, AdmitIsRecordedOnlyWhenWrittenToAWaitingHelper) {
   EXPECT_EQ(events_.admits()[1].second, DecisionSource::kFailOpen);
 }
 
+// The loop records delivered admits once nothing else is ready (or 64 have gathered), so that building the session
+// event never stands between a reply and the next request: under a load that keeps it busy every admit is still
+// recorded exactly once, and those delivered just before Stop are recorded by Stop.
+TEST_F(IpcServerTest, EveryDeliveredAdmitIsRecordedOnceUnderLoadAndAtStop) {
+  StartServer();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        auto r = RoundTrip(options_.socket_path, ConnectRequest("u" + std::to_string(t)));
+        if (r && r->verdict == WireVerdict::kAllow) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  server_->Stop(1s);
+  EXPECT_EQ(ok.load(), 800);
+  EXPECT_EQ(events_.admits().size(), 800u) << "no waiting: Stop records what is left";
+}
+
 TEST_F(IpcServerTest, NoAdmitIsRecordedForAHelperThatLeftBeforeTheAnswer) {
   authorizer_.set_mode(FakeAuthorizer::Mode::kHold);
   StartServer();
