@@ -370,6 +370,14 @@ void Outbox::OpenStoreLocked() {
   }
   if (!store.ok()) {
     c_.store_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!opened_once_) {
+      // The file may hold an earlier run's rows, numbered from 1, that cannot be read now: number the events kept
+      // in memory meanwhile from the wall clock's microseconds instead, above those rows (and above an earlier
+      // run's numbered so), so that they can join them in the file, after them, once it opens.
+      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(clock_.wall_now().time_since_epoch());
+      std::lock_guard lock(mu_);
+      next_seq_ = std::max<std::uint64_t>(next_seq_, static_cast<std::uint64_t>(std::max<std::int64_t>(micros.count(), 1)));
+    }
     reopen_at_ = clock_.now() + options_.reopen_interval;
     store_down_.store(true);
     c_.store_ok.store(false, std::memory_order_relaxed);
@@ -379,6 +387,7 @@ void Outbox::OpenStoreLocked() {
     return;
   }
   store_ = *std::move(store);
+  opened_once_ = true;
   stored_count_ = count;
   mirror_.clear();
   mirror_complete_ = count == 0;  // rows from before (another run, a reopen) are read from the file

@@ -146,6 +146,7 @@ class Outbox {
   // kMirrorMax (a long outage: Pending reads the file again until it is empty). Guarded by store_mu_.
   std::map<std::uint64_t, StoredEvent> mirror_;
   bool mirror_complete_ = false;
+  bool opened_once_ = false;  // a store was opened in this process; guarded by store_mu_
   std::vector<std::uint64_t> deferred_removes_;       // for a store that is down; guarded by store_mu_
   std::vector<OutboxStore::Parking> deferred_parks_;  // guarded by store_mu_
   Clock::MonoTime last_full_warning_{};         // guarded by store_mu_

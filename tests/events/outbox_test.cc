@@ -297,6 +297,35 @@ TEST(OutboxTest, MemoryQueueIsBoundedWhileTheStoreIsDown) {
   EXPECT_EQ(box.stats().dropped_memory, 1u);
 }
 
+// Found in review: the file cannot be opened when the agent starts, and opens later with an earlier run's rows in it.
+// The events kept in memory meanwhile must not take seqs those rows have (the inserts would fail on every reopen and
+// the events would never reach the file); they go after them, in order.
+TEST(OutboxTest, AStoreThatOpensOnlyLaterKeepsAnEarlierRunsRowsAndTheNewEvents) {
+  TempDir dir;
+  FakeClock clock;
+  auto o = OptionsAt(dir / "outbox.db");
+  {
+    Outbox earlier(o, clock);
+    for (const char* u : {"a", "b", "c"}) earlier.Append(Connect(u));
+    earlier.Flush();
+  }
+  std::filesystem::rename(o.path, dir / "saved.db");
+  std::filesystem::create_directory(o.path);  // something else stands where the file should be
+  Outbox box(o, clock);
+  ASSERT_FALSE(box.stats().store_ok);
+  for (const char* u : {"d", "e"}) box.Append(Connect(u));
+  box.Flush();
+  std::filesystem::remove(o.path);
+  std::filesystem::rename(dir / "saved.db", o.path);
+  clock.advance(std::chrono::seconds(31));
+  box.Poke();
+  box.Flush();
+  EXPECT_TRUE(box.stats().store_ok);
+  EXPECT_EQ(Users(box.Pending(10)), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(box.stats().memory_depth, 0u) << "all in the file";
+  EXPECT_EQ(box.stats().depth, 5u);
+}
+
 TEST(OutboxTest, AppendAfterStopIsCountedNotLost) {
   TempDir dir;
   FakeClock clock;
