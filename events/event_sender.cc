@@ -81,8 +81,6 @@ void EventSender::Pump() {
       if (!bursting_ && HoldLocked(now)) return;
       through = burst_through_;
     }
-    // Read on only when what is already read cannot fill the free slots: each event is read (and copied) once, not
-    // once per completion. Some may wait behind an earlier event of their session, hence the margin.
     // The store came back with rows that may lie below what was read (events kept in memory meanwhile were read on
     // past them): read again from the start; what is in flight is skipped below.
     if (const std::uint64_t reopens = outbox_.reopens(); reopens != reopens_seen_) {
@@ -90,6 +88,8 @@ void EventSender::Pump() {
       ready_.clear();
       read_through_ = 0;
     }
+    // Read on only when what is already read cannot fill the free slots: each event is read (and copied) once, not
+    // once per completion. Some may wait behind an earlier event of their session, hence the margin.
     if (ready_.size() < options_.max_in_flight) {
       want = 2 * options_.max_in_flight + 16 - ready_.size();
       after = read_through_;

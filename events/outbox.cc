@@ -374,9 +374,10 @@ void Outbox::OpenStoreLocked() {
       // The file may hold an earlier run's rows, numbered from 1, that cannot be read now: number the events kept
       // in memory meanwhile from the wall clock's microseconds instead, above those rows (and above an earlier
       // run's numbered so), so that they can join them in the file, after them, once it opens.
-      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(clock_.wall_now().time_since_epoch());
+      const auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_.wall_now().time_since_epoch()).count();
       std::lock_guard lock(mu_);
-      next_seq_ = std::max<std::uint64_t>(next_seq_, static_cast<std::uint64_t>(std::max<std::int64_t>(micros.count(), 1)));
+      next_seq_ = std::max<std::uint64_t>(next_seq_, static_cast<std::uint64_t>(std::max<std::int64_t>(micros, 1)));
     }
     reopen_at_ = clock_.now() + options_.reopen_interval;
     store_down_.store(true);

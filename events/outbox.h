@@ -154,8 +154,8 @@ class Outbox {
 
   // Counters and gauges (stats()); written with relaxed atomics so that stats() takes no lock of the writer's.
   struct Counters {
-    std::atomic<std::uint64_t> written{0}, committed{0}, groups{0}, removed{0}, parked{0}, dropped_full{0}, dropped_memory{0},
-        lost_moved_aside{0}, store_failures{0}, moved_aside{0}, stored{0}, in_memory{0};
+    std::atomic<std::uint64_t> written{0}, committed{0}, groups{0}, removed{0}, parked{0}, dropped_full{0},
+        dropped_memory{0}, lost_moved_aside{0}, store_failures{0}, moved_aside{0}, stored{0}, in_memory{0};
     std::atomic<bool> store_ok{false};
     std::atomic<std::int64_t> oldest_ns{0};
   };

@@ -53,7 +53,8 @@ absl::StatusOr<std::unique_ptr<DecisionPath>> DecisionPath::Create(const Config&
   p->portal_ = MakeGrpcPortalClient(p->channel_, clock, config.portal.address);
   if (config.portal.report_events) {
     // agent.id as started: like the portal connection, a changed id reaches the reports after a restart.
-    auto delivery = MakeGrpcEventDelivery(config.portal, clock, config.agent.id, /*max_in_flight=*/256, kBackgroundNice);
+    auto delivery =
+        MakeGrpcEventDelivery(config.portal, clock, config.agent.id, /*max_in_flight=*/256, kBackgroundNice);
     if (!delivery.ok()) return delivery.status();
     p->delivery_ = *std::move(delivery);
     // Decisions first: the writer, the sender and the reports' completions run at nice 10, so a waking decision
